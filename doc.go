@@ -1,0 +1,130 @@
+// Package calloop is a callback event loop with shared state, after Rust's
+// calloop: sources (file descriptors, timers, idle callbacks, cross-goroutine
+// pings and channels, signals, custom sources, other loops) are registered
+// with callbacks, and [Loop.Dispatch] waits for events and runs the callbacks
+// one at a time on one goroutine, each with direct access to the same state
+// value *S. No locks, no data races, cheap waiting.
+//
+//	type App struct{ ticks int }
+//
+//	l, err := calloop.New[App]()
+//	...
+//	defer l.Close()
+//	l.AddTimer(time.Second, func(a *App, deadline time.Time) calloop.TimerAction {
+//		a.ticks++                         // direct access, no locks
+//		return calloop.Again(time.Second) // fire again in a second
+//	})
+//	calloop.Notify(l, func(a *App, _ os.Signal) { l.Stop() }, os.Interrupt)
+//	err = l.Run(ctx, &app) // until Stop, a failure, or ctx is done
+//
+// # The loop iteration
+//
+// [Loop.Dispatch] runs exactly one iteration; [Loop.Run] repeats it. An
+// iteration has these phases, in this order:
+//
+//  1. Before sleep: every enabled source implementing [BeforeSleeper] gets its
+//     hook; a hook may raise synthetic events with [Registrar.Ready].
+//  2. Timeout: the smallest of the caller's timeout and the time to the
+//     earliest timer; zero if synthetic events or idle callbacks are queued, a
+//     cross-goroutine signal (ping, channel message, Wakeup, Stop) has
+//     arrived, or an earlier failure is pending.
+//  3. Poll: one epoll_wait (kqueue: kevent) for a batch of events, which grows
+//     when it fills. A wait interrupted by a signal (EINTR) is resumed with
+//     what is left of the timeout.
+//  4. Clock: the clock is read once; that reading ([Loop.Now]) is the "now"
+//     of every timer decision in the iteration.
+//  5. Dispatch: first the synthetic events (raised by sources during the
+//     previous iteration, or continuing work a budget cut short), then the
+//     cross-goroutine signals in arrival order, then the kernel's events in
+//     the kernel's order, then the due timers in (deadline, insertion) order.
+//     An event whose source was removed or disabled since it was raised is
+//     dropped. Timers set or re-armed during the iteration, even if due, and
+//     sources added during it, wait for the next iteration.
+//  6. Idle: the idle callbacks queued before this phase run, first queued
+//     first; those queued during it run in the next iteration.
+//  7. Stop: [Loop.Run] returns if [Loop.Stop] was called (from any goroutine,
+//     at any time, even before Run started), if a callback failed, or if its
+//     context is done.
+//
+// # Fairness
+//
+// Every source gets a bounded amount of work per iteration: one callback per
+// kernel event, at most 1024 messages per channel, the idle callbacks queued
+// before the idle phase. Work left over is continued in the next iteration,
+// which does not sleep, after the other sources have had their turn: a busy
+// channel cannot starve timers or descriptors.
+//
+// # Sources
+//
+//   - [Loop.AddFD]: readiness of a file descriptor, Level (default), Edge or
+//     OneShot; [Loop.ModifyFD] changes the interest or re-arms.
+//   - [Loop.AddTimer], [Loop.AddTimerAt]: one-shot timers whose callback drops
+//     or re-arms them ([Drop], [Again], [At]); [Loop.ResetTimer] moves one.
+//     A heap with stored positions makes add, cancel and re-arm O(log n);
+//     a million timers are normal.
+//   - [Loop.AddIdle]: a callback at the end of the next iteration.
+//   - [NewPing]: a coalescing wakeup from any goroutine.
+//   - [NewChannel], [NewBoundedChannel]: messages from any goroutine, in
+//     order, in batches, then a closed event.
+//   - [Notify]: operating-system signals, through os/signal.
+//   - [Loop.AddSource]: any value implementing [Source].
+//   - [AddLoop]: another loop, embedded as one source.
+//
+// Every registration returns a [Token], which [Loop.Disable], [Loop.Enable]
+// and [Loop.Remove] take. Tokens carry a generation: once a source is removed
+// its token fails with [ErrInvalidToken], even when its slot is reused.
+// Sources may be added, disabled, enabled, changed and removed from any
+// callback, including their own.
+//
+// Callbacks steer their source with an [Action] (Continue, Disable, Remove).
+// Failures are errors: [Loop.Fail] ends the iteration with an error, which
+// Dispatch and Run return.
+//
+// # Concurrency
+//
+// A Loop belongs to one goroutine at a time: its methods are called from its
+// callbacks, or by its owner between dispatches. Safe from any goroutine:
+// [Loop.Stop], [Loop.Wakeup], [Ping.Ping], and the methods of [Sender]. These
+// never block the loop and allocate nothing in steady state. A Dispatch
+// while another is in progress (from a second goroutine, or from a callback)
+// fails with [ErrDispatching] instead of corrupting the loop.
+//
+// The package starts goroutines only where it says so: one per signal source
+// (os/signal needs a Go channel), and [context.AfterFunc]'s while Run's
+// context is cancelled. Closing a loop leaves no goroutine and no descriptor
+// of its own behind.
+//
+// A loop waits in the kernel on an OS thread of its own, as a goroutine
+// blocked in a system call does. [WithLockOSThread] pins Run's goroutine to
+// its thread, for thread-affine C libraries.
+//
+// # Errors and panics
+//
+// System call failures are returned as *os.SyscallError. The sentinels
+// [ErrClosed], [ErrInvalidToken], [ErrFull] and [ErrDispatching] work with
+// errors.Is. A panic in a callback propagates out of Dispatch and Run; the
+// loop stays consistent and can be dispatched again (see [Loop.Dispatch]).
+// Misuse that is a programming error, such as a nil callback, is an error,
+// never a crash.
+//
+// # Writing a source
+//
+// A custom source implements [Source]: Register adds its descriptors through
+// a [Registrar] under sub-tokens of its choice, Process turns one event into
+// calls of its own callback, and Unregister removes the descriptors. A source
+// that has work left after its budget, or data already buffered in user
+// space, raises a synthetic event with [Registrar.Ready] and is called again
+// in the next iteration. A source that needs to act before every sleep (to
+// flush output, or to report buffered input) also implements [BeforeSleeper].
+// The LineReader example builds a buffered line reader from a descriptor this
+// way.
+//
+// # Platforms
+//
+// Linux uses epoll (with epoll_pwait2 for nanosecond timeouts where the
+// kernel has it) and an eventfd; macOS, FreeBSD and DragonFly BSD use kqueue
+// with EVFILT_USER; NetBSD and OpenBSD use kqueue and a pipe. On kqueue a
+// descriptor readable and writable at once is reported as two events. On
+// other systems [New] returns an error wrapping errors.ErrUnsupported; the
+// package still builds.
+package calloop

@@ -1,0 +1,110 @@
+package calloop
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/calloop-go/calloop/internal/poller"
+)
+
+// AddFD watches file descriptor fd for the readiness in interest (Readable,
+// Writable or both; none is allowed and reports only errors and hang-ups) in
+// the given mode, and calls fn with the readiness each time it is reported.
+// fn's [Action] keeps, disables or removes the source.
+//
+// The loop does not own fd: the caller closes it, after removing the source
+// or from inside fn before returning [Remove]. A closed or invalid fd is an
+// error here, not a crash later; so is an fd already registered with this
+// loop. If fd was closed without removing its source and its number was then
+// reused, the new registration takes the number over and the old source stays
+// silent until removed.
+func (l *Loop[S]) AddFD(fd int, interest Events, mode Mode, fn func(s *S, ev Events) Action) (Token, error) {
+	if fn == nil {
+		return Token{}, errors.New("calloop: AddFD with a nil callback")
+	}
+	if fd < 0 {
+		return Token{}, fmt.Errorf("calloop: AddFD: invalid fd %d", fd)
+	}
+	idx, err := l.addSlot(kindFD)
+	if err != nil {
+		return Token{}, err
+	}
+	sl := &l.slots[idx]
+	sl.fd, sl.interest, sl.mode, sl.fdFn = int32(fd), interest&(Readable|Writable), mode, fn
+	if err := l.registerFD(idx, sl.gen, fd, 0, sl.interest, mode, true); err != nil {
+		l.release(idx)
+		return Token{}, err
+	}
+	return Token{idx, sl.gen}, nil
+}
+
+// ModifyFD changes the interest and mode of fd source t. It also re-arms a
+// OneShot registration, and may be called from t's own callback. On a
+// disabled source it only records the new settings for [Loop.Enable].
+func (l *Loop[S]) ModifyFD(t Token, interest Events, mode Mode) error {
+	if l.closed {
+		return ErrClosed
+	}
+	sl := l.lookup(t)
+	if sl == nil {
+		return ErrInvalidToken
+	}
+	if sl.kind != kindFD {
+		return fmt.Errorf("calloop: ModifyFD: %v is not an fd source", t)
+	}
+	interest &= Readable | Writable
+	if sl.enabled {
+		if err := l.registerFD(t.id, sl.gen, int(sl.fd), 0, interest, mode, false); err != nil {
+			return err
+		}
+	}
+	sl.interest, sl.mode = interest, mode
+	return nil
+}
+
+// registerFD adds or modifies fd's kernel registration for slot idx and
+// records the slot as the fd's owner. A number still owned by a live slot
+// means that slot's fd was closed behind the loop's back (the kernel has
+// already forgotten it): the new registration takes the number over.
+func (l *Loop[S]) registerFD(idx, gen uint32, fd int, sub uint16, interest Events, mode Mode, add bool) error {
+	if fd < 0 {
+		return fmt.Errorf("calloop: fd of %v was closed and its number reused", Token{idx, gen})
+	}
+	k := key(idx, gen, sub)
+	var err error
+	if add {
+		err = l.p.Add(fd, k, poller.Events(interest), poller.Mode(mode))
+	} else {
+		err = l.p.Modify(fd, k, poller.Events(interest), poller.Mode(mode))
+	}
+	if err != nil {
+		return err
+	}
+	for fd >= len(l.fdOwner) {
+		l.fdOwner = append(l.fdOwner, 0)
+	}
+	if old := l.fdOwner[fd]; old != 0 && old-1 != idx {
+		if o := &l.slots[old-1]; o.kind == kindFD && int(o.fd) == fd {
+			o.fd = -1
+		}
+	}
+	l.fdOwner[fd] = idx + 1
+	return nil
+}
+
+// unregisterFD removes fd's kernel registration if slot idx still owns it.
+// Errors are those of a descriptor the caller already closed: the kernel
+// dropped it with the close, so there is nothing left to undo.
+func (l *Loop[S]) unregisterFD(idx uint32, fd int) error {
+	if fd < 0 || fd >= len(l.fdOwner) || l.fdOwner[fd] != idx+1 {
+		return nil
+	}
+	l.p.Delete(fd)
+	return nil
+}
+
+func (l *Loop[S]) disown(idx uint32, fd int) {
+	if fd >= 0 && fd < len(l.fdOwner) && l.fdOwner[fd] == idx+1 {
+		l.fdOwner[fd] = 0
+	}
+}

@@ -1,0 +1,43 @@
+// Package poller is the only code in the module that talks to the kernel's
+// readiness facility. Each backend file defines the same Poller type:
+//
+//	New() (*Poller, error)
+//	(*Poller).Fd() int                                      the pollable kernel object
+//	(*Poller).Add(fd int, key uint64, interest Events, mode Mode) error
+//	(*Poller).Modify(fd int, key uint64, interest Events, mode Mode) error
+//	(*Poller).Delete(fd int) error
+//	(*Poller).Wait(buf []Event, timeout time.Duration) (int, error)
+//	(*Poller).Wake() error                                  safe from any goroutine
+//	(*Poller).Close() error
+//
+// Wait fills buf with at most len(buf) events; a negative timeout waits until
+// an event or a Wake, zero does not block. The wakeup event itself is never
+// reported. EINTR is reported as ErrInterrupted.
+// Keys are opaque to the poller: it hands back whatever was registered.
+package poller
+
+// Events is a set of readiness conditions. The values are shared with the
+// public package, which converts with a plain type conversion.
+type Events uint8
+
+const (
+	Readable Events = 1 << iota
+	Writable
+	Error
+	Hangup
+)
+
+// Mode is the triggering mode of a registration.
+type Mode uint8
+
+const (
+	Level Mode = iota
+	Edge
+	OneShot
+)
+
+// Event is one readiness report.
+type Event struct {
+	Key    uint64
+	Events Events
+}

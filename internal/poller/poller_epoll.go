@@ -1,0 +1,204 @@
+//go:build linux
+
+package poller
+
+import (
+	"os"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// wakeKey marks the wake eventfd's registration; the loop never hands it out.
+const wakeKey = ^uint64(0)
+
+// Poller is an epoll instance with an eventfd for cross-goroutine wakeups.
+type Poller struct {
+	epfd   int
+	wakefd int
+	raw    []unix.EpollEvent
+	// pwait2 is false once epoll_pwait2 has answered ENOSYS; timeouts then
+	// fall back to milliseconds, rounded up so that timers never fire early.
+	pwait2 bool
+}
+
+// New creates an epoll instance and its wake eventfd.
+func New() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	// The wake eventfd is edge-triggered: every write re-signals it, so the
+	// loop never needs to read it back (one syscall less per wakeup). The
+	// counter would need 2^64 writes to saturate.
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	p := &Poller{epfd: epfd, wakefd: wakefd, raw: make([]unix.EpollEvent, 64), pwait2: true}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
+	setKey(&ev, wakeKey)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(wakefd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("epoll_ctl", err)
+	}
+	return p, nil
+}
+
+// Fd returns the epoll descriptor; it is readable when events are pending.
+func (p *Poller) Fd() int { return p.epfd }
+
+func setKey(ev *unix.EpollEvent, key uint64) {
+	ev.Fd = int32(uint32(key))
+	ev.Pad = int32(uint32(key >> 32))
+}
+
+func getKey(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+func epollFlags(interest Events, mode Mode) uint32 {
+	var f uint32
+	if interest&Readable != 0 {
+		f |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if interest&Writable != 0 {
+		f |= unix.EPOLLOUT
+	}
+	switch mode {
+	case Edge:
+		f |= unix.EPOLLET
+	case OneShot:
+		f |= unix.EPOLLONESHOT
+	}
+	return f
+}
+
+func (p *Poller) ctl(op, fd int, key uint64, interest Events, mode Mode) error {
+	ev := unix.EpollEvent{Events: epollFlags(interest, mode)}
+	setKey(&ev, key)
+	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Add registers fd.
+func (p *Poller) Add(fd int, key uint64, interest Events, mode Mode) error {
+	return p.ctl(unix.EPOLL_CTL_ADD, fd, key, interest, mode)
+}
+
+// Modify changes fd's interest, mode or key; it also re-arms a OneShot fd.
+func (p *Poller) Modify(fd int, key uint64, interest Events, mode Mode) error {
+	return p.ctl(unix.EPOLL_CTL_MOD, fd, key, interest, mode)
+}
+
+// Delete unregisters fd.
+func (p *Poller) Delete(fd int) error {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// Wait waits for events; see the package comment.
+func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
+	if len(p.raw) < len(buf) {
+		p.raw = make([]unix.EpollEvent, len(buf))
+	}
+	raw := p.raw[:len(buf)]
+	n, errno := p.wait(raw, timeout)
+	if errno != 0 {
+		if errno == unix.EINTR {
+			return 0, ErrInterrupted
+		}
+		return 0, os.NewSyscallError("epoll_wait", errno)
+	}
+	j := 0
+	for i := range n {
+		ev := &raw[i]
+		key := getKey(ev)
+		if key == wakeKey {
+			continue
+		}
+		buf[j] = Event{Key: key, Events: readiness(ev.Events)}
+		j++
+	}
+	return j, nil
+}
+
+func (p *Poller) wait(raw []unix.EpollEvent, timeout time.Duration) (int, syscall.Errno) {
+	ptr := uintptr(unsafe.Pointer(&raw[0]))
+	if timeout == 0 {
+		// A zero timeout never blocks, so it needs no scheduler hand-off.
+		n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), ptr, uintptr(len(raw)), 0, 0, 0)
+		return int(n), e
+	}
+	if timeout > 0 && p.pwait2 {
+		ts := unix.NsecToTimespec(int64(timeout))
+		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e != unix.ENOSYS {
+			return int(n), e
+		}
+		p.pwait2 = false
+	}
+	msec := -1
+	if timeout > 0 {
+		msec = int((timeout + time.Millisecond - 1) / time.Millisecond)
+		if timeout >= time.Duration(1<<31-1)*time.Millisecond {
+			msec = 1<<31 - 1
+		}
+	}
+	n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(msec), 0, 0)
+	return int(n), e
+}
+
+func readiness(e uint32) Events {
+	var r Events
+	if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
+		r |= Readable
+	}
+	if e&unix.EPOLLOUT != 0 {
+		r |= Writable
+	}
+	if e&unix.EPOLLERR != 0 {
+		r |= Error
+	}
+	if e&(unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		r |= Hangup
+	}
+	return r
+}
+
+// Wake makes a blocked or future Wait return. Safe from any goroutine.
+func (p *Poller) Wake() error {
+	var one = [8]byte{1}
+	for {
+		_, err := unix.Write(p.wakefd, one[:])
+		switch err {
+		case nil, unix.EAGAIN: // EAGAIN: the counter is full, the fd is readable anyway
+			return nil
+		case unix.EINTR:
+			continue
+		default:
+			return os.NewSyscallError("write", err)
+		}
+	}
+}
+
+// Close releases the epoll instance and the eventfd.
+func (p *Poller) Close() error {
+	err1 := unix.Close(p.wakefd)
+	err2 := unix.Close(p.epfd)
+	if err1 != nil {
+		return os.NewSyscallError("close", err1)
+	}
+	if err2 != nil {
+		return os.NewSyscallError("close", err2)
+	}
+	return nil
+}

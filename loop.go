@@ -1,0 +1,466 @@
+package calloop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/calloop-go/calloop/internal/poller"
+)
+
+// maxEventBatch bounds the kernel event buffer's growth.
+const maxEventBatch = 8192
+
+// Loop is a callback event loop whose callbacks share one state value of type
+// S. Sources (file descriptors, timers, idle callbacks, pings, channels,
+// signals, custom sources, other loops) are registered with callbacks;
+// [Loop.Dispatch] waits for events and runs the callbacks one at a time on
+// the calling goroutine, each with the same *S.
+//
+// A Loop is owned by one goroutine at a time: its methods are called from
+// callbacks or from the owner between dispatches, never concurrently. The
+// exceptions, safe from any goroutine, are [Loop.Stop] and [Loop.Wakeup],
+// and the handles that sources give out for that purpose ([Ping.Ping],
+// [Sender.Send]). A second concurrent Dispatch is detected and fails with
+// [ErrDispatching].
+type Loop[S any] struct {
+	w    *wakeup
+	p    *poller.Poller
+	opts options
+	base time.Time // timer clock origin; timers use nanoseconds since base
+	now  int64     // this iteration's clock reading (since base)
+	// timerSeq is the timer sequence number when this iteration polled: later
+	// timers were set during the iteration and wait for the next one.
+	timerSeq uint64
+
+	slots   []slot[S]
+	free    []uint32 // vacant slot indices, reused last-in first-out
+	fdOwner []uint32 // fd -> owning slot index + 1 (0: none)
+	hooks   []uint32 // slots whose source has a BeforeSleep hook
+	timers  timerSet[S]
+
+	events    []poller.Event // kernel batch buffer
+	synth     []poller.Event // events to dispatch this iteration without the kernel
+	synthNext []poller.Event // events raised during this iteration, for the next
+	idles     []Token        // idle callbacks queued for the coming idle phase
+	idleRun   []Token        // the idle phase in progress
+
+	// Progress of the current iteration, so that a panic unwinding out of
+	// Dispatch leaves nothing behind (see finish).
+	batch    []poller.Event // the batch being dispatched
+	batchPos int
+	kernel   []poller.Event // the kernel's events, until their batch starts
+	idlePos  int
+	firing   Token // the timer whose callback is running
+
+	err     error // first failure of this iteration (Fail, a source's error)
+	closed  bool
+	exposed bool // Fd was called: another poller may be watching ours
+
+	running  atomic.Bool
+	closeReq atomic.Bool
+}
+
+type slotKind uint8
+
+const (
+	kindFree slotKind = iota
+	kindFD
+	kindSource
+	kindIdle
+)
+
+type slot[S any] struct {
+	gen      uint32
+	kind     slotKind
+	enabled  bool
+	hooked   bool
+	interest Events
+	mode     Mode
+	fd       int32 // kindFD; -1 once the fd was found closed and reused
+	fdFn     func(*S, Events) Action
+	src      Source[S]
+	reg      *Registrar
+	idleFn   func(*S)
+}
+
+// New creates a loop and its kernel poller (epoll on Linux, kqueue on macOS
+// and the BSDs). On other systems it returns an error wrapping
+// errors.ErrUnsupported.
+func New[S any](opts ...Option) (*Loop[S], error) {
+	o := options{events: 256}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	p, err := poller.New()
+	if err != nil {
+		return nil, err
+	}
+	l := &Loop[S]{
+		w:      &wakeup{p: p},
+		p:      p,
+		opts:   o,
+		base:   time.Now(),
+		events: make([]poller.Event, min(o.events, maxEventBatch)),
+	}
+	return l, nil
+}
+
+// clock reads the monotonic clock, as nanoseconds since the loop's origin.
+func (l *Loop[S]) clock() int64 { return int64(time.Since(l.base)) }
+
+// Now returns the time this iteration read the clock after its poll: the
+// instant every timer decision of the iteration is based on. Outside a
+// dispatch it returns the current time.
+func (l *Loop[S]) Now() time.Time {
+	if l.running.Load() {
+		return l.base.Add(time.Duration(l.now))
+	}
+	return time.Now()
+}
+
+// Fd returns the loop's own pollable descriptor: it becomes readable when the
+// loop has something to dispatch, so a loop can be watched by another loop
+// (see [AddLoop]) or by any other poller. After Fd has been called the loop
+// also makes the descriptor readable for cross-goroutine wakeups that arrive
+// between dispatches.
+func (l *Loop[S]) Fd() int {
+	if !l.exposed {
+		l.exposed = true
+		l.w.armed.Store(true)
+	}
+	return l.p.Fd()
+}
+
+// Stop asks [Loop.Run] to return after the iteration in progress, or after
+// its first iteration if it has not started yet: a Stop is never lost. Stop
+// wakes a loop blocked in the kernel. Safe from any goroutine.
+func (l *Loop[S]) Stop() {
+	l.w.stop.Store(true)
+	l.w.wake()
+}
+
+// Wakeup makes a blocked [Loop.Dispatch] return, or the next one return
+// without blocking if none is in progress. Safe from any goroutine; it makes
+// a system call only if the loop is asleep.
+func (l *Loop[S]) Wakeup() { l.w.wake() }
+
+// Fail records err as the result of the current iteration: [Loop.Dispatch]
+// finishes the iteration (no event already received is lost) and returns err,
+// and [Loop.Run] returns it. Only the first failure of an iteration is kept.
+// Call it from callbacks.
+func (l *Loop[S]) Fail(err error) {
+	if err != nil && l.err == nil {
+		l.err = err
+	}
+}
+
+// Run dispatches until [Loop.Stop] is called (it returns nil), a callback
+// fails (it returns that error), the loop is closed ([ErrClosed]), or ctx is
+// done (it returns ctx.Err()).
+func (l *Loop[S]) Run(ctx context.Context, s *S) error {
+	if l.opts.lockThread {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	done := ctx.Done()
+	if done != nil {
+		stop := context.AfterFunc(ctx, l.w.wake)
+		defer stop()
+	}
+	for {
+		if err := l.Dispatch(-1, s); err != nil {
+			return err
+		}
+		if l.w.stop.Load() && l.w.stop.Swap(false) {
+			return nil
+		}
+		select {
+		case <-done:
+			return ctx.Err()
+		default:
+		}
+	}
+}
+
+// Dispatch runs one iteration of the loop (see the package documentation for
+// its phases). It waits at most timeout for an event: a negative timeout
+// waits until something happens, zero does not wait. It returns the first
+// failure recorded during the iteration, [ErrClosed] on a closed loop, and
+// [ErrDispatching] when called while the loop is already dispatching. A panic
+// in a callback propagates out of Dispatch; the loop stays consistent (the
+// events not yet dispatched are kept for the next iteration, where a
+// level-triggered fd may be reported twice; the timer whose callback panicked
+// is removed) and can be dispatched again.
+func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
+	if !l.running.CompareAndSwap(false, true) {
+		return ErrDispatching
+	}
+	if l.closed {
+		l.running.Store(false)
+		return ErrClosed
+	}
+	defer l.finish()
+	l.w.armed.Store(false)
+
+	// 1. Before sleep.
+	for i := 0; i < len(l.hooks); i++ {
+		idx := l.hooks[i]
+		sl := &l.slots[idx]
+		if err := sl.src.(BeforeSleeper).BeforeSleep(sl.reg); err != nil {
+			l.Fail(fmt.Errorf("calloop: %v: before sleep: %w", Token{idx, sl.gen}, err))
+		}
+	}
+
+	// 2-3. Compute the timeout and poll.
+	if err := l.poll(timeout); err != nil {
+		return err
+	}
+
+	// 4-5. Dispatch: synthetic events, remote signals, kernel events, timers.
+	l.synth, l.synthNext = l.synthNext, l.synth[:0]
+	for n := l.w.take(); n != nil; {
+		next := n.next
+		n.next = nil
+		n.queued.Store(false)
+		l.remoteReady(n)
+		n = next
+	}
+	l.dispatchBatch(s, l.synth)
+	l.synth = l.synth[:0]
+	kernel := l.kernel
+	l.kernel = nil
+	l.dispatchBatch(s, kernel)
+	l.batch = nil
+	if l.timers.len() > 0 {
+		l.fireTimers(s)
+	}
+
+	// 6. Idle callbacks queued before this phase.
+	if len(l.idles) > 0 {
+		l.runIdles(s)
+	}
+	err := l.err
+	l.err = nil
+	return err
+}
+
+// poll computes the poll timeout (phase 2) and waits (phase 3), leaving the
+// kernel's events in l.kernel and this iteration's clock in l.now (phase 4).
+func (l *Loop[S]) poll(timeout time.Duration) error {
+	if len(l.synthNext) > 0 || len(l.idles) > 0 || l.err != nil {
+		timeout = 0
+	}
+	var start int64
+	if timeout != 0 && l.timers.len() > 0 {
+		start = l.clock()
+		d := time.Duration(l.timers.next() - start)
+		if d < 0 {
+			d = 0
+		}
+		if timeout < 0 || d < timeout {
+			timeout = d
+		}
+	}
+	if timeout != 0 {
+		l.w.armed.Store(true)
+		if l.w.pending() {
+			timeout = 0
+		}
+		if timeout > 0 && start == 0 {
+			start = l.clock()
+		}
+	}
+	var n int
+	for {
+		var err error
+		n, err = l.p.Wait(l.events, timeout)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, poller.ErrInterrupted) {
+			l.w.armed.Store(false)
+			return err
+		}
+		if timeout > 0 {
+			// Retry with what is left, keeping the iteration's deadline.
+			left := time.Duration(start + int64(timeout) - l.clock())
+			if left <= 0 {
+				break
+			}
+			start, timeout = l.clock(), left
+		}
+	}
+	l.w.armed.Store(false)
+	l.w.woken.Store(false)
+	l.kernel = l.events[:n]
+	if n == len(l.events) && n < maxEventBatch {
+		// The batch filled: poll for more next time. The old buffer stays
+		// valid for this iteration's l.kernel.
+		l.events = make([]poller.Event, 2*n)
+	}
+	if l.timers.len() > 0 {
+		l.now = l.clock()
+	}
+	l.timerSeq = l.timers.seq
+	return nil
+}
+
+// remoteReady turns a cross-goroutine signal into a synthetic event.
+func (l *Loop[S]) remoteReady(n *remoteNode) {
+	if int(n.idx) >= len(l.slots) || l.slots[n.idx].gen != n.gen || n.dead.Load() {
+		return
+	}
+	if !l.slots[n.idx].enabled {
+		n.deferred = true // delivered by the source's Register on Enable
+		return
+	}
+	l.synth = append(l.synth, poller.Event{Key: key(n.idx, n.gen, 0), Events: poller.Readable})
+}
+
+func (l *Loop[S]) dispatchBatch(s *S, batch []poller.Event) {
+	l.batch, l.batchPos = batch, 0
+	for ; l.batchPos < len(batch); l.batchPos++ {
+		l.dispatchEvent(s, batch[l.batchPos])
+	}
+}
+
+// dispatchEvent routes one event to its source, dropping it if the source was
+// removed or disabled since the event was raised.
+func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
+	idx, gen16, sub := splitKey(ev.Key)
+	if int(idx) >= len(l.slots) {
+		return
+	}
+	sl := &l.slots[idx]
+	if uint16(sl.gen) != gen16 || !sl.enabled {
+		return
+	}
+	tok := Token{idx, sl.gen}
+	var act Action
+	switch sl.kind {
+	case kindFD:
+		r := Events(ev.Events)
+		if r&(Error|Hangup) != 0 {
+			r |= sl.interest & (Readable | Writable)
+		}
+		act = sl.fdFn(s, r)
+	case kindSource:
+		var err error
+		act, err = sl.src.Process(s, sub, Events(ev.Events))
+		if err != nil {
+			l.Fail(fmt.Errorf("calloop: %v: %w", tok, err))
+		}
+	default:
+		return
+	}
+	l.apply(tok, act)
+}
+
+// apply carries out a callback's Action, unless the callback already removed
+// its own source.
+func (l *Loop[S]) apply(t Token, act Action) {
+	switch act {
+	case Disable:
+		if err := l.Disable(t); err != nil && !errors.Is(err, ErrInvalidToken) {
+			l.Fail(err)
+		}
+	case Remove:
+		l.Remove(t)
+	}
+}
+
+func (l *Loop[S]) runIdles(s *S) {
+	l.idleRun, l.idles = l.idles, l.idleRun[:0]
+	for l.idlePos = 0; l.idlePos < len(l.idleRun); l.idlePos++ {
+		t := l.idleRun[l.idlePos]
+		sl := l.lookup(t)
+		if sl == nil || sl.kind != kindIdle {
+			continue
+		}
+		fn := sl.idleFn
+		l.release(t.id)
+		fn(s)
+	}
+	clear(l.idleRun)
+	l.idleRun = l.idleRun[:0]
+}
+
+// finish ends a Dispatch, normally or while a panic unwinds through it.
+func (l *Loop[S]) finish() {
+	if l.batch != nil {
+		// A callback panicked: keep the events it did not reach.
+		if l.batchPos+1 < len(l.batch) {
+			l.synthNext = append(l.synthNext, l.batch[l.batchPos+1:]...)
+		}
+		l.batch = nil
+	}
+	if l.kernel != nil {
+		l.synthNext = append(l.synthNext, l.kernel...)
+		l.kernel = nil
+	}
+	if len(l.synth) > 0 {
+		l.synth = l.synth[:0]
+	}
+	if l.idlePos+1 < len(l.idleRun) {
+		l.idles = append(l.idleRun[l.idlePos+1:], l.idles...)
+		l.idleRun = nil
+	}
+	l.idlePos = 0
+	if !l.firing.IsZero() {
+		l.removeTimer(l.firing)
+		l.firing = Token{}
+	}
+	if l.exposed {
+		l.w.armed.Store(true)
+		if l.w.pending() || len(l.synthNext) > 0 || len(l.idles) > 0 {
+			l.w.kick() // keep our fd readable for whoever watches it
+		}
+	}
+	l.running.Store(false)
+	if l.closeReq.Load() {
+		l.closeNow()
+	}
+}
+
+// Close removes every source, releases every descriptor the loop owns and
+// makes later calls fail with [ErrClosed]. Senders and pings of the loop fail
+// with [ErrClosed] from then on, and blocked senders are released. Close is
+// idempotent. Called while the loop is dispatching (from a callback, or from
+// another goroutine), it takes effect when that Dispatch returns.
+func (l *Loop[S]) Close() error {
+	if l.running.Load() {
+		l.closeReq.Store(true)
+		l.w.wake()
+		if l.running.Load() {
+			return nil
+		}
+		// The dispatch ended meanwhile; close here unless it already did.
+	}
+	return l.closeNow()
+}
+
+func (l *Loop[S]) closeNow() error {
+	if !l.running.CompareAndSwap(false, true) {
+		return nil // a Dispatch started; it will close on its way out
+	}
+	defer l.running.Store(false)
+	if l.closed {
+		return nil
+	}
+	for i := range l.slots {
+		if l.slots[i].kind != kindFree {
+			l.Remove(Token{uint32(i), l.slots[i].gen})
+		}
+	}
+	l.timers.reset()
+	l.closed = true
+	l.w.mu.Lock()
+	l.w.closed = true
+	err := l.p.Close()
+	l.w.mu.Unlock()
+	return err
+}

@@ -1,0 +1,191 @@
+package calloop
+
+import (
+	"errors"
+	"math"
+	"time"
+)
+
+// TimerAction is what a timer callback returns: [Drop] the timer, or re-arm
+// it with [Again] (a duration) or [At] (a deadline).
+type TimerAction struct {
+	kind timerActionKind
+	d    time.Duration
+	at   time.Time
+}
+
+type timerActionKind uint8
+
+const (
+	actDrop timerActionKind = iota
+	actAgain
+	actAt
+)
+
+// Drop removes the timer after its callback; its token becomes invalid.
+func Drop() TimerAction { return TimerAction{} }
+
+// Again re-arms the timer to fire d after the iteration's clock reading
+// ([Loop.Now]). Use [At] with deadline.Add(period) for a period that does not
+// drift.
+func Again(d time.Duration) TimerAction { return TimerAction{kind: actAgain, d: d} }
+
+// At re-arms the timer to fire at t (at once, in the next iteration, if t has
+// passed).
+func At(t time.Time) TimerAction { return TimerAction{kind: actAt, at: t} }
+
+// AddTimer calls fn once, d from now, with the deadline it was set for. fn
+// returns a [TimerAction] that drops the timer or re-arms it. A timer never
+// fires before its deadline; timers due in the same iteration fire in
+// deadline order, and timers with equal deadlines in the order they were set.
+// A duration too large to represent means never.
+func (l *Loop[S]) AddTimer(d time.Duration, fn func(s *S, deadline time.Time) TimerAction) (Token, error) {
+	return l.addTimer(l.after(d), fn)
+}
+
+// AddTimerAt is [Loop.AddTimer] with an absolute deadline. It reads no
+// clock: a deadline computed once and reused for many timers costs nothing.
+func (l *Loop[S]) AddTimerAt(t time.Time, fn func(s *S, deadline time.Time) TimerAction) (Token, error) {
+	return l.addTimer(l.since(t), fn)
+}
+
+// ResetTimer re-arms timer t to fire d from now, whether it is pending,
+// firing (its callback's returned action then takes precedence) or disabled
+// (it keeps the new deadline until enabled). O(log n).
+func (l *Loop[S]) ResetTimer(t Token, d time.Duration) error {
+	return l.resetTimer(t, l.after(d))
+}
+
+// ResetTimerAt is [Loop.ResetTimer] with an absolute deadline.
+func (l *Loop[S]) ResetTimerAt(t Token, at time.Time) error {
+	return l.resetTimer(t, l.since(at))
+}
+
+func (l *Loop[S]) after(d time.Duration) int64 {
+	now := l.clock()
+	if d < 0 {
+		d = 0
+	}
+	if int64(d) > math.MaxInt64-now {
+		return math.MaxInt64
+	}
+	return now + int64(d)
+}
+
+func (l *Loop[S]) since(t time.Time) int64 {
+	d := t.Sub(l.base) // saturates at the extremes of time.Duration
+	if d < 0 {
+		return 0
+	}
+	return int64(d)
+}
+
+func (l *Loop[S]) addTimer(when int64, fn func(*S, time.Time) TimerAction) (Token, error) {
+	if fn == nil {
+		return Token{}, errors.New("calloop: AddTimer with a nil callback")
+	}
+	if l.closed {
+		return Token{}, ErrClosed
+	}
+	if len(l.timers.items) >= timerBit-1 {
+		return Token{}, errTooManySources
+	}
+	id := l.timers.alloc(when, fn)
+	return Token{id | timerBit, l.timers.items[id].gen}, nil
+}
+
+func (l *Loop[S]) timer(t Token) (uint32, *timer[S], error) {
+	if l.closed {
+		return 0, nil, ErrClosed
+	}
+	if t.id&timerBit == 0 {
+		return 0, nil, ErrInvalidToken
+	}
+	id := t.id &^ timerBit
+	tm := l.timers.lookup(id, t.gen)
+	if tm == nil {
+		return 0, nil, ErrInvalidToken
+	}
+	return id, tm, nil
+}
+
+func (l *Loop[S]) resetTimer(t Token, when int64) error {
+	id, _, err := l.timer(t)
+	if err != nil {
+		return err
+	}
+	l.timers.reschedule(id, when)
+	return nil
+}
+
+func (l *Loop[S]) removeTimer(t Token) error {
+	id, _, err := l.timer(t)
+	if err != nil {
+		return err
+	}
+	l.timers.release(id)
+	return nil
+}
+
+func (l *Loop[S]) disableTimer(t Token) error {
+	_, tm, err := l.timer(t)
+	if err != nil {
+		return err
+	}
+	if tm.enabled {
+		tm.enabled = false
+		if tm.pos >= 0 {
+			l.timers.remove(int(tm.pos))
+		}
+	}
+	return nil
+}
+
+func (l *Loop[S]) enableTimer(t Token) error {
+	id, tm, err := l.timer(t)
+	if err != nil {
+		return err
+	}
+	if !tm.enabled {
+		tm.enabled = true
+		l.timers.push(id)
+	}
+	return nil
+}
+
+// fireTimers runs the callbacks of the timers due at l.now (phase 5). Timers
+// set or re-armed during this iteration wait for the next one, even if due.
+func (l *Loop[S]) fireTimers(s *S) {
+	ts := &l.timers
+	limit := l.timerSeq
+	for len(ts.heap) > 0 {
+		top := &ts.heap[0]
+		if top.when > l.now || top.seq > limit {
+			return
+		}
+		id := top.id
+		tm := &ts.items[id]
+		gen, fn, deadline := tm.gen, tm.fn, l.base.Add(time.Duration(tm.when))
+		l.firing = Token{id | timerBit, gen}
+		act := fn(s, deadline)
+		l.firing = Token{}
+		tm = &ts.items[id] // the slab may have grown
+		if tm.gen != gen {
+			continue // the callback removed its own timer
+		}
+		switch act.kind {
+		case actAgain:
+			when := l.now + int64(act.d)
+			if act.d < 0 {
+				when = l.now
+			} else if int64(act.d) > math.MaxInt64-l.now {
+				when = math.MaxInt64
+			}
+			ts.reschedule(id, when)
+		case actAt:
+			ts.reschedule(id, l.since(act.at))
+		default:
+			ts.release(id)
+		}
+	}
+}
