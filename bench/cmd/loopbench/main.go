@@ -1,0 +1,199 @@
+// Command loopbench runs the loop workloads of the shared WORKLOADS.md (first
+// table) on calloop for Go, through the library's public API only, written as
+// a user would write them.
+//
+//	loopbench [-r REPS] [-n N] [-cpuprofile F] [-memprofile F] [WORKLOAD...]
+//
+// For each workload it runs REPS times (default 3) and prints the best run as
+//
+//	BENCH <workload> go <value> <unit>
+//
+// on stdout, nothing else. Every run, its allocations per operation and any
+// other progress go to stderr. Each run checks its own counts and sums; a
+// mismatch prints FAIL on stderr and the command exits with status 1 (after
+// the remaining workloads have run).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"time"
+)
+
+type unit int
+
+const (
+	opsPerSec unit = iota
+	nsPerOp
+)
+
+func (u unit) String() string {
+	if u == opsPerSec {
+		return "ops/s"
+	}
+	return "ns/op"
+}
+
+func (u unit) format(v float64) string {
+	if u == opsPerSec {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// result is what one run of a workload measured: ops operations in elapsed.
+type result struct {
+	ops     uint64
+	elapsed time.Duration
+}
+
+// A workload runs once with parameter n and returns what it measured, or an
+// error when its own checks failed.
+type workload struct {
+	name string
+	run  func(n uint64) (result, error)
+	n    uint64 // WORKLOADS.md's N
+	unit unit
+}
+
+// workloads is the registry, in WORKLOADS.md order. Each lives in its own file.
+var workloads = []workload{
+	{"ping-pong", pingPong, 200_000, opsPerSec},
+	{"channel", channel, 2_000_000, opsPerSec},
+	{"timers", timers, 1_000_000, nsPerOp},
+	{"timers-cancel", timersCancel, 1_000_000, nsPerOp},
+	{"fd-pingpong", fdPingPong, 500_000, opsPerSec},
+	{"idle-dispatch", idleDispatch, 2_000_000, nsPerOp},
+	{"many-sources", manySources, 200_000, opsPerSec},
+}
+
+func (r result) value(u unit) float64 {
+	if u == opsPerSec {
+		return float64(r.ops) / r.elapsed.Seconds()
+	}
+	return float64(r.elapsed.Nanoseconds()) / float64(r.ops)
+}
+
+func main() {
+	reps := flag.Int("r", 3, "runs per workload; the best is printed")
+	nOverride := flag.Uint64("n", 0, "override N (smoke tests only)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of all runs to `file`")
+	memProfile := flag.String("memprofile", "", "write an allocation profile to `file` at exit")
+	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (0: Go's default; 1: every allocation)")
+	list := flag.Bool("list", false, "list the workloads and exit")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: loopbench [flags] [WORKLOAD...]\nworkloads: %s\nflags:\n", names())
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if *list {
+		fmt.Println(names())
+		return
+	}
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
+	selected := flag.Args()
+	if len(selected) == 0 {
+		for _, w := range workloads {
+			selected = append(selected, w.name)
+		}
+	}
+	var todo []workload
+	for _, name := range selected {
+		w, ok := lookup(name)
+		if !ok {
+			fmt.Fprintf(os.Stderr, "loopbench: unknown workload %q (known: %s)\n", name, names())
+			os.Exit(2)
+		}
+		todo = append(todo, w)
+	}
+	if *reps < 1 {
+		*reps = 1
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer f.Close()
+	}
+
+	status := 0
+	for _, w := range todo {
+		n := w.n
+		if *nOverride > 0 {
+			n = *nOverride
+		}
+		best, ok := 0.0, false
+		for rep := 1; rep <= *reps; rep++ {
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			r, err := w.run(n)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "go: FAIL: %s run %d: %v\n", w.name, rep, err)
+				status = 1
+				break
+			}
+			v := r.value(w.unit)
+			fmt.Fprintf(os.Stderr, "go: %s run %d: %s %s (%.3f allocs/op, %.1f B/op, %d GC)\n",
+				w.name, rep, w.unit.format(v), w.unit,
+				float64(after.Mallocs-before.Mallocs)/float64(r.ops),
+				float64(after.TotalAlloc-before.TotalAlloc)/float64(r.ops),
+				after.NumGC-before.NumGC)
+			if !ok || (w.unit == opsPerSec && v > best) || (w.unit == nsPerOp && v < best) {
+				best, ok = v, true
+			}
+		}
+		if ok {
+			fmt.Printf("BENCH %s go %s %s\n", w.name, w.unit.format(best), w.unit)
+		}
+	}
+
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			fatal(err)
+		}
+		f.Close()
+	}
+	os.Exit(status)
+}
+
+func lookup(name string) (workload, bool) {
+	for _, w := range workloads {
+		if w.name == name {
+			return w, true
+		}
+	}
+	return workload{}, false
+}
+
+func names() string {
+	var s []string
+	for _, w := range workloads {
+		s = append(s, w.name)
+	}
+	return strings.Join(s, " ")
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "loopbench: %v\n", err)
+	os.Exit(1)
+}
