@@ -99,6 +99,9 @@ func New[S any](opts ...Option) (*Loop[S], error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.netpoll > 0 || o.netpoll == 0 && defaultNetpoll && !o.lockThread {
+		p.UseNetpoller() // on failure the poller stays in blocking mode
+	}
 	l := &Loop[S]{
 		w:      &wakeup{p: p},
 		p:      p,

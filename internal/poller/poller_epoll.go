@@ -22,6 +22,14 @@ type Poller struct {
 	// pwait2 is false once epoll_pwait2 has answered ENOSYS; timeouts then
 	// fall back to milliseconds, rounded up so that timers never fire early.
 	pwait2 bool
+
+	// Netpoller mode (UseNetpoller): waits park the goroutine.
+	netpoll bool
+	pk      parker
+	tryFn   func(uintptr) bool // p.try, bound once so that waiting allocates nothing
+	tryRaw  []unix.EpollEvent
+	tryN    int
+	tryErr  syscall.Errno
 }
 
 // New creates an epoll instance and its wake eventfd.
@@ -105,13 +113,44 @@ func (p *Poller) Delete(fd int) error {
 	return nil
 }
 
+// UseNetpoller switches waits with a timeout to Go's runtime netpoller: the
+// waiting goroutine parks instead of blocking an OS thread. It fails, leaving
+// the poller as it was, if the runtime cannot poll the descriptor.
+func (p *Poller) UseNetpoller() error {
+	if p.netpoll {
+		return nil
+	}
+	if err := p.pk.init(p.epfd); err != nil {
+		return err
+	}
+	p.netpoll, p.tryFn = true, p.try
+	return nil
+}
+
+func (p *Poller) try(fd uintptr) bool {
+	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&p.tryRaw[0])), uintptr(len(p.tryRaw)), 0, 0, 0)
+	p.tryN, p.tryErr = int(n), e
+	return e != 0 || n > 0
+}
+
 // Wait waits for events; see the package comment.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	if len(p.raw) < len(buf) {
 		p.raw = make([]unix.EpollEvent, len(buf))
 	}
 	raw := p.raw[:len(buf)]
-	n, errno := p.wait(raw, timeout)
+	var n int
+	var errno syscall.Errno
+	if p.netpoll && timeout != 0 {
+		p.tryRaw = raw
+		if err := p.pk.park(timeout, p.tryFn); err != nil {
+			return 0, err
+		}
+		n, errno = p.tryN, p.tryErr
+		p.tryN, p.tryErr = 0, 0
+	} else {
+		n, errno = p.wait(raw, timeout)
+	}
 	if errno != 0 {
 		if errno == unix.EINTR {
 			return 0, ErrInterrupted
@@ -192,6 +231,7 @@ func (p *Poller) Wake() error {
 
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
+	p.pk.close()
 	err1 := unix.Close(p.wakefd)
 	err2 := unix.Close(p.epfd)
 	if err1 != nil {

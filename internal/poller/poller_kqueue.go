@@ -19,6 +19,36 @@ type Poller struct {
 	keys []uint64 // fd -> key
 	raw  []unix.Kevent_t
 	waker
+
+	// Netpoller mode (UseNetpoller): waits park the goroutine.
+	netpoll bool
+	pk      parker
+	tryFn   func(uintptr) bool // p.try, bound once so that waiting allocates nothing
+	tryRaw  []unix.Kevent_t
+	tryN    int
+	tryErr  error
+}
+
+var zeroTimespec unix.Timespec
+
+// UseNetpoller switches waits with a timeout to Go's runtime netpoller: the
+// waiting goroutine parks instead of blocking an OS thread. It fails, leaving
+// the poller as it was, if the runtime cannot poll the descriptor.
+func (p *Poller) UseNetpoller() error {
+	if p.netpoll {
+		return nil
+	}
+	if err := p.pk.init(p.kq); err != nil {
+		return err
+	}
+	p.netpoll, p.tryFn = true, p.try
+	return nil
+}
+
+func (p *Poller) try(uintptr) bool {
+	ts := zeroTimespec
+	p.tryN, p.tryErr = unix.Kevent(p.kq, nil, p.tryRaw, &ts)
+	return p.tryErr != nil || p.tryN > 0
 }
 
 // New creates a kqueue and its wake mechanism.
@@ -125,12 +155,23 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		p.raw = make([]unix.Kevent_t, len(buf))
 	}
 	raw := p.raw[:len(buf)]
-	var ts *unix.Timespec
-	if timeout >= 0 {
-		t := unix.NsecToTimespec(int64(timeout))
-		ts = &t
+	var n int
+	var err error
+	if p.netpoll && timeout != 0 {
+		p.tryRaw = raw
+		if err := p.pk.park(timeout, p.tryFn); err != nil {
+			return 0, err
+		}
+		n, err = p.tryN, p.tryErr
+		p.tryN, p.tryErr = 0, nil
+	} else {
+		var ts *unix.Timespec
+		if timeout >= 0 {
+			t := unix.NsecToTimespec(int64(timeout))
+			ts = &t
+		}
+		n, err = unix.Kevent(p.kq, nil, raw, ts)
 	}
-	n, err := unix.Kevent(p.kq, nil, raw, ts)
 	if err != nil {
 		if err == unix.EINTR {
 			return 0, ErrInterrupted
@@ -168,6 +209,7 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 
 // Close releases the kqueue and the wake mechanism.
 func (p *Poller) Close() error {
+	p.pk.close()
 	werr := p.closeWaker()
 	if err := unix.Close(p.kq); err != nil {
 		return os.NewSyscallError("close", err)

@@ -37,3 +37,6 @@ func (p *Poller) Wake() error { return errUnsupported }
 
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
+
+// UseNetpoller fails.
+func (p *Poller) UseNetpoller() error { return errUnsupported }
