@@ -31,7 +31,9 @@ type Loop[S any] struct {
 	p    *poller.Poller
 	opts options
 	base time.Time // timer clock origin; timers use nanoseconds since base
-	now  int64     // this iteration's clock reading (since base)
+	now  int64     // this iteration's clock reading (since base), if nowSet
+	// nowSet: the iteration read the clock (it does so only when timers exist).
+	nowSet bool
 	// timerSeq is the timer sequence number when this iteration polled: later
 	// timers were set during the iteration and wait for the next one.
 	timerSeq uint64
@@ -119,10 +121,13 @@ func (l *Loop[S]) clock() int64 { return int64(time.Since(l.base)) }
 // instant every timer decision of the iteration is based on. Outside a
 // dispatch it returns the current time.
 func (l *Loop[S]) Now() time.Time {
-	if l.running.Load() {
-		return l.base.Add(time.Duration(l.now))
+	if !l.running.Load() {
+		return time.Now()
 	}
-	return time.Now()
+	if !l.nowSet {
+		l.now, l.nowSet = l.clock(), true
+	}
+	return l.base.Add(time.Duration(l.now))
 }
 
 // Fd returns the loop's own pollable descriptor: it becomes readable when the
@@ -305,7 +310,8 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		// valid for this iteration's l.kernel.
 		l.events = make([]poller.Event, 2*n)
 	}
-	if l.timers.len() > 0 {
+	l.nowSet = l.timers.len() > 0
+	if l.nowSet {
 		l.now = l.clock()
 	}
 	l.timerSeq = l.timers.seq

@@ -156,6 +156,9 @@ func (l *Loop[S]) enableTimer(t Token) error {
 // fireTimers runs the callbacks of the timers due at l.now (phase 5). Timers
 // set or re-armed during this iteration wait for the next one, even if due.
 func (l *Loop[S]) fireTimers(s *S) {
+	if !l.nowSet {
+		return // the heap was empty at the poll: every timer is newer
+	}
 	ts := &l.timers
 	limit := l.timerSeq
 	for len(ts.heap) > 0 {
