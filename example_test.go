@@ -112,7 +112,7 @@ func ExampleLoop_AddTimer() {
 func ExampleLoop_AddFD() {
 	type State struct{ done bool }
 
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		log.Fatal(err)
 	}
