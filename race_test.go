@@ -1,0 +1,5 @@
+//go:build race
+
+package calloop_test
+
+func init() { raceEnabled = true }
