@@ -1,0 +1,55 @@
+// Command echoserver is the server side of the tcp-echo workload: a TCP echo
+// server on loopback, in one of several implementations, run as its own
+// process so that the load generator (cmd/tcpload) does not share its runtime.
+//
+//	echoserver -impl=go|go-stream|gnet|net [-addr 127.0.0.1:7711]
+//
+//   - go: calloop for Go, one loop, raw non-blocking sockets on fd sources
+//     (AddFD), level-triggered.
+//   - go-stream: calloop for Go with its stream package (not written yet;
+//     see stream.go).
+//   - gnet: github.com/panjf2000/gnet/v2 on one event loop.
+//   - net: Go's standard net package, one goroutine per connection.
+//
+// It prints "READY <addr>" on stdout once it accepts connections and runs
+// until SIGINT or SIGTERM.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+var servers = map[string]func(addr string, ready func()) error{
+	"go":        serveLoop,
+	"go-stream": serveStream,
+	"gnet":      serveGnet,
+	"net":       serveNet,
+}
+
+func main() {
+	impl := flag.String("impl", "go", "implementation: go, go-stream, gnet or net")
+	addr := flag.String("addr", "127.0.0.1:7711", "listen address (loopback)")
+	flag.Parse()
+	serve, ok := servers[*impl]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "echoserver: unknown -impl %q\n", *impl)
+		os.Exit(2)
+	}
+	ready := func() { fmt.Printf("READY %s\n", *addr) }
+	errc := make(chan error, 1)
+	go func() { errc <- serve(*addr, ready) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "echoserver %s: %v\n", *impl, err)
+			os.Exit(1)
+		}
+	case <-sig:
+	}
+}

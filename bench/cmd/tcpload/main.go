@@ -1,0 +1,142 @@
+// Command tcpload is the load generator of the tcp-echo workload: C
+// connections to an echo server on loopback, each sending a 64-byte message
+// and waiting for its echo before the next, for a fixed duration.
+//
+//	tcpload [-addr 127.0.0.1:7711] [-c 50] [-size 64] [-d 10s] [-impl NAME]
+//
+// It prints
+//
+//	BENCH tcp-echo <impl> <req/s> req/s
+//
+// on stdout, and "LAT tcp-echo <impl> p50=<us> p99=<us> us" with the latency
+// percentiles on stderr. Every echo is checked byte for byte; a mismatch, a
+// connection error or zero completed requests exits with status 1. The run
+// is bounded: every read and write has a deadline.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:7711", "server address (loopback)")
+	conns := flag.Int("c", 50, "connections")
+	size := flag.Int("size", 64, "message size in bytes")
+	dur := flag.Duration("d", 10*time.Second, "measured duration")
+	warm := flag.Duration("warmup", 500*time.Millisecond, "warm-up before measuring")
+	impl := flag.String("impl", "?", "implementation name for the BENCH line")
+	dialWait := flag.Duration("dialwait", 5*time.Second, "how long to retry the first dial")
+	flag.Parse()
+
+	host, _, err := net.SplitHostPort(*addr)
+	if err != nil {
+		fail("bad -addr: %v", err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		fail("-addr must be a loopback address, not %q", host)
+	}
+
+	// Dial all connections first (retrying while the server starts).
+	cs := make([]net.Conn, *conns)
+	deadline := time.Now().Add(*dialWait)
+	for i := range cs {
+		for {
+			c, err := net.DialTimeout("tcp", *addr, time.Second)
+			if err == nil {
+				cs[i] = c
+				break
+			}
+			if time.Now().After(deadline) {
+				fail("dial %s: %v", *addr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	type worker struct {
+		count uint64
+		lat   []time.Duration // one sample per request in the measured window
+		err   error
+	}
+	ws := make([]worker, len(cs))
+	var stopping sync.WaitGroup
+	start := time.Now().Add(*warm)
+	end := start.Add(*dur)
+	stopping.Add(len(cs))
+	for i, c := range cs {
+		go func() {
+			defer stopping.Done()
+			w := &ws[i]
+			w.lat = make([]time.Duration, 0, 1<<16)
+			msg := make([]byte, *size)
+			for j := range msg {
+				msg[j] = byte('a' + (i+j)%26)
+			}
+			got := make([]byte, *size)
+			for seq := 0; ; seq++ {
+				msg[0] = byte(seq) // each request differs
+				t0 := time.Now()
+				if t0.After(end) {
+					return
+				}
+				c.SetDeadline(t0.Add(5 * time.Second))
+				if _, err := c.Write(msg); err != nil {
+					w.err = fmt.Errorf("conn %d write: %w", i, err)
+					return
+				}
+				if _, err := io.ReadFull(c, got); err != nil {
+					w.err = fmt.Errorf("conn %d read: %w", i, err)
+					return
+				}
+				if !bytes.Equal(got, msg) {
+					w.err = fmt.Errorf("conn %d request %d: echo differs", i, seq)
+					return
+				}
+				if !t0.Before(start) {
+					t1 := time.Now()
+					if !t1.After(end) {
+						w.count++
+						w.lat = append(w.lat, t1.Sub(t0))
+					}
+				}
+			}
+		}()
+	}
+	stopping.Wait()
+	for _, c := range cs {
+		c.Close()
+	}
+
+	var total uint64
+	var all []time.Duration
+	for i := range ws {
+		if ws[i].err != nil {
+			fail("%v", ws[i].err)
+		}
+		total += ws[i].count
+		all = append(all, ws[i].lat...)
+	}
+	if total == 0 {
+		fail("no request completed")
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3
+	}
+	fmt.Printf("BENCH tcp-echo %s %.0f req/s\n", *impl, float64(total)/dur.Seconds())
+	fmt.Fprintf(os.Stderr, "LAT tcp-echo %s p50=%.1f p99=%.1f us (%d requests, %d connections, %d B, %v)\n",
+		*impl, pct(0.50), pct(0.99), total, len(cs), *size, *dur)
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "tcpload: FAIL: "+format+"\n", args...)
+	os.Exit(1)
+}
