@@ -2,14 +2,15 @@
 // server on loopback, in one of several implementations, run as its own
 // process so that the load generator (cmd/tcpload) does not share its runtime.
 //
-//		echoserver -impl=go|go-stream|gnet|net [-addr 127.0.0.1:7711]
+//	echoserver -impl=go|go-stream|gnet|net [-addr 127.0.0.1:7711]
 //
-//	  - go: calloop for Go, one loop, raw non-blocking sockets on fd sources
-//	    (AddFD), level-triggered.
-//	  - go-stream: calloop for Go with its stream package (not written yet;
-//	    see stream.go).
-//	  - gnet: github.com/panjf2000/gnet/v2 on one event loop.
-//	  - net: Go's standard net package, one goroutine per connection.
+// The implementations:
+//
+//   - go: calloop for Go, one loop, raw non-blocking sockets on fd sources
+//     (AddFD), level-triggered.
+//   - go-stream: calloop for Go with its stream package (see stream.go).
+//   - gnet: github.com/panjf2000/gnet/v2 on one event loop.
+//   - net: Go's standard net package, one goroutine per connection.
 //
 // It prints "READY <addr>" on stdout once it accepts connections and runs
 // until SIGINT or SIGTERM.
