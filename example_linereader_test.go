@@ -23,7 +23,7 @@ type LineReader[S any] struct {
 	OnLine func(s *S, line string) // one complete line, without its newline
 	OnEOF  func(s *S, err error)   // the end: err is nil at end of file
 	buf    []byte                  // read, not yet delivered: buf[off:]
-	off    int                     //
+	off    int                     // start of the undelivered bytes
 	eof    bool                    // read returned 0
 	r      *calloop.Registrar      // kept from Register: valid until removal
 }
