@@ -1,0 +1,115 @@
+package stream
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/calloop-go/calloop/internal/sock"
+)
+
+// Config tunes listeners and connections; the zero value gives defaults.
+// A zero or negative field takes its default. A Config is copied by
+// [Listen] and [Dial]: changing it afterwards has no effect.
+type Config struct {
+	ReadSize   int  // bytes per read call (default 64 KiB)
+	ReadBudget int  // bytes read per connection per loop iteration before yielding (default 256 KiB)
+	MaxInput   int  // unconsumed input bytes kept per connection; beyond it the connection is closed with ErrInputTooLarge (default 512 MiB)
+	HighWater  int  // buffered output above which reading from the peer pauses (default 1 MiB)
+	LowWater   int  // buffered output below which reading resumes (default HighWater/4)
+	MaxOutput  int  // buffered output above which the connection is closed with ErrOutputTooLarge (0: no limit)
+	ReusePort  bool // SO_REUSEPORT on listeners: several loops (one per core) may listen on one port
+	Backlog    int  // listen backlog (default 1024 or SOMAXCONN)
+
+	// AcceptBudget is the number of connections a listener accepts per loop
+	// iteration before yielding to the other sources (default 64).
+	AcceptBudget int
+	// CloseTimeout bounds a graceful [Conn.Close] or the flush that follows
+	// the peer's end of input: output not written by then is dropped and
+	// the connection is closed with an error wrapping
+	// os.ErrDeadlineExceeded. Zero waits as long as the peer stays
+	// connected (a peer that never reads then holds the connection until
+	// MaxOutput or [Conn.Abort]).
+	CloseTimeout time.Duration
+}
+
+const (
+	defaultReadSize     = 64 << 10
+	defaultReadBudget   = 256 << 10
+	defaultMaxInput     = 512 << 20
+	defaultHighWater    = 1 << 20
+	defaultAcceptBudget = 64
+	// keepBuf is the largest buffer capacity a connection keeps when its
+	// buffer empties; larger ones go back to the garbage collector.
+	keepBuf = 64 << 10
+	// bigWrite is the size from which a Write goes to the socket at once
+	// (with writev after queued output) instead of being copied.
+	bigWrite = 64 << 10
+)
+
+// config is a Config with its defaults applied.
+type config struct {
+	readSize, readBudget, maxInput int
+	high, low, maxOutput           int
+	reusePort                      bool
+	backlog, acceptBudget          int
+	closeTimeout                   time.Duration
+}
+
+func (c Config) norm() config {
+	n := config{
+		readSize: c.ReadSize, readBudget: c.ReadBudget, maxInput: c.MaxInput,
+		high: c.HighWater, low: c.LowWater, maxOutput: max(c.MaxOutput, 0),
+		reusePort: c.ReusePort, backlog: c.Backlog, acceptBudget: c.AcceptBudget,
+		closeTimeout: max(c.CloseTimeout, 0),
+	}
+	if n.readSize <= 0 {
+		n.readSize = defaultReadSize
+	}
+	if n.readBudget <= 0 {
+		n.readBudget = defaultReadBudget
+	}
+	n.readBudget = max(n.readBudget, n.readSize)
+	if n.maxInput <= 0 {
+		n.maxInput = defaultMaxInput
+	}
+	if n.high <= 0 {
+		n.high = defaultHighWater
+	}
+	if n.low <= 0 || n.low >= n.high {
+		n.low = n.high / 4
+	}
+	if n.backlog <= 0 {
+		n.backlog = sock.DefaultBacklog()
+	}
+	if n.acceptBudget <= 0 {
+		n.acceptBudget = defaultAcceptBudget
+	}
+	return n
+}
+
+var (
+	// ErrInputTooLarge closes a connection whose unconsumed input exceeds
+	// [Config.MaxInput]; [Handler.OnClose] receives it.
+	ErrInputTooLarge = errors.New("stream: unconsumed input exceeds MaxInput")
+	// ErrOutputTooLarge closes a connection whose buffered output exceeds
+	// [Config.MaxOutput]; [Conn.Write] returns it and [Handler.OnClose]
+	// receives it.
+	ErrOutputTooLarge = errors.New("stream: buffered output exceeds MaxOutput")
+	// ErrClosed is returned by the methods of a connection or listener that
+	// is closed or closing, and by [Conn.Write] after [Conn.CloseWrite]. It
+	// matches net.ErrClosed with errors.Is.
+	ErrClosed = fmt.Errorf("stream: %w", net.ErrClosed)
+)
+
+// resolve parses address for network.
+func resolve(network, address string) (net.Addr, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return net.ResolveTCPAddr(network, address)
+	case "unix":
+		return net.ResolveUnixAddr(network, address)
+	}
+	return nil, net.UnknownNetworkError(network)
+}

@@ -1,0 +1,94 @@
+// Package stream provides TCP and Unix stream listeners and buffered
+// connections on a [calloop.Loop]: non-blocking, without a goroutine per
+// connection, with callbacks that get the loop's shared state *S like every
+// other callback of the loop.
+//
+//	type App struct{ conns int }
+//
+//	l, _ := calloop.New[App]()
+//	ln, err := stream.Listen(l, "tcp", "127.0.0.1:6380", stream.Config{}, stream.Handler[App]{
+//		OnOpen: func(a *App, c *stream.Conn[App]) { a.conns++ },
+//		OnData: func(a *App, c *stream.Conn[App], in []byte) int {
+//			c.Write(in) // echo
+//			return len(in)
+//		},
+//		OnClose: func(a *App, c *stream.Conn[App], err error) { a.conns-- },
+//	})
+//	...
+//	l.Run(ctx, &app)
+//
+// # Model
+//
+// A [Listener] and every [Conn] are sources of the loop; their descriptors
+// are registered level-triggered. When a connection is readable it reads
+// into a buffer shared by all connections of the loop ([Config.ReadSize]
+// bytes per read, at most [Config.ReadBudget] per iteration, so that one
+// busy peer cannot starve the others) and calls [Handler.OnData] with every
+// unconsumed byte: OnData returns how many it consumed, and only the rest is
+// copied into a buffer of the connection. A protocol whose messages arrive
+// whole therefore copies nothing, and a message split across reads is
+// presented whole once its end arrives. Unconsumed input beyond
+// [Config.MaxInput] closes the connection with [ErrInputTooLarge].
+//
+// [Conn.Write] appends to the connection's output buffer. Writes made in
+// the callbacks of this package are coalesced: the connection whose
+// callback is running writes them with one system call when the callback
+// returns, other connections before the loop next sleeps (a list of
+// connections with pending output is kept, so that costs nothing for the
+// idle ones). Writes made elsewhere (a timer, a channel callback) go to the
+// socket at once. Output the socket does not take stays buffered, and the
+// connection waits for writability to send the rest.
+//
+// In steady state (buffers already grown) reading and writing allocate
+// nothing.
+//
+// # Backpressure
+//
+// A peer that sends requests but does not read the replies makes the
+// output buffer grow. Above [Config.HighWater] bytes the connection stops
+// reading from that peer (its requests wait in the kernel, and TCP flow
+// control eventually stops it); once the output drains to
+// [Config.LowWater] reading resumes, and input kept from earlier is offered
+// again. Buffered output can exceed HighWater by what one OnData call
+// writes; [Config.MaxOutput] is the hard limit: beyond it the connection is
+// closed with [ErrOutputTooLarge]. [Conn.PauseReading] and
+// [Conn.ResumeReading] give the same control to the application, and
+// [Conn.Buffered] tells how much output is waiting.
+//
+// # Closing
+//
+// [Conn.Close] is graceful: reading stops, buffered output is flushed, then
+// the descriptor is closed ([Config.CloseTimeout] bounds the flush).
+// [Conn.CloseWrite] half-closes (the peer reads EOF, reading continues).
+// [Conn.Abort] drops the buffered output and closes at once. When the peer
+// finishes sending (EOF) the connection is closed gracefully, unless
+// [Handler.OnReadClosed] is set. [Handler.OnClose] is called exactly once
+// per connection, with nil for a clean close by either side and the reason
+// otherwise (a reset by the peer, a dial failure or timeout, a buffer
+// limit). It is never called from inside another callback of the same
+// connection: a close requested in a callback completes when the callback
+// returns, and one requested elsewhere in the next loop iteration.
+//
+// # Goroutines
+//
+// Everything in this package is for the loop goroutine: the callbacks run
+// on it, and every method of [Conn] and [Listener] (except
+// [Listener.Addr]), [Listen] and [Dial] must be called on it, from a
+// callback of the loop or by the loop's owner between dispatches. Nothing
+// here is safe for concurrent use, and no goroutine is started. To write
+// to a connection from another goroutine, send the data into the loop with
+// a calloop channel and write it from the channel's callback.
+//
+// Several loops, each on its own goroutine (one per core), may listen on
+// one port with [Config.ReusePort]; the kernel spreads the connections
+// between them, and each loop keeps its own state.
+//
+// Closing the loop closes the descriptors of its listeners and connections
+// without calling OnClose.
+//
+// # Platforms
+//
+// Linux (epoll) and the kqueue systems (macOS, FreeBSD, DragonFly BSD,
+// NetBSD, OpenBSD) are supported. Elsewhere the package builds, and Listen
+// and Dial fail with an error wrapping errors.ErrUnsupported.
+package stream

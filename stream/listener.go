@@ -1,0 +1,196 @@
+package stream
+
+import (
+	"net"
+	"time"
+
+	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/internal/sock"
+)
+
+const (
+	minBackoff = 10 * time.Millisecond
+	maxBackoff = 100 * time.Millisecond
+)
+
+// Listener accepts connections on a loop. It is a source of the loop: each
+// accepted connection becomes a [Conn] with the listener's [Handler] and
+// [Config], and its OnOpen is called on the loop goroutine.
+//
+// A listener accepts at most Config.AcceptBudget connections per loop
+// iteration. When the process or the system runs out of descriptors
+// (EMFILE, ENFILE) it stops accepting for a while (10 ms, doubling up to
+// 100 ms while the shortage lasts) instead of spinning; pending peers wait
+// in the kernel's backlog meanwhile.
+//
+// Its methods must be called on the loop goroutine, except Addr, which may
+// be called from any goroutine.
+type Listener[S any] struct {
+	e        *engine[S]
+	sh       *shared[S]
+	reg      *calloop.Registrar
+	tok      calloop.Token
+	timer    calloop.Token
+	fd       int
+	addr     net.Addr
+	path     string // unix socket file to remove on Close
+	backoff  time.Duration
+	paused   bool
+	closed   bool
+	removing bool
+}
+
+// Listen listens on address for network ("tcp", "tcp4", "tcp6" or "unix")
+// and accepts connections on loop l with handler h (h.OnData is required)
+// and cfg. A TCP address with an empty or zero port picks a free port (see
+// [Listener.Addr]); "tcp" with no host listens on both IPv4 and IPv6 where
+// the system allows it. A Unix socket file that already exists is an
+// error; [Listener.Close] removes the file. Listen must be called on the
+// loop goroutine (from a callback, or by the loop's owner between
+// dispatches).
+func Listen[S any](l *calloop.Loop[S], network, address string, cfg Config, h Handler[S]) (*Listener[S], error) {
+	if h.OnData == nil {
+		return nil, errNoOnData
+	}
+	addr, err := resolve(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	c := cfg.norm()
+	fd, err := sock.Listen(network, addr, c.backlog, c.reusePort)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: addr, Err: err}
+	}
+	e, err := getEngine(l)
+	if err != nil {
+		sock.Close(fd)
+		return nil, err
+	}
+	ln := &Listener[S]{e: e, sh: &shared[S]{h: h, cfg: c, network: network}, fd: fd}
+	ln.addr = sock.LocalAddr(fd)
+	if ln.addr == nil {
+		ln.addr = addr
+	}
+	if ua, ok := addr.(*net.UnixAddr); ok {
+		ln.path = ua.Name
+	}
+	e.acquire()
+	tok, err := l.AddSource(ln)
+	if err != nil {
+		ln.closeFD()
+		e.release()
+		return nil, err
+	}
+	ln.tok = tok
+	return ln, nil
+}
+
+// Addr returns the address the listener is bound to, with the actual port
+// when port 0 was asked for. Safe from any goroutine.
+func (ln *Listener[S]) Addr() net.Addr { return ln.addr }
+
+// Close stops accepting and closes the listening socket (and removes the
+// file of a Unix socket); connections already accepted stay open. A second
+// Close returns [ErrClosed]. Loop goroutine only.
+func (ln *Listener[S]) Close() error {
+	if ln.closed {
+		return ErrClosed
+	}
+	ln.closed = true
+	if !ln.timer.IsZero() {
+		ln.e.l.Remove(ln.timer)
+		ln.timer = calloop.Token{}
+	}
+	ln.removing = true
+	ln.e.l.Remove(ln.tok)
+	ln.closeFD()
+	ln.e.release()
+	return nil
+}
+
+func (ln *Listener[S]) closeFD() {
+	sock.Close(ln.fd)
+	ln.fd = -1
+	if ln.path != "" {
+		sock.Unlink(ln.path)
+	}
+}
+
+// Register implements calloop.Source. It is called by the loop.
+func (ln *Listener[S]) Register(r *calloop.Registrar) error {
+	ln.reg = r
+	return r.AddFD(ln.fd, 0, calloop.Readable, calloop.Level)
+}
+
+// Unregister implements calloop.Source. It is called by the loop; when the
+// loop is closing, it closes the listener.
+func (ln *Listener[S]) Unregister(r *calloop.Registrar) error {
+	if ln.fd >= 0 {
+		r.DeleteFD(ln.fd)
+	}
+	if !ln.removing && !ln.closed {
+		ln.closed = true
+		ln.closeFD()
+		ln.e.release()
+	}
+	return nil
+}
+
+// Process implements calloop.Source: it accepts pending connections. It is
+// called by the loop.
+func (ln *Listener[S]) Process(s *S, _ uint16, _ calloop.Events) (calloop.Action, error) {
+	if ln.closed || ln.paused {
+		return calloop.Continue, nil
+	}
+	for i := 0; i < ln.sh.cfg.acceptBudget && !ln.closed; i++ {
+		fd, raddr, err := sock.Accept(ln.fd)
+		if err != nil {
+			switch {
+			case sock.IsAgain(err):
+				ln.backoff = 0
+			case sock.IsAcceptRetry(err):
+				continue
+			default:
+				// Out of descriptors (or an unexpected failure): retrying at
+				// once would spin on the same error.
+				ln.pause()
+			}
+			return calloop.Continue, nil
+		}
+		ln.backoff = 0
+		ln.accepted(s, fd, raddr)
+	}
+	return calloop.Continue, nil
+}
+
+func (ln *Listener[S]) accepted(s *S, fd int, raddr net.Addr) {
+	c := newConn(ln.e, ln.sh, fd, raddr, stOpen)
+	ln.e.acquire()
+	tok, err := ln.e.l.AddSource(c)
+	if err != nil {
+		sock.Close(fd)
+		ln.e.release()
+		return
+	}
+	c.tok = tok
+	c.enter()
+	defer c.leave(s)
+	if fn := ln.sh.h.OnOpen; fn != nil {
+		fn(s, c)
+	}
+}
+
+// pause stops accepting for the back-off delay.
+func (ln *Listener[S]) pause() {
+	ln.backoff = min(max(2*ln.backoff, minBackoff), maxBackoff)
+	ln.paused = true
+	ln.reg.ModifyFD(ln.fd, 0, 0, calloop.Level)
+	ln.timer, _ = ln.e.l.AddTimer(ln.backoff, func(*S, time.Time) calloop.TimerAction {
+		ln.timer = calloop.Token{}
+		if !ln.closed {
+			ln.paused = false
+			ln.reg.ModifyFD(ln.fd, 0, calloop.Readable, calloop.Level)
+		}
+		return calloop.Drop()
+	})
+}
