@@ -128,6 +128,10 @@ func readLine(b []byte, start int, tooBig error) (line []byte, next int, err err
 	if i+1 >= len(rest) {
 		return nil, 0, nil
 	}
+	if i == 0 {
+		// The type byte itself is the '\r': the caller reports it.
+		return nil, start + 1, nil
+	}
 	return rest[1:i], start - 1 + i + 2, nil
 }
 

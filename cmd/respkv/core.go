@@ -1,0 +1,422 @@
+package main
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
+)
+
+const numDBs = 16
+
+// Config is the server's configuration (the command-line flags).
+type Config struct {
+	Addr        string
+	MaxReq      int64  // largest bulk argument (proto-max-bulk-len)
+	AOF         string // append-only file path; "" = off
+	AppendFsync string // "always", "everysec" or "no"
+}
+
+// netConn is what the core needs of a connection (a *stream.Conn).
+type netConn interface {
+	Write(p []byte) (int, error)
+	Close() error
+	Abort() error
+	Buffered() int
+	RemoteAddr() net.Addr
+	LocalAddr() net.Addr
+	PauseReading()
+	ResumeReading()
+}
+
+// server is the loop's shared state: the whole keyspace, the clients and
+// the statistics. Only the loop's goroutine touches it.
+type server struct {
+	cfg   Config
+	loop  *calloop.Loop[server]
+	dbs   [numDBs]*db
+	now   int64 // unix ms, read at the start of each batch of commands
+	start time.Time
+
+	clients    map[uint64]*client
+	nextID     uint64
+	dirty      uint64 // changes since start (Redis's server.dirty)
+	watched    [numDBs]map[string][]*client
+	nwatched   int // clients watching something
+	loading    bool
+	shutdown   bool
+	aof        *aof
+	waiting    []*client // clients with replies held until an fsync (always)
+	execDepth  int
+	multiSent  bool // MULTI propagated for the EXEC in progress
+	propArgs   [][]byte
+	propCustom bool // the command propagated itself
+	scratch    []byte
+
+	stats stats
+}
+
+type stats struct {
+	connections   uint64
+	commands      uint64
+	rejectedConns uint64
+	expiredKeys   uint64
+	hits, misses  uint64
+	netIn, netOut uint64
+	protoErrors   uint64
+	activeCycles  uint64
+}
+
+// client is one connection's state.
+type client struct {
+	id      uint64
+	conn    netConn
+	parser  *resp.Parser
+	out     []byte
+	db      int
+	name    string
+	born    int64
+	last    int64
+	lastCmd *command
+
+	closing bool // close after the replies are written
+
+	multi      bool
+	multiDirty bool // a queued command was refused: EXECABORT
+	casDirty   bool // a watched key changed: EXEC fails
+	queue      []queued
+	watching   []watchedKey
+
+	// replies held until the AOF writer confirms an fsync (appendfsync always)
+	held      []heldReply
+	heldBytes int
+	heldSeq   uint64 // the AOF batch this client's last write belongs to
+	wrote     bool   // this batch wrote to the AOF
+	paused    bool
+}
+
+type queued struct {
+	cmd  *command
+	args [][]byte
+}
+
+type watchedKey struct {
+	db  int
+	key string
+	// expired-at-watch bookkeeping: a key that existed (not expired) when
+	// watched and has logically expired by EXEC fails the transaction.
+	existed bool
+}
+
+type heldReply struct {
+	seq  uint64
+	data []byte
+}
+
+func newServer(cfg Config) *server {
+	s := &server{cfg: cfg, clients: make(map[uint64]*client), start: time.Now()}
+	for i := range s.dbs {
+		s.dbs[i] = newDB()
+	}
+	s.now = time.Now().UnixMilli()
+	return s
+}
+
+func (s *server) newClient(conn netConn) *client {
+	s.nextID++
+	c := &client{id: s.nextID, conn: conn, parser: resp.NewParser(s.cfg.MaxReq), born: s.now, last: s.now}
+	return c
+}
+
+// feed runs the complete requests at the start of in and returns the number
+// of bytes used. Replies are appended to c.out.
+func (s *server) feed(c *client, in []byte) int {
+	s.now = time.Now().UnixMilli()
+	c.last = s.now
+	off := 0
+	for off < len(in) && !c.closing {
+		args, n, err := c.parser.Parse(in[off:])
+		if err != nil {
+			s.stats.protoErrors++
+			c.out = resp.AppendError(c.out, "ERR "+err.Error())
+			c.closing = true
+			return len(in)
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		if len(args) == 0 {
+			continue
+		}
+		s.call(c, args)
+	}
+	s.stats.netIn += uint64(off)
+	return off
+}
+
+// errUnknownCommand formats Redis's reply to an unknown command.
+func errUnknownCommand(args [][]byte) string {
+	b := make([]byte, 0, 128)
+	for i := 1; i < len(args) && len(b) < 128; i++ {
+		a := args[i]
+		if room := 128 - len(b); len(a) > room {
+			a = a[:room]
+		}
+		b = append(b, '\'')
+		b = append(b, cstr(a)...)
+		b = append(b, '\'', ' ')
+	}
+	name := cstr(args[0])
+	if len(name) > 128 {
+		name = name[:128]
+	}
+	return "ERR unknown command '" + string(name) + "', with args beginning with: " + string(b)
+}
+
+// cstr cuts b at its first NUL, as C's %s does.
+func cstr(b []byte) []byte {
+	for i, c := range b {
+		if c == 0 {
+			return b[:i]
+		}
+	}
+	return b
+}
+
+func errArity(name string) string {
+	return "ERR wrong number of arguments for '" + name + "' command"
+}
+
+// call runs one command.
+func (s *server) call(c *client, args [][]byte) {
+	cmd := lookup(args[0])
+	if cmd == nil {
+		c.errReply(errUnknownCommand(args))
+		if c.multi {
+			c.multiDirty = true
+		}
+		return
+	}
+	if (cmd.arity > 0 && len(args) != cmd.arity) || len(args) < -cmd.arity {
+		c.errReply(errArity(cmd.name))
+		if c.multi {
+			c.multiDirty = true
+		}
+		return
+	}
+	if c.multi && cmd.flags&flagNoQueue == 0 {
+		c.queueCommand(cmd, args)
+		c.out = append(c.out, "+QUEUED\r\n"...)
+		return
+	}
+	s.exec(c, cmd, args)
+}
+
+// exec runs cmd and propagates its effect to the AOF.
+func (s *server) exec(c *client, cmd *command, args [][]byte) {
+	s.stats.commands++
+	cmd.calls++
+	c.lastCmd = cmd
+	dirty := s.dirty
+	s.propCustom = false
+	cmd.fn(s, c, args)
+	if s.dirty != dirty && !s.propCustom && cmd.flags&flagWrite != 0 {
+		s.propagate(c.db, args...)
+	}
+}
+
+// propagate appends a command to the AOF.
+func (s *server) propagate(dbi int, args ...[]byte) {
+	s.propCustom = true
+	if s.aof == nil || s.loading {
+		return
+	}
+	if s.execDepth > 0 && !s.multiSent {
+		s.multiSent = true
+		s.aof.append(-1, []byte("MULTI"))
+	}
+	s.aof.append(dbi, args...)
+}
+
+func (c *client) errReply(msg string) { c.out = resp.AppendError(c.out, msg) }
+func (c *client) ok()                 { c.out = resp.AppendOK(c.out) }
+func (c *client) int(n int64)         { c.out = resp.AppendInt(c.out, n) }
+func (c *client) bulk(b []byte)       { c.out = resp.AppendBulk(c.out, b) }
+func (c *client) bulkStr(s string)    { c.out = resp.AppendBulkString(c.out, s) }
+func (c *client) null()               { c.out = resp.AppendNull(c.out) }
+func (c *client) array(n int)         { c.out = resp.AppendArray(c.out, n) }
+func (c *client) simple(s string)     { c.out = resp.AppendSimple(c.out, s) }
+
+func (c *client) queueCommand(cmd *command, args [][]byte) {
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	buf := make([]byte, 0, n)
+	cp := make([][]byte, len(args))
+	for i, a := range args {
+		start := len(buf)
+		buf = append(buf, a...)
+		cp[i] = buf[start:len(buf):len(buf)]
+	}
+	c.queue = append(c.queue, queued{cmd: cmd, args: cp})
+}
+
+// Common errors, Redis's texts.
+const (
+	errSyntax     = "ERR syntax error"
+	errNotInt     = "ERR value is not an integer or out of range"
+	errNotFloat   = "ERR value is not a valid float"
+	errWrongType  = "WRONGTYPE Operation against a key holding the wrong kind of value"
+	errOverflow   = "ERR increment or decrement would overflow"
+	errNoSuchKey  = "ERR no such key"
+	errSameObject = "ERR source and destination objects are the same"
+	errDBRange    = "ERR DB index is out of range"
+)
+
+// lookupKey returns the position of a live key in db dbi, deleting it first
+// if it has expired (and propagating the DEL), or -1.
+func (s *server) lookupKey(dbi int, key []byte) int {
+	d := s.dbs[dbi]
+	i := d.find(key)
+	if i < 0 {
+		return -1
+	}
+	if e := &d.ents[i]; e.exp != 0 && e.exp <= s.now && !s.loading {
+		s.expireKey(dbi, i)
+		return -1
+	}
+	return i
+}
+
+// lookupRead is lookupKey that counts hits and misses.
+func (s *server) lookupRead(dbi int, key []byte) int {
+	i := s.lookupKey(dbi, key)
+	if i < 0 {
+		s.stats.misses++
+	} else {
+		s.stats.hits++
+	}
+	return i
+}
+
+// expireKey deletes an expired key and propagates a DEL.
+func (s *server) expireKey(dbi, i int) {
+	d := s.dbs[dbi]
+	key := d.ents[i].key
+	d.remove(i)
+	s.stats.expiredKeys++
+	s.touch(dbi, key)
+	if s.aof != nil && !s.loading {
+		saved := s.propCustom
+		s.aof.append(dbi, []byte("DEL"), []byte(key))
+		s.propCustom = saved
+	}
+}
+
+// modified records a change of key: WATCH bookkeeping and the dirty count.
+func (s *server) modified(dbi int, key []byte) {
+	s.dirty++
+	if s.nwatched > 0 {
+		s.touch(dbi, string(key))
+	}
+}
+
+// touch marks the transactions watching key as failed.
+func (s *server) touch(dbi int, key string) {
+	if s.nwatched == 0 {
+		return
+	}
+	for _, c := range s.watched[dbi][key] {
+		c.casDirty = true
+	}
+}
+
+// touchAll marks every transaction watching a key of db dbi that exists
+// (or existed, for FLUSHDB) as failed.
+func (s *server) touchAll(dbi int) {
+	if s.nwatched == 0 {
+		return
+	}
+	for key, cs := range s.watched[dbi] {
+		if s.dbs[dbi].find([]byte(key)) >= 0 {
+			for _, c := range cs {
+				c.casDirty = true
+			}
+		}
+	}
+}
+
+// unwatchAll forgets c's watched keys.
+func (s *server) unwatchAll(c *client) {
+	if len(c.watching) == 0 {
+		return
+	}
+	for _, w := range c.watching {
+		cs := s.watched[w.db][w.key]
+		for i, x := range cs {
+			if x == c {
+				cs = append(cs[:i], cs[i+1:]...)
+				break
+			}
+		}
+		if len(cs) == 0 {
+			delete(s.watched[w.db], w.key)
+		} else {
+			s.watched[w.db][w.key] = cs
+		}
+	}
+	c.watching = c.watching[:0]
+	c.casDirty = false
+	s.nwatched--
+}
+
+// parseInt parses a Redis integer argument.
+func parseInt(b []byte) (int64, bool) { return resp.ParseInt(b) }
+
+// parseFloat parses a Redis float argument (strtold-like: no spaces, no
+// NaN).
+func parseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 5000 {
+		return 0, false
+	}
+	if isSpaceByte(b[0]) || isSpaceByte(b[len(b)-1]) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		// strtold accepts overflowing values as inf; Redis then refuses them.
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return f, true
+		}
+		return 0, false
+	}
+	if f != f { // NaN
+		return 0, false
+	}
+	return f, true
+}
+
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// eqFold reports whether b equals the lower-case ASCII word s, ignoring case.
+func eqFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"math/rand/v2"
+)
+
+// Value types. Only strings exist, but the type tag keeps WRONGTYPE and TYPE
+// honest if more are added.
+const (
+	typeString uint8 = iota
+)
+
+func typeName(t uint8) string {
+	switch t {
+	case typeString:
+		return "string"
+	}
+	return "none"
+}
+
+// entry is one key. Entries live in a dense slice: the index maps a key to
+// its position, deletion moves the last entry into the hole. That gives O(1)
+// RANDOMKEY and a SCAN cursor that is a position (see db.scan).
+type entry struct {
+	key  string
+	val  []byte
+	exp  int64 // unix milliseconds; 0 = no expiry
+	vpos int32 // position in db.vol, or -1
+	typ  uint8
+}
+
+// db is one of the numbered databases.
+type db struct {
+	index map[string]int32
+	ents  []entry
+	vol   []int32 // positions in ents of the keys with an expiry
+}
+
+func newDB() *db {
+	return &db{index: make(map[string]int32)}
+}
+
+func (d *db) size() int { return len(d.ents) }
+
+// find returns the position of key, or -1. It does not look at expiry.
+func (d *db) find(key []byte) int {
+	i, ok := d.index[string(key)]
+	if !ok {
+		return -1
+	}
+	return int(i)
+}
+
+// add appends a new key (which must not exist) and returns its position.
+func (d *db) add(key []byte, val []byte) int {
+	k := string(key)
+	v := make([]byte, len(val))
+	copy(v, val)
+	return d.addOwned(k, v, typeString)
+}
+
+// addOwned appends a new key with a value the db may keep.
+func (d *db) addOwned(key string, val []byte, typ uint8) int {
+	i := len(d.ents)
+	d.ents = append(d.ents, entry{key: key, val: val, vpos: -1, typ: typ})
+	d.index[key] = int32(i)
+	return i
+}
+
+// setVal replaces the value of entry i by a copy of val, reusing its memory
+// when that does not waste much.
+func (d *db) setVal(i int, val []byte) {
+	e := &d.ents[i]
+	if cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
+		e.val = append(e.val[:0], val...)
+		return
+	}
+	v := make([]byte, len(val))
+	copy(v, val)
+	e.val = v
+}
+
+// remove deletes the entry at position i.
+func (d *db) remove(i int) {
+	e := &d.ents[i]
+	if e.vpos >= 0 {
+		d.unvol(i)
+	}
+	delete(d.index, e.key)
+	last := len(d.ents) - 1
+	if i != last {
+		d.ents[i] = d.ents[last]
+		moved := &d.ents[i]
+		d.index[moved.key] = int32(i)
+		if moved.vpos >= 0 {
+			d.vol[moved.vpos] = int32(i)
+		}
+	}
+	d.ents[last] = entry{}
+	d.ents = d.ents[:last]
+	if cap(d.ents) > 1024 && len(d.ents) < cap(d.ents)/4 {
+		d.ents = append([]entry(nil), d.ents...)
+	}
+}
+
+// setExpire sets the expiry of entry i (unix ms, > 0).
+func (d *db) setExpire(i int, at int64) {
+	e := &d.ents[i]
+	e.exp = at
+	if e.vpos < 0 {
+		e.vpos = int32(len(d.vol))
+		d.vol = append(d.vol, int32(i))
+	}
+}
+
+// persist removes the expiry of entry i.
+func (d *db) persist(i int) {
+	if d.ents[i].vpos >= 0 {
+		d.unvol(i)
+	}
+	d.ents[i].exp = 0
+}
+
+func (d *db) unvol(i int) {
+	p := d.ents[i].vpos
+	last := int32(len(d.vol) - 1)
+	if p != last {
+		mv := d.vol[last]
+		d.vol[p] = mv
+		d.ents[mv].vpos = p
+	}
+	d.vol = d.vol[:last]
+	d.ents[i].vpos = -1
+	if cap(d.vol) > 1024 && len(d.vol) < cap(d.vol)/4 {
+		d.vol = append([]int32(nil), d.vol...)
+	}
+}
+
+// randomIndex returns a random entry position, or -1.
+func (d *db) randomIndex() int {
+	if len(d.ents) == 0 {
+		return -1
+	}
+	return rand.IntN(len(d.ents))
+}
+
+// flush empties the db.
+func (d *db) flush() {
+	*d = db{index: make(map[string]int32)}
+}
+
+// scan visits up to count positions going down from cursor and returns the
+// next cursor (0 when done). Cursor c > 0 means "next position c-1"; 0
+// starts at the end. Positions are visited from high to low because
+// deletion moves the last entry (already visited, or also not visited)
+// into the hole: an entry present for the whole iteration is always
+// returned, possibly twice, as Redis promises.
+func (d *db) scan(cursor uint64, count int, fn func(e *entry)) uint64 {
+	n := uint64(len(d.ents))
+	var next uint64 // position to visit + 1
+	if cursor == 0 || cursor > n {
+		next = n
+	} else {
+		next = cursor
+	}
+	for ; next > 0 && count > 0; count-- {
+		next--
+		fn(&d.ents[next])
+	}
+	return next
+}

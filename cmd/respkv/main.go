@@ -1,0 +1,40 @@
+// Command respkv is a Redis-compatible (RESP2) key-value server on one
+// calloop event loop: the whole keyspace is the loop's shared state, every
+// command runs on the loop's goroutine, and nothing is locked.
+//
+// Usage:
+//
+//	respkv [-addr 127.0.0.1:6380] [-maxreq 536870912] [-aof file] [-appendfsync everysec|always|no]
+//
+// See README.md for the commands and the differences from Redis.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	var cfg Config
+	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:6380", "listen address")
+	flag.Int64Var(&cfg.MaxReq, "maxreq", 512<<20, "largest bulk argument in bytes (proto-max-bulk-len); also the largest string value")
+	flag.StringVar(&cfg.AOF, "aof", "", "append-only file (off when empty)")
+	flag.StringVar(&cfg.AppendFsync, "appendfsync", "everysec", "AOF fsync policy: always, everysec or no")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "respkv: unexpected arguments: %v\n", flag.Args())
+		os.Exit(2)
+	}
+	in, err := newInstance(cfg, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(os.Stderr, "respkv: ready to accept connections on %v\n", in.Addr())
+	if err := in.run(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
+		os.Exit(1)
+	}
+}
