@@ -17,7 +17,7 @@ func channel(n uint64) (result, error) {
 		end        time.Time
 	}
 
-	l, err := calloop.New[state]()
+	l, err := calloop.New[state](loopOptions...)
 	if err != nil {
 		return result{}, err
 	}

@@ -22,7 +22,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 		count, bBytes, idleHits uint64
 	}
 
-	l, err := calloop.New[state]()
+	l, err := calloop.New[state](loopOptions...)
 	if err != nil {
 		return result{}, err
 	}

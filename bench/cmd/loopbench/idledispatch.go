@@ -17,7 +17,7 @@ const maxIdle = time.Second
 func idleDispatch(n uint64) (result, error) {
 	type state struct{ hits uint64 }
 
-	l, err := calloop.New[state]()
+	l, err := calloop.New[state](loopOptions...)
 	if err != nil {
 		return result{}, err
 	}

@@ -22,6 +22,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/calloop-go/calloop"
 )
 
 type unit int
@@ -71,6 +73,9 @@ var workloads = []workload{
 	{"many-sources", manySources, 200_000, opsPerSec},
 }
 
+// loopOptions are passed to every calloop.New (set by diagnostic flags).
+var loopOptions []calloop.Option
+
 func (r result) value(u unit) float64 {
 	if u == opsPerSec {
 		return float64(r.ops) / r.elapsed.Seconds()
@@ -85,6 +90,8 @@ func main() {
 	memProfile := flag.String("memprofile", "", "write an allocation profile to `file` at exit")
 	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (0: Go's default; 1: every allocation)")
 	list := flag.Bool("list", false, "list the workloads and exit")
+	netpoller := flag.String("netpoller", "", "diagnostics: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
+	flag.StringVar(&pingAnswer, "answer", "eventfd", "diagnostics: how ping-pong's loop answers: \"eventfd\" (blocking eventfd, as the anchors) or \"chan\" (a Go channel)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: loopbench [flags] [WORKLOAD...]\nworkloads: %s\nflags:\n", names())
 		flag.PrintDefaults()
@@ -93,6 +100,16 @@ func main() {
 	if *list {
 		fmt.Println(names())
 		return
+	}
+	switch *netpoller {
+	case "":
+	case "on", "off":
+		loopOptions = append(loopOptions, calloop.WithNetpoller(*netpoller == "on"))
+	default:
+		fatal(fmt.Errorf("-netpoller must be on or off, not %q", *netpoller))
+	}
+	if pingAnswer != "eventfd" && pingAnswer != "chan" {
+		fatal(fmt.Errorf("-answer must be eventfd or chan, not %q", pingAnswer))
 	}
 	if *memRate > 0 {
 		runtime.MemProfileRate = *memRate

@@ -19,7 +19,7 @@ func timers(n uint64) (result, error) { return timersRun(n, false) }
 func timersRun(n uint64, cancel bool) (result, error) {
 	type state struct{ count, sum uint64 }
 
-	l, err := calloop.New[state]()
+	l, err := calloop.New[state](loopOptions...)
 	if err != nil {
 		return result{}, err
 	}
