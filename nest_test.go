@@ -1,0 +1,186 @@
+package calloop_test
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calloop-go/calloop"
+)
+
+type ctOuter struct {
+	inner ctState
+	log   []string
+}
+
+func ctNested(t *testing.T) (outer *calloop.Loop[ctOuter], inner *calloop.Loop[ctState], tok calloop.Token) {
+	t.Helper()
+	outer = ctLoop[ctOuter](t)
+	inner = ctLoop[ctState](t)
+	tok, err := calloop.AddLoop(outer, inner, func(o *ctOuter) *ctState { return &o.inner })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outer, inner, tok
+}
+
+func TestNestedLoopRunsAllInnerSources(t *testing.T) {
+	outer, inner, _ := ctNested(t)
+	var o ctOuter
+	a, b := ctPair(t)
+	seen := map[string]bool{}
+	mark := func(s *ctState, what string) {
+		if s != &o.inner {
+			t.Errorf("%s: inner callback got state %p, want %p", what, s, &o.inner)
+		}
+		seen[what] = true
+		if len(seen) == 4 {
+			outer.Stop()
+		}
+	}
+	if _, err := inner.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *ctState, _ calloop.Events) calloop.Action {
+		ctDrain(a.fd)
+		mark(s, "fd")
+		return calloop.Remove
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := calloop.NewPing(inner, func(s *ctState) { mark(s, "ping") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inner.AddTimer(20*time.Millisecond, func(s *ctState, _ time.Time) calloop.TimerAction {
+		mark(s, "timer")
+		return calloop.Drop()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inner.AddIdle(func(s *ctState) { mark(s, "idle") }); err != nil {
+		t.Fatal(err)
+	}
+	ctWrite(t, b, "x")
+	go p.Ping()
+	d := ctArmWatchdog(t, outer)
+	err = outer.Run(context.Background(), &o)
+	exp := d.expired()
+	d.stop()
+	if err != nil || exp {
+		t.Fatalf("outer Run: err %v, watchdog %v; inner saw %v", err, exp, seen)
+	}
+	var got []string
+	for k := range seen {
+		got = append(got, k)
+	}
+	sort.Strings(got)
+	if strings.Join(got, ",") != "fd,idle,ping,timer" {
+		t.Fatalf("inner sources run through the outer loop: %v", got)
+	}
+}
+
+func TestNestedLoopWakesOuterFromOtherGoroutine(t *testing.T) {
+	outer, inner, _ := ctNested(t)
+	var o ctOuter
+	p, err := calloop.NewPing(inner, func(s *ctState) { s.n++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := 300
+	for i := range rounds {
+		want := o.inner.n + 1
+		go p.Ping()
+		ctUntil(t, outer, &o, func() bool { return o.inner.n >= want })
+		if o.inner.n != want {
+			t.Fatalf("round %d: %d inner callbacks for one ping", i, o.inner.n-want+1)
+		}
+	}
+}
+
+func TestNestedLoopTimersAreNotEarlyAndDoNotSpin(t *testing.T) {
+	outer, inner, _ := ctNested(t)
+	var o ctOuter
+	var fired []time.Time
+	var deadlines []time.Time
+	if _, err := inner.AddTimer(30*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+		fired = append(fired, time.Now())
+		deadlines = append(deadlines, d)
+		if len(fired) == 3 {
+			return calloop.Drop()
+		}
+		return calloop.Again(10 * time.Millisecond)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	iters := 0
+	ctUntil(t, outer, &o, func() bool { iters++; return len(fired) == 3 })
+	for i := range fired {
+		if fired[i].Before(deadlines[i]) {
+			t.Fatalf("inner timer firing %d at %v, before its deadline %v", i, fired[i], deadlines[i])
+		}
+	}
+	// The outer loop slept until the inner deadlines instead of spinning.
+	if iters > 30 {
+		t.Fatalf("outer loop ran %d iterations for 3 inner timer firings over 50ms", iters)
+	}
+	// Nothing left: the outer loop sleeps its whole timeout.
+	start := time.Now()
+	if err := outer.Dispatch(20*time.Millisecond, &o); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el < 15*time.Millisecond {
+		t.Fatalf("outer Dispatch(20ms) with an idle inner loop returned after %v", el)
+	}
+}
+
+func TestNestedLoopErrorFailsOuter(t *testing.T) {
+	outer, inner, _ := ctNested(t)
+	var o ctOuter
+	if _, err := inner.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+		inner.Fail(errCT)
+		return calloop.Drop()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := ctArmWatchdog(t, outer)
+	err := outer.Run(context.Background(), &o)
+	exp := d.expired()
+	d.stop()
+	if exp || !errors.Is(err, errCT) {
+		t.Fatalf("outer Run = %v (watchdog %v), want the inner failure", err, exp)
+	}
+}
+
+func TestNestedLoopDetach(t *testing.T) {
+	outer, inner, tok := ctNested(t)
+	var o ctOuter
+	p, err := calloop.NewPing(inner, func(s *ctState) { s.n++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Ping()
+	ctUntil(t, outer, &o, func() bool { return o.inner.n == 1 })
+	if err := outer.Remove(tok); err != nil {
+		t.Fatal(err)
+	}
+	// Detached: the outer loop no longer dispatches the inner one...
+	p.Ping()
+	ctDispatch0Outer(t, outer, &o, 2)
+	if o.inner.n != 1 {
+		t.Fatal("removed nested loop still dispatched by the outer loop")
+	}
+	// ...which runs on its own again.
+	var s ctState
+	s.n = o.inner.n
+	ctUntil(t, inner, &s, func() bool { return s.n == 2 })
+}
+
+func ctDispatch0Outer(t *testing.T, l *calloop.Loop[ctOuter], o *ctOuter, n int) {
+	t.Helper()
+	for range n {
+		if err := l.Dispatch(0, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
