@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -34,7 +35,20 @@ var servers = map[string]func(addr string, ready func()) error{
 func main() {
 	impl := flag.String("impl", "go", "implementation: go, go-stream, gnet or net")
 	addr := flag.String("addr", "127.0.0.1:7711", "listen address (loopback)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echoserver:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "echoserver:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	serve, ok := servers[*impl]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "echoserver: unknown -impl %q\n", *impl)
@@ -48,6 +62,7 @@ func main() {
 	select {
 	case err := <-errc:
 		if err != nil {
+			pprof.StopCPUProfile()
 			fmt.Fprintf(os.Stderr, "echoserver %s: %v\n", *impl, err)
 			os.Exit(1)
 		}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -34,6 +35,7 @@ func main() {
 	warm := flag.Duration("warmup", 500*time.Millisecond, "warm-up before measuring")
 	impl := flag.String("impl", "?", "implementation name for the BENCH line")
 	dialWait := flag.Duration("dialwait", 5*time.Second, "how long to retry the first dial")
+	engine := flag.String("engine", "epoll", "client engine: epoll (one thread, raw epoll; default) or net (a goroutine per connection)")
 	flag.Parse()
 
 	host, _, err := net.SplitHostPort(*addr)
@@ -44,43 +46,87 @@ func main() {
 		fail("-addr must be a loopback address, not %q", host)
 	}
 
+	start := time.Now().Add(*warm)
+	end := start.Add(*dur)
+	var ws []worker
+	switch *engine {
+	case "epoll":
+		ap, err := netip.ParseAddrPort(*addr)
+		if err != nil || !ap.Addr().Is4() {
+			fail("-engine=epoll needs an IPv4 -addr (%v)", err)
+		}
+		ws, err = epollClient(ap, *conns, *size, start, end, *dialWait)
+		if err != nil {
+			fail("%v", err)
+		}
+	case "net":
+		ws = netClient(*addr, *conns, *size, start, end, *dialWait)
+	default:
+		fail("unknown -engine %q", *engine)
+	}
+
+	var total uint64
+	var all []time.Duration
+	for i := range ws {
+		if ws[i].err != nil {
+			fail("%v", ws[i].err)
+		}
+		total += ws[i].count
+		all = append(all, ws[i].lat...)
+	}
+	if total == 0 {
+		fail("no request completed")
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3
+	}
+	fmt.Printf("BENCH tcp-echo %s %.0f req/s\n", *impl, float64(total)/dur.Seconds())
+	fmt.Fprintf(os.Stderr, "LAT tcp-echo %s p50=%.1f p99=%.1f us (%d requests, %d connections, %d B, %v, client %s)\n",
+		*impl, pct(0.50), pct(0.99), total, len(ws), *size, *dur, *engine)
+}
+
+// worker is one connection's result: completed requests in the measured
+// window, one latency sample each, and the error that stopped it early.
+type worker struct {
+	count uint64
+	lat   []time.Duration
+	err   error
+}
+
+// netClient is the -engine=net load: a goroutine per connection on Go's net
+// package. It costs the client more CPU than the server it measures.
+func netClient(addr string, conns, size int, start, end time.Time, dialWait time.Duration) []worker {
 	// Dial all connections first (retrying while the server starts).
-	cs := make([]net.Conn, *conns)
-	deadline := time.Now().Add(*dialWait)
+	cs := make([]net.Conn, conns)
+	deadline := time.Now().Add(dialWait)
 	for i := range cs {
 		for {
-			c, err := net.DialTimeout("tcp", *addr, time.Second)
+			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err == nil {
 				cs[i] = c
 				break
 			}
 			if time.Now().After(deadline) {
-				fail("dial %s: %v", *addr, err)
+				fail("dial %s: %v", addr, err)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 
-	type worker struct {
-		count uint64
-		lat   []time.Duration // one sample per request in the measured window
-		err   error
-	}
 	ws := make([]worker, len(cs))
 	var stopping sync.WaitGroup
-	start := time.Now().Add(*warm)
-	end := start.Add(*dur)
 	stopping.Add(len(cs))
 	for i, c := range cs {
 		go func() {
 			defer stopping.Done()
 			w := &ws[i]
 			w.lat = make([]time.Duration, 0, 1<<16)
-			msg := make([]byte, *size)
+			msg := make([]byte, size)
 			for j := range msg {
 				msg[j] = byte('a' + (i+j)%26)
 			}
-			got := make([]byte, *size)
+			got := make([]byte, size)
 			for seq := 0; ; seq++ {
 				msg[0] = byte(seq) // each request differs
 				t0 := time.Now()
@@ -114,26 +160,7 @@ func main() {
 	for _, c := range cs {
 		c.Close()
 	}
-
-	var total uint64
-	var all []time.Duration
-	for i := range ws {
-		if ws[i].err != nil {
-			fail("%v", ws[i].err)
-		}
-		total += ws[i].count
-		all = append(all, ws[i].lat...)
-	}
-	if total == 0 {
-		fail("no request completed")
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3
-	}
-	fmt.Printf("BENCH tcp-echo %s %.0f req/s\n", *impl, float64(total)/dur.Seconds())
-	fmt.Fprintf(os.Stderr, "LAT tcp-echo %s p50=%.1f p99=%.1f us (%d requests, %d connections, %d B, %v)\n",
-		*impl, pct(0.50), pct(0.99), total, len(cs), *size, *dur)
+	return ws
 }
 
 func fail(format string, args ...any) {
