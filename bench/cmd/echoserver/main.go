@@ -8,7 +8,7 @@
 //
 //   - go: calloop for Go, one loop, raw non-blocking sockets on fd sources
 //     (AddFD), level-triggered.
-//   - go-stream: calloop for Go with its stream package (see stream.go).
+//   - go-stream: calloop for Go with its stream package (Listen, OnData).
 //   - gnet: github.com/panjf2000/gnet/v2 on one event loop.
 //   - net: Go's standard net package, one goroutine per connection.
 //

@@ -1,13 +1,32 @@
 package main
 
-import "errors"
+import (
+	"context"
 
-// serveStream is meant to be the echo server on calloop's stream package
-// (listeners and buffered connections on a Loop).
-//
-// TODO(bench): the stream package (github.com/calloop-go/calloop/stream) did
-// not exist when this harness was written. When it does, implement this
-// variant with it and add "go-stream" to TCP_IMPLS in bench/compare.
+	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/stream"
+)
+
+// serveStream is the echo server on one calloop loop with the library's
+// stream package: a listener and buffered connections, written as the
+// package documentation shows (OnData writes what it got and consumes it).
 func serveStream(addr string, ready func()) error {
-	return errors.New("go-stream: the stream package is not available yet (see TODO in bench/cmd/echoserver/stream.go)")
+	type server struct{}
+	l, err := calloop.New[server]()
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	ln, err := stream.Listen(l, "tcp", addr, stream.Config{}, stream.Handler[server]{
+		OnData: func(_ *server, c *stream.Conn[server], in []byte) int {
+			c.Write(in)
+			return len(in)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	ready()
+	return l.Run(context.Background(), &server{})
 }
