@@ -1,0 +1,9 @@
+package stream
+
+import "fmt"
+
+// DebugState describes a connection's internal state, for tests.
+func (c *Conn[S]) DebugState() string {
+	return fmt.Sprintf("state=%d interest=%v reg=%v parked=%v blocked=%v userPaused=%v bp=%v eof=%v pending=%d in=%d dirty=%v",
+		c.state, c.interest, c.registered, c.parked, c.blocked, c.userPaused, c.bpPaused, c.eof, c.pending(), len(c.in), c.dirty)
+}
