@@ -359,10 +359,7 @@ func ExampleNotify() {
 // timers and pings are dispatched by the outer loop's Run.
 func ExampleAddLoop() {
 	type Inner struct{ pings int }
-	type Outer struct {
-		inner Inner
-		ticks int
-	}
+	type Outer struct{ inner Inner }
 
 	outer, err := calloop.New[Outer]()
 	if err != nil {
