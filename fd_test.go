@@ -552,3 +552,38 @@ func TestFDWritable(t *testing.T) {
 		t.Fatalf("fresh socket with Writable interest: %v, want [Writable]", rec.evs)
 	}
 }
+
+func TestFDErrorReportedWithInterest(t *testing.T) {
+	// The write end of a pipe whose reader is gone reports an error; the
+	// interest bits come with it so that the callback's own write sees EPIPE.
+	l := ctLoop[ctState](t)
+	var s ctState
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	r, w := &ctFD{p[0]}, &ctFD{p[1]}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	var evs []calloop.Events
+	var werr error
+	if _, err := l.AddFD(w.fd, calloop.Writable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
+		evs = append(evs, ev)
+		_, werr = unix.Write(w.fd, []byte("x"))
+		return calloop.Remove
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if err := l.Dispatch(time.Second, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 || evs[0]&calloop.Error == 0 || evs[0]&calloop.Writable == 0 {
+		t.Fatalf("pipe with no reader: events %v, want Error with Writable", evs)
+	}
+	if evs[0]&calloop.Readable != 0 {
+		t.Fatalf("%v reports Readable, which was not asked for", evs[0])
+	}
+	if werr != unix.EPIPE {
+		t.Fatalf("write in the callback = %v, want EPIPE", werr)
+	}
+}

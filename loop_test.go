@@ -1367,3 +1367,94 @@ func TestLockOSThreadRunsCallbacksOnOneThread(t *testing.T) {
 		t.Fatalf("callbacks ran on %d OS threads with WithLockOSThread, want 1", len(tids))
 	}
 }
+
+func TestSteadyStateDispatchDoesNotAllocate(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, l *calloop.Loop[ctState]) func()
+	}{
+		{"fd event", func(t *testing.T, l *calloop.Loop[ctState]) func() {
+			a, b := ctPair(t)
+			buf := make([]byte, 1)
+			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *ctState, _ calloop.Events) calloop.Action {
+				unix.Read(a.fd, buf)
+				s.n++
+				return calloop.Continue
+			}); err != nil {
+				t.Fatal(err)
+			}
+			one := []byte{1}
+			return func() { unix.Write(b.fd, one) }
+		}},
+		{"timer re-arm", func(t *testing.T, l *calloop.Loop[ctState]) func() {
+			if _, err := l.AddTimer(0, func(s *ctState, _ time.Time) calloop.TimerAction {
+				s.n++
+				return calloop.Again(0)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}},
+		{"wakeup", func(t *testing.T, l *calloop.Loop[ctState]) func() {
+			return l.Wakeup
+		}},
+		{"custom source synthetic event", func(t *testing.T, l *calloop.Loop[ctState]) func() {
+			src := &ctSource{}
+			if _, err := l.AddSource(src.as()); err != nil {
+				t.Fatal(err)
+			}
+			src.events = make([]ctEv, 0, 4096)
+			return func() { src.reg.Ready(1, calloop.Readable) }
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := ctLoop[ctState](t)
+			var s ctState
+			trigger := c.setup(t, l)
+			round := func() {
+				trigger()
+				l.Dispatch(0, &s)
+			}
+			for range 20 {
+				round()
+			}
+			if allocs := testing.AllocsPerRun(200, round); allocs != 0 {
+				t.Fatalf("%s: %v allocations per dispatch, want 0", c.name, allocs)
+			}
+		})
+	}
+}
+
+func TestStringers(t *testing.T) {
+	cases := map[string]fmt.Stringer{
+		"Readable|Hangup":         calloop.Readable | calloop.Hangup,
+		"Readable|Writable|Error": calloop.Readable | calloop.Writable | calloop.Error,
+		"0":                       calloop.Events(0),
+		"Level":                   calloop.Level,
+		"Edge":                    calloop.Edge,
+		"OneShot":                 calloop.OneShot,
+		"Mode(9)":                 calloop.Mode(9),
+		"Continue":                calloop.Continue,
+		"Disable":                 calloop.Disable,
+		"Remove":                  calloop.Remove,
+		"Action(7)":               calloop.Action(7),
+	}
+	for want, v := range cases {
+		if got := v.String(); got != want {
+			t.Errorf("String() = %q, want %q", got, want)
+		}
+	}
+	l := ctLoop[ctState](t)
+	tok, err := l.AddIdle(func(*ctState) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { return calloop.Drop() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok.String(), "source ") || !strings.HasPrefix(tm.String(), "timer ") || tok.String() == tm.String() {
+		t.Errorf("token strings %q and %q", tok, tm)
+	}
+}

@@ -23,7 +23,7 @@ var raceEnabled bool
 
 // ctWatchdog bounds every wait of these tests: a wait that should end at
 // once and does not within this time is a failure, not a hang.
-const ctWatchdog = 10 * time.Second
+const ctWatchdog = 5 * time.Second
 
 // ctState is the shared state most tests use.
 type ctState struct {
