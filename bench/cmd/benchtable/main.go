@@ -11,7 +11,8 @@
 //	META <key> <value...>
 //	SKIP <workload> <impl> <reason...>
 //
-// A workload or implementation that appears twice keeps its last value.
+// A workload and implementation that appear more than once keep their best
+// value (highest rate, lowest ns/op), with the LAT line that followed it.
 package main
 
 import (
@@ -50,6 +51,16 @@ type data struct {
 	lat     map[string]map[string]latency
 	skipped map[string]map[string]string
 	order   []string // workloads in order of appearance
+	// lastBetter: the last BENCH line read became its key's best value.
+	lastBetter bool
+}
+
+// better reports whether a beats b: a lower ns/op, a higher rate otherwise.
+func better(a, b value) bool {
+	if a.Unit == "ns/op" {
+		return a.V < b.V
+	}
+	return a.V > b.V
 }
 
 func main() {
@@ -96,7 +107,12 @@ func (d *data) read(r io.Reader) {
 				continue
 			}
 			d.workload(f[1])
-			d.values[f[1]][f[2]] = value{v, f[4]}
+			nv := value{v, f[4]}
+			old, seen := d.values[f[1]][f[2]]
+			d.lastBetter = !seen || better(nv, old)
+			if d.lastBetter {
+				d.values[f[1]][f[2]] = nv
+			}
 		case "LAT":
 			if len(f) < 5 {
 				continue
@@ -119,7 +135,9 @@ func (d *data) read(r io.Reader) {
 				}
 			}
 			d.workload(f[1])
-			d.lat[f[1]][f[2]] = l
+			if _, have := d.lat[f[1]][f[2]]; !have || d.lastBetter {
+				d.lat[f[1]][f[2]] = l
+			}
 		case "META":
 			if len(f) >= 3 {
 				d.meta = append(d.meta, [2]string{f[1], strings.Join(f[2:], " ")})
@@ -251,15 +269,16 @@ func (d *data) printTable(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 	if len(nw) > 0 {
-		rows := [][]string{{"workload", "impl", "req/s", "p50 µs", "p99 µs", "go/impl"}}
+		rows := [][]string{{"workload", "impl", "req/s", "p50 µs", "p99 µs", "go/impl", "go-stream/impl"}}
 		for _, wl := range nw {
 			vs := d.values[wl]
 			g, gok := vs["go"]
+			gs, gsok := vs["go-stream"]
 			for _, impl := range netImpls {
 				v, ok := vs[impl]
 				if !ok {
 					if why, skipped := d.skipped[wl][impl]; skipped {
-						rows = append(rows, []string{wl, impl, "skipped: " + why, "", "", ""})
+						rows = append(rows, []string{wl, impl, "skipped: " + why, "", "", "", ""})
 					}
 					continue
 				}
@@ -268,17 +287,69 @@ func (d *data) printTable(w io.Writer) {
 				if lok {
 					p50, p99 = commas(l.P50, 1), commas(l.P99, 1)
 				}
-				r := ""
+				r, rs := "", ""
 				if impl != "go" {
 					r = fmtRatio(ratio(g, v, gok, ok))
 				}
-				rows = append(rows, []string{wl, impl, fmtValue(v, ok), p50, p99, r})
+				if impl != "go-stream" {
+					rs = fmtRatio(ratio(gs, v, gsok, ok))
+				}
+				rows = append(rows, []string{wl, impl, fmtValue(v, ok), p50, p99, r, rs})
 			}
 		}
 		markdown(w, rows)
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "Ratios are oriented so that > 1.00 means go is ahead (ns/op inverted). — : no BENCH line (see stderr log).")
+	if t := d.targets(); len(t) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Targets (DESIGN.md section 9), this run:")
+		for _, line := range t {
+			fmt.Fprintln(w, "  "+line)
+		}
+	}
+}
+
+// targets checks the performance targets of DESIGN.md section 9 that this
+// run's figures speak to.
+func (d *data) targets() []string {
+	var out []string
+	mark := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	line := func(wl, what string, r float64, target, ok string, note string) string {
+		return strings.TrimRight(fmt.Sprintf("%-14s %-27s %7.2f  target %-7s %-8s %s", wl, what, r, target, ok, note), " ")
+	}
+	for _, wl := range loopWorkloads {
+		vs := d.values[wl]
+		g, gok := vs["go"]
+		for _, a := range []string{"calloop", "libuv"} {
+			if r, ok := ratio(g, vs[a], gok, hasKey(vs, a)); ok {
+				out = append(out, line(wl, "go/"+a, r, ">= 1.00", mark(r >= 1), ""))
+			}
+		}
+	}
+	for _, wl := range []string{"ping-pong", "fd-pingpong", "idle-dispatch"} {
+		vs := d.values[wl]
+		if r, ok := ratio(vs["go"], vs["epoll"], hasKey(vs, "go"), hasKey(vs, "epoll")); ok {
+			out = append(out, line(wl, "go/epoll", r, ">= 0.67", mark(r >= 1/1.5), "(within 1.5x of the floor)"))
+		}
+	}
+	ms, fp := d.values["many-sources"]["go"], d.values["fd-pingpong"]["go"]
+	if ms.V > 0 && fp.V > 0 {
+		r := ms.V / fp.V
+		out = append(out, line("many-sources", "go many-sources/fd-pingpong", r, ">= 0.90", mark(r >= 0.9), "(dispatch is O(ready); noisy)"))
+	}
+	tv := d.values["tcp-echo"]
+	for _, impl := range []string{"go", "go-stream"} {
+		if r, ok := ratio(tv[impl], tv["gnet"], hasKey(tv, impl), hasKey(tv, "gnet")); ok {
+			out = append(out, line("tcp-echo", impl+"/gnet", r, ">= 1.00", mark(r >= 1), ""))
+		}
+	}
+	return out
 }
 
 // markdown prints rows as a Markdown table with aligned columns; numbers are
@@ -352,6 +423,13 @@ func (d *data) printJSON(w io.Writer) {
 					row.Ratios["go/"+impl] = r
 				}
 			}
+			if gs, ok := vs["go-stream"]; ok && len(anchors) > 0 && anchors[0] == "go-stream" {
+				for _, impl := range anchors[1:] {
+					if r, ok := ratio(gs, vs[impl], true, hasKey(vs, impl)); ok {
+						row.Ratios["go-stream/"+impl] = r
+					}
+				}
+			}
 			if len(d.lat[wl]) > 0 {
 				row.Latency = d.lat[wl]
 			}
@@ -363,6 +441,7 @@ func (d *data) printJSON(w io.Writer) {
 		return out
 	}
 	doc := map[string]any{
+		"targets":         d.targets(),
 		"meta":            meta,
 		"loop":            build(loop, loopImpls[1:]),
 		"network":         build(nw, netImpls[1:]),
