@@ -95,6 +95,7 @@ type client struct {
 	heldSeq   uint64 // the AOF batch this client's last write belongs to
 	wrote     bool   // this batch wrote to the AOF
 	paused    bool
+	stopped   bool // feed stopped early, with input left, on output volume
 }
 
 type queued struct {
@@ -135,6 +136,7 @@ func (s *server) newClient(conn netConn) *client {
 func (s *server) feed(c *client, in []byte) int {
 	s.now = time.Now().UnixMilli()
 	c.last = s.now
+	c.stopped = false
 	off := 0
 	for off < len(in) && !c.closing {
 		args, n, err := c.parser.Parse(in[off:])
@@ -152,6 +154,13 @@ func (s *server) feed(c *client, in []byte) int {
 			continue
 		}
 		s.call(c, args)
+		if len(c.out) > highWater {
+			// Enough replies for now: the connection pauses reading above
+			// the high-water mark and offers the rest of the input again
+			// once the output has drained.
+			c.stopped = true
+			break
+		}
 	}
 	s.stats.netIn += uint64(off)
 	return off

@@ -18,8 +18,9 @@ import (
 // always) before its reading is paused.
 const maxHeld = 4 << 20
 
-// Replies are handed to the connection when a batch has produced this much.
-const flushAt = 256 << 10
+// highWater is the connection's output high-water mark: above it the
+// connection stops reading, and feed stops running commands.
+const highWater = 4 << 20
 
 // instance is a running server: its loop, state and listener.
 type instance struct {
@@ -74,8 +75,8 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 	in.ln, err = stream.Listen(l, "tcp", cfg.Addr, stream.Config{
 		MaxInput:  mi,
 		MaxOutput: mi,
-		HighWater: 4 << 20,
-		LowWater:  1 << 20,
+		HighWater: highWater,
+		LowWater:  highWater / 4,
 		Backlog:   1024,
 	}, stream.Handler[server]{
 		OnOpen:  (*server).onOpen,
@@ -218,7 +219,7 @@ func (s *server) flushClient(c *client) {
 				c.held = append(c.held, heldReply{seq: c.heldSeq, data: data})
 				c.heldBytes += len(data)
 				c.out = c.out[:0]
-				if c.heldBytes > maxHeld && !c.paused {
+				if (c.heldBytes > maxHeld || c.stopped) && !c.paused {
 					c.paused = true
 					c.conn.PauseReading()
 				}
