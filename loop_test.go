@@ -91,6 +91,16 @@ func TestStopFromGoroutineEndsRun(t *testing.T) {
 func TestStopBeforeRunIsNotLost(t *testing.T) {
 	l := ctLoop[ctState](t)
 	var s ctState
+	// Nothing to do: Run must not sleep through the earlier Stop.
+	l.Stop()
+	d0 := ctArmWatchdog(t, l)
+	err0 := l.Run(context.Background(), &s)
+	exp0 := d0.expired()
+	d0.stop()
+	if err0 != nil || exp0 {
+		t.Fatalf("Run after Stop on an idle loop: err %v, watchdog %v", err0, exp0)
+	}
+	// With work queued: Run returns after exactly one iteration.
 	if _, err := l.AddIdle(func(s *ctState) { s.n++ }); err != nil {
 		t.Fatal(err)
 	}
@@ -399,12 +409,24 @@ func TestPanicPropagatesAndLoopRecovers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"before sleep hook", func(t *testing.T, l *calloop.Loop[ctState], boom func()) {
+			src := &ctSource{hook: true, onHook: boom}
+			if _, err := l.AddSource(src.as()); err != nil {
+				t.Fatal(err)
+			}
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			l := ctLoop[ctState](t)
 			var s ctState
-			c.setup(t, l, func() { panic("ct boom") })
+			boomed := false
+			c.setup(t, l, func() {
+				if !boomed { // a hook runs in every iteration: panic once
+					boomed = true
+					panic("ct boom")
+				}
+			})
 			// Another source that must keep working.
 			a, b := ctPair(t)
 			other := 0
@@ -424,8 +446,8 @@ func TestPanicPropagatesAndLoopRecovers(t *testing.T) {
 					if err := l.Dispatch(0, &s); err != nil {
 						t.Errorf("Dispatch after a panic: %v", err)
 					}
-				}); v != nil && c.name != "fd" {
-					// Only a level fd could be reported again; ours is edge-triggered.
+				}); v != nil {
+					// Nothing may be delivered twice (the fd is edge-triggered).
 					t.Fatalf("Dispatch after a panic panicked again: %v", v)
 				}
 			}
