@@ -44,7 +44,7 @@ func (m *mapNode[T, U]) wake(uint64) {
 // out of [Loop.Dispatch], as any callback's does.
 func Map[T, U any](f *Future[T], fn func(v T) (U, error)) *Future[U] {
 	dst := newFuture[U](f.h)
-	dst.onCancel = func() { f.Cancel() }
+	dst.onCancel = func() { f.cancelLocal() }
 	f.await(f.h, &mapNode[T, U]{src: f, dst: dst, fn: fn}, 0)
 	return dst
 }
@@ -98,9 +98,9 @@ func Then[T, U any](f *Future[T], fn func(v T) (*Future[U], error)) *Future[U] {
 	dst := newFuture[U](f.h)
 	n := &thenNode[T, U]{src: f, dst: dst, fn: fn}
 	dst.onCancel = func() {
-		f.Cancel()
+		f.cancelLocal()
 		if n.next != nil {
-			n.next.Cancel()
+			n.next.cancelLocal()
 		}
 	}
 	f.await(f.h, n, 0)
@@ -135,7 +135,7 @@ func (a *allNode[T]) wake(i uint64) {
 
 func (a *allNode[T]) cancelAll() {
 	for _, f := range a.fs {
-		f.Cancel()
+		f.cancelLocal()
 	}
 }
 
@@ -174,7 +174,7 @@ func (n *firstNode[T]) wake(i uint64) {
 
 func (n *firstNode[T]) cancelAll() {
 	for _, f := range n.fs {
-		f.Cancel()
+		f.cancelLocal()
 	}
 }
 
@@ -221,7 +221,7 @@ func (n *timeoutNode[T]) wake(seq uint64) {
 	n.tok = Token{}
 	var zero T
 	n.dst.complete(zero, fmt.Errorf("calloop: timed out after %v: %w", n.d, context.DeadlineExceeded))
-	n.src.Cancel()
+	n.src.cancelLocal()
 }
 
 func (n *timeoutNode[T]) stopTimer() {
@@ -242,7 +242,7 @@ func Timeout[T any](f *Future[T], d time.Duration) *Future[T] {
 	n.dst = newFuture[T](f.h)
 	n.dst.onCancel = func() {
 		n.stopTimer()
-		f.Cancel()
+		f.cancelLocal()
 	}
 	tok, err := f.h.timers.afterFunc(d, n, 1)
 	if err != nil {

@@ -357,6 +357,28 @@ func (f *Future[T]) Cancel() bool {
 	return true
 }
 
+// cancelLocal is Cancel on the loop goroutine, as combinators propagate a
+// cancellation upstream: the future is resolved at once, without waiting for
+// an iteration.
+func (f *Future[T]) cancelLocal() {
+	if f.h == nil || !f.state.CompareAndSwap(futPending, futCanceled) {
+		return
+	}
+	if f.cancelWork != nil {
+		f.cancelWork()
+	}
+	f.canceled()
+}
+
+// canceled resolves a cancelled future and propagates the cancellation.
+func (f *Future[T]) canceled() {
+	var zero T
+	f.resolve(zero, errCanceled)
+	if f.onCancel != nil {
+		f.onCancel()
+	}
+}
+
 func newFuture[T any](h *asyncCore) *Future[T] {
 	f := &Future[T]{h: h}
 	f.node.s = f
@@ -367,11 +389,7 @@ func newFuture[T any](h *asyncCore) *Future[T] {
 // goroutine.
 func (f *Future[T]) settle() {
 	if f.state.Load() == futCanceled {
-		var zero T
-		f.resolve(zero, errCanceled)
-		if f.onCancel != nil {
-			f.onCancel()
-		}
+		f.canceled()
 		return
 	}
 	v, err, pe := f.rv, f.rerr, f.rpanic

@@ -238,7 +238,7 @@ func AwaitGo[S, T any](t *Task[S], work func(ctx context.Context) (T, error)) (T
 	}
 	v, err := Await(t, f)
 	if err != nil && !f.resolved {
-		f.Cancel()
+		f.cancelLocal()
 	}
 	return v, err
 }

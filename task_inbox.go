@@ -1,11 +1,9 @@
 package calloop
 
-import "fmt"
-
-// inboxHigh is how many received messages an inbox holds before it stops
-// taking more from its channel: the rest wait in the channel (and a bounded
-// channel's senders block), until tasks have received some.
-const inboxHigh = 1024
+import (
+	"errors"
+	"fmt"
+)
 
 var errInboxClosed = fmt.Errorf("calloop: inbox closed: %w", ErrClosed)
 
@@ -14,81 +12,113 @@ var errInboxClosed = fmt.Errorf("calloop: inbox closed: %w", ErrClosed)
 // to its loop's goroutine.
 type Inbox[T any] struct {
 	h       *asyncCore
-	buf     []T
+	c       *chanCore[T]
+	buf     []T // taken from the channel, not yet received
 	head    int
-	closed  bool
-	paused  bool
-	pause   func(on bool)
+	spare   []T
+	closed  bool // every sender closed and every message taken
 	waiters []wakeEntry
 }
 
-// NewInbox registers a channel source on l whose messages queue up for tasks
-// to receive with [Recv], and returns the inbox and the channel's first
-// sender. Senders are as for [NewChannel] (capacity 0) or
-// [NewBoundedChannel] (capacity > 0): safe from any goroutine; closing every
-// sender makes Recv fail with [ErrClosed] once the queued messages are
-// received. Several tasks may receive from one inbox; each message goes to
-// one of them, in order. Call NewInbox on the loop's goroutine.
+// inboxSource moves messages from the channel into the inbox and wakes the
+// tasks waiting in Recv. It shares chanCore (and so Sender) with the
+// callback channels of channel.go.
+type inboxSource[S, T any] struct {
+	h  *hub[S]
+	in *Inbox[T]
+}
+
+// NewInbox registers a channel on l whose messages queue up for tasks to
+// receive with [Recv], and returns the inbox and the channel's first
+// sender. Senders are as for [NewChannel] (capacity 0: unbounded) or
+// [NewBoundedChannel] (capacity > 0: at most capacity messages sent and not
+// yet received by a task, so Send blocks and TrySend fails with [ErrFull]
+// until tasks catch up). Closing every sender makes Recv fail with an error
+// wrapping [ErrClosed], once the messages sent before are received. Several
+// tasks may receive from one inbox; each message goes to one of them, in
+// order. Removing the source (its token is the senders' [Sender.Token]) or
+// closing the loop makes further sends fail. Call NewInbox on the loop's
+// goroutine.
 func NewInbox[S, T any](l *Loop[S], capacity int) (*Inbox[T], *Sender[T], error) {
+	if capacity < 0 {
+		return nil, nil, errors.New("calloop: NewInbox with a negative capacity")
+	}
 	h, err := hubOf(l)
 	if err != nil {
 		return nil, nil, err
 	}
-	in := &Inbox[T]{h: &h.asyncCore}
-	fn := func(s *S, msg T, ok bool) {
-		d := h.enter()
-		defer h.exit(d)
-		if ok {
-			in.buf = append(in.buf, msg)
-		} else {
-			in.closed = true
-		}
-		if ok && len(in.buf)-in.head >= inboxHigh {
-			in.pause(true)
-		}
-		in.wakeAll()
-		h.leave(s)
-	}
-	var tx *Sender[T]
-	if capacity > 0 {
-		tx, err = NewBoundedChannel(l, capacity, fn)
-	} else {
-		tx, err = NewChannel(l, fn)
-	}
+	c := &chanCore[T]{limit: capacity, senders: 1, w: l.w}
+	c.notFull.L = &c.mu
+	in := &Inbox[T]{h: &h.asyncCore, c: c}
+	tok, err := l.AddSource(&inboxSource[S, T]{h: h, in: in})
 	if err != nil {
 		return nil, nil, err
 	}
-	tok := tx.Token()
-	in.pause = func(on bool) {
-		if on == in.paused || in.closed {
-			return
-		}
-		in.paused = on
-		if on {
-			l.Disable(tok)
-		} else {
-			l.Enable(tok)
-		}
-	}
-	return in, tx, nil
+	c.node.idx, c.node.gen, c.tok = tok.id, tok.gen, tok
+	return in, &Sender[T]{c: c}, nil
 }
 
-func (in *Inbox[T]) wakeAll() {
+func (is *inboxSource[S, T]) Register(r *Registrar) error {
+	if n := &is.in.c.node; n.deferred {
+		n.deferred = false
+		r.Ready(0, Readable)
+	}
+	return nil
+}
+
+func (is *inboxSource[S, T]) Unregister(r *Registrar) error { return nil }
+
+// Process takes every message sent so far: the inbox's buffer is bounded by
+// the channel's capacity, or by nothing, as the channel's is.
+func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
+	h, in, c := is.h, is.in, is.in.c
+	d := h.enter()
+	defer h.exit(d)
+	c.mu.Lock()
+	taken := c.in
+	c.in = in.spare[:0]
+	closed := c.closed
+	c.mu.Unlock()
+	if in.head == len(in.buf) {
+		in.spare = in.buf[:0]
+		in.buf, in.head = taken, 0
+	} else {
+		in.buf = append(in.buf, taken...)
+		clear(taken)
+		in.spare = taken[:0]
+	}
+	if closed {
+		in.closed = true
+	}
 	for i, e := range in.waiters {
-		in.h.ready(e)
+		h.ready(e)
 		in.waiters[i] = wakeEntry{}
 	}
 	in.waiters = in.waiters[:0]
+	h.leave(s)
+	return Continue, nil
 }
 
-// Len returns the number of messages received by the loop and not yet by a
-// task.
+func (is *inboxSource[S, T]) removed() {
+	c := is.in.c
+	c.node.dead.Store(true)
+	c.mu.Lock()
+	c.gone = true
+	c.in = nil
+	c.notFull.Broadcast()
+	c.mu.Unlock()
+	is.in.closed = true
+}
+
+// Len returns the number of messages taken from the channel by the loop and
+// not yet received by a task.
 func (in *Inbox[T]) Len() int { return len(in.buf) - in.head }
 
 // Recv receives the next message of in, waiting for one if there is none.
 // It fails with an error wrapping [ErrClosed] when every sender was closed
-// and every message received, and with a cancellation error when the task
-// is cancelled. Call it from t's body; in must belong to t's loop.
+// and every message received (or the source was removed), and with a
+// cancellation error when the task is cancelled. Call it from t's body; in
+// must belong to t's loop.
 func Recv[S, T any](t *Task[S], in *Inbox[T]) (T, error) {
 	var zero T
 	for {
@@ -99,8 +129,13 @@ func Recv[S, T any](t *Task[S], in *Inbox[T]) (T, error) {
 			if in.head == len(in.buf) {
 				in.buf, in.head = in.buf[:0], 0
 			}
-			if in.paused && len(in.buf)-in.head < inboxHigh/2 {
-				in.pause(false)
+			if c := in.c; c.limit > 0 {
+				c.mu.Lock()
+				c.queued--
+				if c.waiters > 0 {
+					c.notFull.Signal()
+				}
+				c.mu.Unlock()
 			}
 			return v, nil
 		}
