@@ -260,7 +260,7 @@ func TestAOFTornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tail := range []string{
-		"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc", // a record cut short
+		"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$10\r\nabc",                       // a record cut short
 		"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\ny\r\n$1\r\n1\r\n", // a transaction without EXEC
 	} {
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
