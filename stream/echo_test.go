@@ -12,6 +12,7 @@ import (
 
 type echoState struct {
 	opened, closed int
+	got            int
 	errs           []error
 }
 

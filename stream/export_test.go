@@ -7,3 +7,7 @@ func (c *Conn[S]) DebugState() string {
 	return fmt.Sprintf("state=%d interest=%v reg=%v parked=%v blocked=%v userPaused=%v bp=%v eof=%v pending=%d in=%d dirty=%v",
 		c.state, c.interest, c.registered, c.parked, c.blocked, c.userPaused, c.bpPaused, c.eof, c.pending(), len(c.in), c.dirty)
 }
+
+// SetAcceptTrace sets a function that sees the result of every accept
+// call; nil removes it.
+func SetAcceptTrace(fn func(err error)) { acceptTrace = fn }

@@ -8,6 +8,9 @@ import (
 	"github.com/calloop-go/calloop/internal/sock"
 )
 
+// acceptTrace, when set (by tests), sees the result of every accept call.
+var acceptTrace func(err error)
+
 const (
 	minBackoff = 10 * time.Millisecond
 	maxBackoff = 100 * time.Millisecond
@@ -144,6 +147,9 @@ func (ln *Listener[S]) Process(s *S, _ uint16, _ calloop.Events) (calloop.Action
 	}
 	for i := 0; i < ln.sh.cfg.acceptBudget && !ln.closed; i++ {
 		fd, raddr, err := sock.Accept(ln.fd)
+		if acceptTrace != nil {
+			acceptTrace(err)
+		}
 		if err != nil {
 			switch {
 			case sock.IsAgain(err):
