@@ -712,3 +712,83 @@ func TestChannelNoAllocationPerMessageInSteadyState(t *testing.T) {
 		t.Fatalf("%d messages delivered, want %d", n, 64*111)
 	}
 }
+
+func TestChannelChurnWithConcurrentSenders(t *testing.T) {
+	// Channels are removed by the loop while senders are sending (some
+	// blocked on a full bounded channel): every Send returns nil or
+	// ErrClosed, nothing is delivered after the removal, nobody hangs.
+	l := ctLoop[ctState](t)
+	var s ctState
+	rounds := 60
+	if raceEnabled {
+		rounds = 30
+	}
+	for r := range rounds {
+		var tx *calloop.Sender[int]
+		delivered := 0
+		removed := false
+		afterRemove := 0
+		fn := func(_ *ctState, m int, ok bool) {
+			if removed {
+				afterRemove++
+				return
+			}
+			if !ok {
+				return
+			}
+			delivered++
+			if delivered == 50 {
+				removed = true
+				if err := l.Remove(tx.Token()); err != nil {
+					t.Errorf("Remove(own channel) = %v", err)
+				}
+			}
+		}
+		var err error
+		if r%2 == 0 {
+			tx, err = calloop.NewBoundedChannel(l, 8, fn)
+		} else {
+			tx, err = calloop.NewChannel(l, fn)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var badErr atomic.Value
+		for range 4 {
+			c, err := tx.Clone()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				for i := 0; ; i++ {
+					if err := c.Send(i); err != nil {
+						if !errors.Is(err, calloop.ErrClosed) {
+							badErr.Store(err)
+						}
+						return
+					}
+				}
+			}()
+		}
+		tx.Close()
+		ctUntil(t, l, &s, func() bool { return removed })
+		waited := make(chan struct{})
+		go func() { wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(ctWatchdog):
+			t.Fatalf("round %d: senders still blocked after the channel was removed", r)
+		}
+		ctDispatch0(t, l, &s, 2)
+		if afterRemove != 0 {
+			t.Fatalf("round %d: %d callbacks after the channel was removed", r, afterRemove)
+		}
+		if v := badErr.Load(); v != nil {
+			t.Fatalf("round %d: Send = %v, want nil or ErrClosed", r, v)
+		}
+	}
+}

@@ -257,3 +257,76 @@ func TestPingDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Ping + Dispatch allocates %v times per round, want 0", allocs)
 	}
 }
+
+func TestPingChurnWithConcurrentPingers(t *testing.T) {
+	// Ping sources are removed and re-created by the loop while other
+	// goroutines keep pinging whatever handle is current: a removed ping's
+	// handle is inert, and no callback runs for a removed source.
+	l := ctLoop[ctState](t)
+	var s ctState
+	const slots = 6
+	var handles [slots]atomic.Pointer[calloop.Ping]
+	live := map[int]bool{}
+	bad := 0
+	next := 0
+	var create func(slot int)
+	create = func(slot int) {
+		id := next
+		next++
+		var p *calloop.Ping
+		var err error
+		p, err = calloop.NewPing(l, func(s *ctState) {
+			s.n++
+			if !live[id] {
+				bad++
+			}
+			if s.n%3 == 0 {
+				delete(live, id)
+				if err := l.Remove(p.Token()); err != nil {
+					t.Errorf("Remove(own ping) = %v", err)
+				}
+				create(slot)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[id] = true
+		handles[slot].Store(p)
+	}
+	for i := range slots {
+		create(i)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				handles[i%slots].Load().Ping()
+				if i%4 == 0 {
+					runtime.Gosched()
+				}
+			}
+		}()
+	}
+	target := 1500
+	if raceEnabled {
+		target = 600
+	}
+	ctUntil(t, l, &s, func() bool { return s.n >= target })
+	close(stop)
+	wg.Wait()
+	if bad != 0 {
+		t.Fatalf("%d callbacks ran for removed ping sources", bad)
+	}
+	if next < target/3 {
+		t.Fatalf("only %d ping sources created", next)
+	}
+}
