@@ -13,7 +13,6 @@ import (
 
 type ctOuter struct {
 	inner ctState
-	log   []string
 }
 
 func ctNested(t *testing.T) (outer *calloop.Loop[ctOuter], inner *calloop.Loop[ctState], tok calloop.Token) {
