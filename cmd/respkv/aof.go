@@ -50,7 +50,6 @@ type aof struct {
 	buf    []byte // loop side: commands not yet handed over
 	curDB  int    // database of the last appended command, -1 = unknown
 	seq    uint64 // last batch handed over
-	synced uint64 // last batch the writer confirmed (always)
 	ack    *calloop.Sender[aofAck]
 
 	mu      sync.Mutex

@@ -306,7 +306,7 @@ func TestAOFExpiryIsAbsolute(t *testing.T) {
 	rdb.Set(ctx, "short", "v", 300*time.Millisecond)
 	rdb.Set(ctx, "long", "v", 0)
 	rdb.Expire(ctx, "long", 100*time.Second)
-	rdb.SetEx(ctx, "setex", "v", 100*time.Second)
+	rdb.Do(ctx, "SETEX", "setex", 100, "v")
 	rdb.Close()
 	p.kill9(t)
 	data, err := os.ReadFile(path)
@@ -330,5 +330,50 @@ func TestAOFExpiryIsAbsolute(t *testing.T) {
 		if ttl := rdb.TTL(ctx, k).Val(); ttl <= 90*time.Second || ttl > 100*time.Second {
 			t.Errorf("%s: ttl %v", k, ttl)
 		}
+	}
+}
+
+// TestAOFAlwaysPipelineOrder: with appendfsync always, replies to writes
+// wait for the fsync, and the replies of a pipeline keep their order.
+func TestAOFAlwaysPipelineOrder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "appendonly.aof")
+	addr := startServer(t, Config{AOF: path, AppendFsync: "always"})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, PoolSize: 1})
+			defer rdb.Close()
+			pipe := rdb.Pipeline()
+			var gets []*redis.StringCmd
+			var incrs []*redis.IntCmd
+			for i := range 500 {
+				key := fmt.Sprintf("o%d:%d", g, i)
+				pipe.Set(ctx, key, i, 0)
+				gets = append(gets, pipe.Get(ctx, key))
+				incrs = append(incrs, pipe.Incr(ctx, fmt.Sprintf("ctr%d", g)))
+				pipe.Ping(ctx)
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			for i := range gets {
+				if gets[i].Val() != fmt.Sprint(i) || incrs[i].Val() != int64(i+1) {
+					t.Errorf("client %d reply %d: %q %d", g, i, gets[i].Val(), incrs[i].Val())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(strings.ToUpper(string(data)), "\r\nINCR\r\n"); n != 8*500 {
+		t.Fatalf("%d INCRs in the AOF, want %d", n, 8*500)
 	}
 }

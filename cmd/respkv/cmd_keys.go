@@ -61,8 +61,8 @@ func cmdKeys(s *server, c *client, args [][]byte) {
 }
 
 func cmdScan(s *server, c *client, args [][]byte) {
-	cursor, err := strconv.ParseUint(string(args[1]), 10, 64)
-	if err != nil {
+	cursor, ok := parseCursor(args[1])
+	if !ok {
 		c.errReply("ERR invalid cursor")
 		return
 	}
@@ -499,4 +499,22 @@ func cmdPersist(s *server, c *client, args [][]byte) {
 	s.dbs[c.db].persist(i)
 	s.modified(c.db, args[1])
 	c.int(1)
+}
+
+// parseCursor parses a SCAN cursor as Redis's strtoul does: an optional
+// sign ("-1" wraps around), decimal digits, no spaces, no overflow.
+func parseCursor(b []byte) (uint64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	v, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }

@@ -321,7 +321,7 @@ func cmdAppend(s *server, c *client, args [][]byte) {
 	}
 	d := s.dbs[c.db]
 	if i == -1 {
-		i = d.add(args[1], args[2])
+		d.add(args[1], args[2])
 		s.modified(c.db, args[1])
 		c.int(int64(len(args[2])))
 		return

@@ -51,9 +51,7 @@ type server struct {
 	waiting    []*client // clients with replies held until an fsync (always)
 	execDepth  int
 	multiSent  bool // MULTI propagated for the EXEC in progress
-	propArgs   [][]byte
 	propCustom bool // the command propagated itself
-	scratch    []byte
 
 	stats stats
 }
@@ -93,7 +91,6 @@ type client struct {
 	held      []heldReply
 	heldBytes int
 	heldSeq   uint64 // the AOF batch this client's last write belongs to
-	wrote     bool   // this batch wrote to the AOF
 	paused    bool
 	stopped   bool // feed stopped early, with input left, on output volume
 }

@@ -14,7 +14,7 @@ import (
 // script is a list of "command -> expected reply" lines, run in order on a
 // fresh server. The replies are Redis 7.0's: RESPKV_REFERENCE=host:port runs
 // the same script against a real redis-server and compares.
-const script = `
+var script = strings.NewReplacer("{X150}", strings.Repeat("x", 150), "{X128}", strings.Repeat("x", 128)).Replace(`
 FLUSHALL -> OK
 SELECT 0 -> OK
 foo a b -> (error) ERR unknown command 'foo', with args beginning with: 'a' 'b' 
@@ -327,7 +327,62 @@ COMMAND foo -> (error) ERR unknown subcommand 'foo'. Try COMMAND HELP.
 HELLO x -> (error) ERR Protocol version is not an integer or out of range
 HELLO 4 -> (error) NOPROTO unsupported protocol version
 HELLO 1 -> (error) NOPROTO unsupported protocol version
-`
+SET fl 3.0e3 -> OK
+INCRBYFLOAT fl 200 -> "3200"
+INCRBYFLOAT fl 1.5e-5 -> "3200.0000150000000001"
+INCRBYFLOAT fl -3200.0000150000000001 -> "0"
+INCRBYFLOAT fl 0.1 -> "0.1"
+INCRBYFLOAT fl 0.2 -> "0.3"
+INCRBYFLOAT fl 1e30 -> "1000000000000000000024696061952"
+INCRBYFLOAT fl " 1" -> (error) ERR value is not a valid float
+INCRBYFLOAT fl nan -> (error) ERR value is not a valid float
+SET k v PX 9223372036854775807 -> (error) ERR invalid expire time in 'set' command
+SET k v KEEPTTL PX 100 -> (error) ERR syntax error
+SET k v ex 100 nx -> OK
+SET k v get get -> "v"
+GETEX k PX 100 EX 100 -> (error) ERR syntax error
+GETEX k PERSIST PERSIST -> "v"
+EXISTS -> (error) ERR wrong number of arguments for 'exists' command
+TYPE -> (error) ERR wrong number of arguments for 'type' command
+RANDOMKEY x -> (error) ERR wrong number of arguments for 'randomkey' command
+DBSIZE x -> (error) ERR wrong number of arguments for 'dbsize' command
+FLUSHALL x -> (error) ERR syntax error
+COPY k b DB -> (error) ERR syntax error
+MOVE k -1 -> (error) ERR DB index is out of range
+SWAPDB 0 0 -> OK
+SCAN " 1" -> (error) ERR invalid cursor
+SCAN 18446744073709551616 -> (error) ERR invalid cursor
+CLIENT ID x -> (error) ERR wrong number of arguments for 'client|id' command
+CLIENT LIST TYPE foo -> (error) ERR Unknown client type 'foo'
+COMMAND COUNT x -> (error) ERR wrong number of arguments for 'command|count' command
+CONFIG GET x y -> []
+WATCH -> (error) ERR wrong number of arguments for 'watch' command
+UNWATCH x -> (error) ERR wrong number of arguments for 'unwatch' command
+ECHO a b -> (error) ERR wrong number of arguments for 'echo' command
+TIME x -> (error) ERR wrong number of arguments for 'time' command
+SELECT 1 2 -> (error) ERR wrong number of arguments for 'select' command
+APPEND k -> (error) ERR wrong number of arguments for 'append' command
+GETRANGE s 0 -100 -> "x"
+MULTI -> OK
+PING -> QUEUED
+SELECT 3 -> QUEUED
+SET indb3 x -> QUEUED
+EXEC -> [PONG, OK, OK]
+DBSIZE -> (integer) 1
+SELECT 0 -> OK
+FLUSHALL -> OK
+MSET abc 1 abd 2 xyz 3 a*c 4 -> OK
+KEYS a[b]d -> ["abd"]
+KEYS a\* -> []
+KEYS a\*c -> ["a*c"]
+KEYS *[z] -> ["xyz"]
+KEYS [ -> []
+HELLO 2 SETNAME "a b" -> (error) ERR Client names cannot contain spaces, newlines or special characters.
+HELLO 2 FOO -> (error) ERR Syntax error in HELLO option 'FOO'
+foo {X150} yyy -> (error) ERR unknown command 'foo', with args beginning with: '{X128}' 
+foo a b c -> (error) ERR unknown command 'foo', with args beginning with: 'a' 'b' 'c' 
+"foo\r\nbar" a -> (error) ERR unknown command 'foo  bar', with args beginning with: 'a' 
+`)
 
 func runScript(t *testing.T, do func(line string) string) {
 	for _, raw := range strings.Split(script, "\n") {

@@ -109,10 +109,21 @@ func init() {
 		commands[c.name] = c
 	}
 	commandList = list
+	cmdGetEntry, cmdSetEntry = commands["get"], commands["set"]
 }
+
+var cmdGetEntry, cmdSetEntry *command
 
 // lookup finds a command by name, case-insensitively, without allocating.
 func lookup(name []byte) *command {
+	if len(name) == 3 { // the hot path: GET and SET skip the map
+		if eqFold(name, "get") {
+			return cmdGetEntry
+		}
+		if eqFold(name, "set") {
+			return cmdSetEntry
+		}
+	}
 	var buf [24]byte
 	if len(name) > len(buf) {
 		return nil
