@@ -164,9 +164,12 @@ func (tx *Sender[T]) Close() error {
 
 func (cs *chanSource[S, T]) Register(r *Registrar) error {
 	cs.active = true
-	if cs.c.node.deferred || cs.pos < len(cs.out) {
-		cs.c.node.deferred = false
-		r.Ready(0, Readable)
+	c := cs.c
+	c.mu.Lock()
+	more := len(c.in) > 0 || c.closed
+	c.mu.Unlock()
+	if more || cs.pos < len(cs.out) {
+		r.Ready(0, Readable) // what arrived or was left while disabled
 	}
 	return nil
 }
@@ -191,6 +194,7 @@ func (cs *chanSource[S, T]) removed() {
 
 func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	c := cs.c
+	c.node.pending = false
 	if cs.pos == len(cs.out) {
 		clear(cs.out)
 		c.mu.Lock()
@@ -200,6 +204,9 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	}
 	end := min(len(cs.out), cs.pos+channelBatch)
 	start := cs.pos
+	// The bookkeeping runs even if a callback panics, disables or removes
+	// the source: capacity is given back and the rest is continued.
+	defer cs.settle(start)
 	var zero T
 	for cs.active && cs.pos < end {
 		msg := cs.out[cs.pos]
@@ -207,9 +214,27 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 		cs.pos++
 		cs.fn(s, msg, true)
 	}
-	if !cs.active {
-		// Disabled or removed by the callback: what is left waits for Enable.
+	if !cs.active || cs.pos < len(cs.out) {
 		return Continue, nil
+	}
+	c.mu.Lock()
+	closed := c.closed && len(c.in) == 0
+	c.mu.Unlock()
+	if closed {
+		cs.fn(s, zero, false)
+		return Remove, nil
+	}
+	return Continue, nil
+}
+
+// settle accounts for the messages delivered since start and, if any are
+// left (cut short by the batch limit, a Disable or a panic, or sent while the
+// node was already queued), has the source called again in the next
+// iteration, which does not sleep.
+func (cs *chanSource[S, T]) settle(start int) {
+	c := cs.c
+	if c.node.dead.Load() {
+		return
 	}
 	delivered := cs.pos - start
 	c.mu.Lock()
@@ -217,16 +242,9 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	if c.waiters > 0 && delivered > 0 {
 		c.notFull.Broadcast()
 	}
-	closed := c.closed && len(c.in) == 0 && cs.pos == len(cs.out)
+	more := len(c.in) > 0 || cs.pos < len(cs.out)
 	c.mu.Unlock()
-	// Messages sent after the swap above signalled the node themselves; only
-	// a cut-short batch needs a signal of its own.
-	if cs.pos < len(cs.out) {
-		c.w.signal(&c.node) // continue next iteration, without sleeping
+	if more && cs.active {
+		c.w.signal(&c.node)
 	}
-	if closed {
-		cs.fn(s, zero, false)
-		return Remove, nil
-	}
-	return Continue, nil
 }

@@ -63,9 +63,11 @@ func (l *Loop[S]) ModifyFD(t Token, interest Events, mode Mode) error {
 }
 
 // registerFD adds or modifies fd's kernel registration for slot idx and
-// records the slot as the fd's owner. A number still owned by a live slot
-// means that slot's fd was closed behind the loop's back (the kernel has
-// already forgotten it): the new registration takes the number over.
+// records the slot as the fd's owner. A number still owned by another slot
+// (enabled or disabled: a disabled fd stays registered, silenced) whose
+// registration the kernel accepted anew means that slot's fd was closed
+// behind the loop's back, which made the kernel forget it: the new
+// registration takes the number over.
 func (l *Loop[S]) registerFD(idx, gen uint32, fd int, sub uint16, interest Events, mode Mode, add bool) error {
 	if fd < 0 {
 		return fmt.Errorf("calloop: fd of %v was closed and its number reused", Token{idx, gen})
@@ -103,8 +105,28 @@ func (l *Loop[S]) unregisterFD(idx uint32, fd int) error {
 	return nil
 }
 
+// silenceFD disables fd's kernel registration while keeping it, so that
+// the loop still tells "registered twice" from "closed and reused".
+func (l *Loop[S]) silenceFD(idx, gen uint32, fd int) error {
+	if fd < 0 || fd >= len(l.fdOwner) || l.fdOwner[fd] != idx+1 {
+		return nil
+	}
+	l.p.Disable(fd, key(idx, gen, 0)) // fails only for a closed fd: nothing to silence
+	return nil
+}
+
 func (l *Loop[S]) disown(idx uint32, fd int) {
 	if fd >= 0 && fd < len(l.fdOwner) && l.fdOwner[fd] == idx+1 {
 		l.fdOwner[fd] = 0
+	}
+}
+
+// dropFDs deregisters every descriptor slot idx owns.
+func (l *Loop[S]) dropFDs(idx uint32) {
+	for fd, owner := range l.fdOwner {
+		if owner == idx+1 {
+			l.p.Delete(fd)
+			l.fdOwner[fd] = 0
+		}
 	}
 }

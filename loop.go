@@ -56,7 +56,11 @@ type Loop[S any] struct {
 	batchPos int
 	kernel   []poller.Event // the kernel's events, until their batch starts
 	idlePos  int
-	firing   Token // the timer whose callback is running
+	firing   Token    // the timer whose callback is running
+	due      []Token  // timers due in this iteration (fireTimers)
+	duePos   int      // the one firing
+	later    []uint32 // due timers set during this iteration
+	async    *hub[S]  // futures and tasks (future.go); nil until first used
 
 	err     error // first failure of this iteration (Fail, a source's error)
 	closed  bool
@@ -323,9 +327,10 @@ func (l *Loop[S]) remoteReady(n *remoteNode) {
 	if int(n.idx) >= len(l.slots) || l.slots[n.idx].gen != n.gen || n.dead.Load() {
 		return
 	}
+	n.pending = true
 	if !l.slots[n.idx].enabled {
-		n.deferred = true // delivered by the source's Register on Enable
-		return
+		n.deferred = true
+		return // the source's Register raises it again on Enable
 	}
 	l.synth = append(l.synth, poller.Event{Key: key(n.idx, n.gen, 0), Events: poller.Readable})
 }
@@ -423,6 +428,9 @@ func (l *Loop[S]) finish() {
 		l.removeTimer(l.firing)
 		l.firing = Token{}
 	}
+	if len(l.due) > 0 {
+		l.requeueDue()
+	}
 	if l.exposed {
 		l.w.armed.Store(true)
 		if l.w.pending() || len(l.synthNext) > 0 || len(l.idles) > 0 {
@@ -460,7 +468,7 @@ func (l *Loop[S]) closeNow() error {
 	if l.closed {
 		return nil
 	}
-	for i := range l.slots {
+	for i := 0; i < len(l.slots); i++ { // removals may add slots
 		if l.slots[i].kind != kindFree {
 			l.Remove(Token{uint32(i), l.slots[i].gen})
 		}

@@ -44,8 +44,7 @@ func (p *Ping) Ping() {
 func (p *Ping) Token() Token { return p.tok }
 
 func (ps *pingSource[S]) Register(r *Registrar) error {
-	if ps.p.node.deferred {
-		ps.p.node.deferred = false
+	if ps.p.node.pending { // cleared by Process: a Ready dropped by a new Disable is raised again
 		r.Ready(0, Readable)
 	}
 	return nil
@@ -54,6 +53,10 @@ func (ps *pingSource[S]) Register(r *Registrar) error {
 func (ps *pingSource[S]) Unregister(r *Registrar) error { return nil }
 
 func (ps *pingSource[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
+	if !ps.p.node.pending {
+		return Continue, nil // a second Ready raised by Disable/Enable cycles
+	}
+	ps.p.node.pending = false
 	ps.fn(s)
 	return Continue, nil
 }

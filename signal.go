@@ -72,8 +72,7 @@ func (ss *signalSource[S]) forward() {
 }
 
 func (ss *signalSource[S]) Register(r *Registrar) error {
-	if ss.node.deferred {
-		ss.node.deferred = false
+	if ss.node.pending { // cleared by Process: a Ready dropped by a new Disable is raised again
 		r.Ready(0, Readable)
 	}
 	return nil
@@ -82,6 +81,7 @@ func (ss *signalSource[S]) Register(r *Registrar) error {
 func (ss *signalSource[S]) Unregister(r *Registrar) error { return nil }
 
 func (ss *signalSource[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
+	ss.node.pending = false
 	ss.mu.Lock()
 	ss.taken, ss.pending = ss.pending, ss.taken[:0]
 	ss.mu.Unlock()

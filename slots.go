@@ -70,9 +70,7 @@ func (l *Loop[S]) Remove(t Token) error {
 	}
 	switch sl.kind {
 	case kindFD:
-		if sl.enabled {
-			l.unregisterFD(t.id, int(sl.fd))
-		}
+		l.unregisterFD(t.id, int(sl.fd)) // a disabled fd is still registered, silenced
 		l.disown(t.id, int(sl.fd))
 	case kindSource:
 		src, reg := sl.src, sl.reg
@@ -87,6 +85,13 @@ func (l *Loop[S]) Remove(t Token) error {
 		}
 		l.release(t.id)
 		return err
+	case kindIdle:
+		for i, q := range l.idles { // short; keeps a cancelled idle from waking the loop
+			if q == t {
+				l.idles = append(l.idles[:i], l.idles[i+1:]...)
+				break
+			}
+		}
 	}
 	l.release(t.id)
 	return nil
@@ -112,7 +117,7 @@ func (l *Loop[S]) Disable(t Token) error {
 	switch sl.kind {
 	case kindFD:
 		sl.enabled = false
-		return l.unregisterFD(t.id, int(sl.fd))
+		return l.silenceFD(t.id, sl.gen, int(sl.fd))
 	case kindSource:
 		sl.enabled = false
 		l.unhook(t.id)
@@ -139,7 +144,7 @@ func (l *Loop[S]) Enable(t Token) error {
 	switch sl.kind {
 	case kindFD:
 		if !sl.enabled || sl.mode == OneShot {
-			if err := l.registerFD(t.id, sl.gen, int(sl.fd), 0, sl.interest, sl.mode, !sl.enabled); err != nil {
+			if err := l.registerFD(t.id, sl.gen, int(sl.fd), 0, sl.interest, sl.mode, false); err != nil {
 				return err
 			}
 		}

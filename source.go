@@ -106,8 +106,9 @@ func (l *Loop[S]) ready(idx, gen uint32, sub uint16, ev Events) {
 }
 
 // AddSource registers a custom source (its Register is called at once) and
-// returns its token. If Register fails the source is not added and the error
-// is returned; Register should undo what it did before failing.
+// returns its token. If Register fails the source is not added, the
+// descriptors it registered before failing are deregistered, and the error is
+// returned.
 func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 	if src == nil {
 		return Token{}, errors.New("calloop: AddSource with a nil source")
@@ -121,6 +122,7 @@ func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 	sl.src, sl.reg = src, reg
 	if err := src.Register(reg); err != nil {
 		reg.close()
+		l.dropFDs(idx) // what Register added before failing
 		l.release(idx)
 		return Token{}, fmt.Errorf("calloop: registering source: %w", err)
 	}

@@ -72,12 +72,11 @@ func (l *Loop[S]) after(d time.Duration) int64 {
 	return now + int64(d)
 }
 
+// since converts t to the timer clock. Deadlines before the loop's origin
+// are negative, which keeps their order; the saturation of time.Sub at the
+// far future gives math.MaxInt64, never.
 func (l *Loop[S]) since(t time.Time) int64 {
-	d := t.Sub(l.base) // saturates at the extremes of time.Duration
-	if d < 0 {
-		return 0
-	}
-	return int64(d)
+	return int64(t.Sub(l.base))
 }
 
 func (l *Loop[S]) addTimer(when int64, fn func(*S, time.Time) TimerAction) (Token, error) {
@@ -137,6 +136,7 @@ func (l *Loop[S]) disableTimer(t Token) error {
 		if tm.pos >= 0 {
 			l.timers.remove(int(tm.pos))
 		}
+		tm.pos = -1
 	}
 	return nil
 }
@@ -153,27 +153,43 @@ func (l *Loop[S]) enableTimer(t Token) error {
 	return nil
 }
 
-// fireTimers runs the callbacks of the timers due at l.now (phase 5). Timers
-// set or re-armed during this iteration wait for the next one, even if due.
+// fireTimers runs the callbacks of the timers due at l.now (phase 5), in
+// (deadline, insertion) order. Timers set or re-armed during this iteration
+// wait for the next one, even if due: the due set is taken off the heap
+// first, so a timer re-armed into the past cannot hide the others.
 func (l *Loop[S]) fireTimers(s *S) {
 	if !l.nowSet {
 		return // the heap was empty at the poll: every timer is newer
 	}
 	ts := &l.timers
 	limit := l.timerSeq
-	for len(ts.heap) > 0 {
-		top := &ts.heap[0]
-		if top.when > l.now || top.seq > limit {
-			return
+	for len(ts.heap) > 0 && ts.heap[0].when <= l.now {
+		e := ts.heap[0]
+		ts.remove(0)
+		if e.seq > limit {
+			l.later = append(l.later, e.id)
+			continue
 		}
-		id := top.id
+		ts.items[e.id].pos = posDue
+		l.due = append(l.due, Token{e.id | timerBit, ts.items[e.id].gen})
+	}
+	for _, id := range l.later {
+		ts.push(id)
+	}
+	l.later = l.later[:0]
+	for l.duePos = 0; l.duePos < len(l.due); l.duePos++ {
+		t := l.due[l.duePos]
+		id := t.id &^ timerBit
 		tm := &ts.items[id]
-		gen, fn, deadline := tm.gen, tm.fn, l.base.Add(time.Duration(tm.when))
-		l.firing = Token{id | timerBit, gen}
+		if tm.gen != t.gen || tm.pos != posDue {
+			continue // removed, disabled or reset by an earlier callback
+		}
+		tm.pos = -1
+		fn, deadline := tm.fn, l.base.Add(time.Duration(tm.when))
+		l.firing = t
 		act := fn(s, deadline)
 		l.firing = Token{}
-		tm = &ts.items[id] // the slab may have grown
-		if tm.gen != gen {
+		if ts.items[id].gen != t.gen {
 			continue // the callback removed its own timer
 		}
 		switch act.kind {
@@ -191,4 +207,20 @@ func (l *Loop[S]) fireTimers(s *S) {
 			ts.release(id)
 		}
 	}
+	l.due = l.due[:0]
+	l.duePos = 0
+}
+
+// requeueDue puts back the due timers a panic kept from firing.
+func (l *Loop[S]) requeueDue() {
+	ts := &l.timers
+	for _, t := range l.due[min(l.duePos+1, len(l.due)):] {
+		id := t.id &^ timerBit
+		if tm := &ts.items[id]; tm.gen == t.gen && tm.pos == posDue {
+			tm.pos = -1
+			ts.push(id)
+		}
+	}
+	l.due = l.due[:0]
+	l.duePos = 0
 }

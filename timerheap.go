@@ -17,12 +17,15 @@ type timerSet[S any] struct {
 }
 
 type timer[S any] struct {
-	when    int64 // nanoseconds since the loop's origin; math.MaxInt64: never
+	when    int64 // nanoseconds since the loop's origin (may be negative); math.MaxInt64: never
 	fn      func(*S, time.Time) TimerAction
 	gen     uint32
-	pos     int32 // index in heap, or -1
+	pos     int32 // index in heap, -1, or posDue
 	enabled bool
 }
+
+// posDue marks a timer taken off the heap to fire in this iteration.
+const posDue = -2
 
 type heapEntry struct {
 	when int64

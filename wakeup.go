@@ -29,12 +29,13 @@ type wakeup struct {
 }
 
 // remoteNode is a source's entry in the wakeup stack. queued is set while the
-// node is on the stack. The loop goroutine alone reads idx, gen and deferred.
+// node is on the stack. The loop goroutine alone reads idx, gen, pending and deferred.
 type remoteNode struct {
 	next     *remoteNode
 	queued   atomic.Bool
 	dead     atomic.Bool // the source was removed: signals are ignored
 	idx, gen uint32
+	pending  bool // signalled, and the source's Process has not run since
 	deferred bool // signalled while its source was disabled
 }
 

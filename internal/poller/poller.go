@@ -5,6 +5,7 @@
 //	(*Poller).Fd() int                                      the pollable kernel object
 //	(*Poller).Add(fd int, key uint64, interest Events, mode Mode) error
 //	(*Poller).Modify(fd int, key uint64, interest Events, mode Mode) error
+//	(*Poller).Disable(fd int, key uint64) error              silence, keep registered
 //	(*Poller).Delete(fd int) error
 //	(*Poller).Wait(buf []Event, timeout time.Duration) (int, error)
 //	(*Poller).Wake() error                                  safe from any goroutine

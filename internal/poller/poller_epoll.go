@@ -105,6 +105,13 @@ func (p *Poller) Modify(fd int, key uint64, interest Events, mode Mode) error {
 	return p.ctl(unix.EPOLL_CTL_MOD, fd, key, interest, mode)
 }
 
+// Disable keeps fd registered but silences it until Modify: a second Add of
+// the same open descriptor still fails. At most one error or hang-up event
+// may still be reported for it.
+func (p *Poller) Disable(fd int, key uint64) error {
+	return p.ctl(unix.EPOLL_CTL_MOD, fd, key, 0, OneShot)
+}
+
 // Delete unregisters fd.
 func (p *Poller) Delete(fd int) error {
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {

@@ -137,6 +137,18 @@ func (p *Poller) Modify(fd int, key uint64, interest Events, mode Mode) error {
 	return p.set(fd, key, interest, mode, false)
 }
 
+// Disable keeps fd registered but silences it until Modify: a second Add of
+// the same open descriptor still fails.
+func (p *Poller) Disable(fd int, key uint64) error {
+	if fd >= len(p.keys) || p.keys[fd] == 0 {
+		return os.NewSyscallError("kevent", unix.ENOENT)
+	}
+	var ch [2]unix.Kevent_t
+	unix.SetKevent(&ch[0], fd, unix.EVFILT_READ, unix.EV_DISABLE)
+	unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, unix.EV_DISABLE)
+	return p.apply(ch[:], true)
+}
+
 // Delete unregisters fd.
 func (p *Poller) Delete(fd int) error {
 	if fd >= len(p.keys) || p.keys[fd] == 0 {

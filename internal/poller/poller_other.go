@@ -26,6 +26,9 @@ func (p *Poller) Add(fd int, key uint64, interest Events, mode Mode) error { ret
 // Modify fails.
 func (p *Poller) Modify(fd int, key uint64, interest Events, mode Mode) error { return errUnsupported }
 
+// Disable fails.
+func (p *Poller) Disable(fd int, key uint64) error { return errUnsupported }
+
 // Delete fails.
 func (p *Poller) Delete(fd int) error { return errUnsupported }
 
