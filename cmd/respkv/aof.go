@@ -59,15 +59,16 @@ type aof struct {
 	kick    chan struct{}
 	done    chan struct{}
 	werr    error
+	warn    io.Writer
 }
 
 // openAOF opens (creating) path for appending and starts the writer.
-func openAOF(path string, policy int, ack *calloop.Sender[aofAck]) (*aof, error) {
+func openAOF(path string, policy int, ack *calloop.Sender[aofAck], warn io.Writer) (*aof, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	a := &aof{policy: policy, f: f, curDB: -1, ack: ack, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	a := &aof{policy: policy, f: f, curDB: -1, ack: ack, kick: make(chan struct{}, 1), done: make(chan struct{}), warn: warn}
 	go a.writer()
 	return a, nil
 }
@@ -157,6 +158,7 @@ func (a *aof) writer() {
 		}
 		if err != nil && a.werr == nil {
 			a.werr = err
+			fmt.Fprintf(a.warn, "respkv: writing the AOF: %v\n", err)
 		}
 		if a.ack != nil && (len(data) > 0 || err != nil) {
 			a.ack.Send(aofAck{seq: seq, err: err})

@@ -66,7 +66,7 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 				return fail(err)
 			}
 		}
-		s.aof, err = openAOF(cfg.AOF, policy, ack)
+		s.aof, err = openAOF(cfg.AOF, policy, ack, warn)
 		if err != nil {
 			return fail(err)
 		}
