@@ -82,91 +82,95 @@ func TestChannelBasic(t *testing.T) {
 }
 
 func TestChannelOrder(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	rec := &ctChan{}
-	tx, err := calloop.NewChannel(l, rec.fn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 5000
-	go func() {
-		for i := range n {
-			tx.Send(i)
-		}
-		tx.Close()
-	}()
-	ctUntil(t, l, &s, func() bool { return rec.closed > 0 })
-	if len(rec.msgs) != n {
-		t.Fatalf("%d messages delivered, want %d", len(rec.msgs), n)
-	}
-	for i, m := range rec.msgs {
-		if m != i {
-			t.Fatalf("message #%d is %d: out of order", i, m)
-		}
-	}
-}
-
-func TestChannelManySendersExactCounts(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	const senders, each = 8, 3000
-	counts := make([]int, senders)
-	last := make([]int, senders)
-	for i := range last {
-		last[i] = -1
-	}
-	var misordered, afterClose int
-	closed := 0
-	tx, err := calloop.NewChannel(l, func(_ *ctState, m int, ok bool) {
-		if !ok {
-			closed++
-			return
-		}
-		if closed > 0 {
-			afterClose++
-		}
-		w, seq := m/each, m%each
-		counts[w]++
-		if seq <= last[w] {
-			misordered++
-		}
-		last[w] = seq
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for w := range senders {
-		c, err := tx.Clone()
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		rec := &ctChan{}
+		tx, err := calloop.NewChannel(l, rec.fn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wg.Add(1)
+		const n = 5000
 		go func() {
-			defer wg.Done()
-			defer c.Close()
-			for i := range each {
-				if err := c.Send(w*each + i); err != nil {
-					t.Errorf("Send: %v", err)
-					return
-				}
+			for i := range n {
+				tx.Send(i)
 			}
+			tx.Close()
 		}()
-	}
-	// The original sender is closed while the clones are still sending.
-	go tx.Close()
-	ctUntil(t, l, &s, func() bool { return closed > 0 })
-	wg.Wait()
-	ctDispatch0(t, l, &s, 2)
-	for w, c := range counts {
-		if c != each {
-			t.Errorf("sender %d: %d messages delivered, want %d", w, c, each)
+		ctUntil(t, l, &s, func() bool { return rec.closed > 0 })
+		if len(rec.msgs) != n {
+			t.Fatalf("%d messages delivered, want %d", len(rec.msgs), n)
 		}
-	}
-	if misordered != 0 || afterClose != 0 || closed != 1 {
-		t.Fatalf("misordered %d, after the closed event %d, closed events %d", misordered, afterClose, closed)
-	}
+		for i, m := range rec.msgs {
+			if m != i {
+				t.Fatalf("message #%d is %d: out of order", i, m)
+			}
+		}
+	})
+}
+
+func TestChannelManySendersExactCounts(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		const senders, each = 8, 3000
+		counts := make([]int, senders)
+		last := make([]int, senders)
+		for i := range last {
+			last[i] = -1
+		}
+		var misordered, afterClose int
+		closed := 0
+		tx, err := calloop.NewChannel(l, func(_ *ctState, m int, ok bool) {
+			if !ok {
+				closed++
+				return
+			}
+			if closed > 0 {
+				afterClose++
+			}
+			w, seq := m/each, m%each
+			counts[w]++
+			if seq <= last[w] {
+				misordered++
+			}
+			last[w] = seq
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := range senders {
+			c, err := tx.Clone()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				for i := range each {
+					if err := c.Send(w*each + i); err != nil {
+						t.Errorf("Send: %v", err)
+						return
+					}
+				}
+			}()
+		}
+		// The original sender is closed while the clones are still sending.
+		go tx.Close()
+		ctUntil(t, l, &s, func() bool { return closed > 0 })
+		wg.Wait()
+		ctDispatch0(t, l, &s, 2)
+		for w, c := range counts {
+			if c != each {
+				t.Errorf("sender %d: %d messages delivered, want %d", w, c, each)
+			}
+		}
+		if misordered != 0 || afterClose != 0 || closed != 1 {
+			t.Fatalf("misordered %d, after the closed event %d, closed events %d", misordered, afterClose, closed)
+		}
+	})
 }
 
 func TestChannelCloseRacesWithDelivery(t *testing.T) {

@@ -43,36 +43,38 @@ func ctDispatch0(t *testing.T, l *calloop.Loop[ctState], s *ctState, n int) {
 }
 
 func TestFDDispatchReadable(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
-	var got string
-	var evs []calloop.Events
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
-		evs = append(evs, ev)
-		got += ctDrain(a.fd)
-		return calloop.Continue
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ctDispatch0(t, l, &s, 2)
-	if len(evs) != 0 {
-		t.Fatalf("no data: callback ran with %v", evs)
-	}
-	ctWrite(t, b, "abcdef")
-	if err := l.Dispatch(time.Second, &s); err != nil {
-		t.Fatal(err)
-	}
-	if len(evs) != 1 || evs[0] != calloop.Readable {
-		t.Fatalf("after a write: events %v, want exactly [Readable] (Writable was not asked for)", evs)
-	}
-	if got != "abcdef" {
-		t.Fatalf("callback read %q, want abcdef", got)
-	}
-	ctDispatch0(t, l, &s, 2)
-	if len(evs) != 1 {
-		t.Fatalf("drained level fd reported again: %v", evs)
-	}
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		a, b := ctPair(t)
+		var got string
+		var evs []calloop.Events
+		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
+			evs = append(evs, ev)
+			got += ctDrain(a.fd)
+			return calloop.Continue
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctDispatch0(t, l, &s, 2)
+		if len(evs) != 0 {
+			t.Fatalf("no data: callback ran with %v", evs)
+		}
+		ctWrite(t, b, "abcdef")
+		if err := l.Dispatch(time.Second, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != 1 || evs[0] != calloop.Readable {
+			t.Fatalf("after a write: events %v, want exactly [Readable] (Writable was not asked for)", evs)
+		}
+		if got != "abcdef" {
+			t.Fatalf("callback read %q, want abcdef", got)
+		}
+		ctDispatch0(t, l, &s, 2)
+		if len(evs) != 1 {
+			t.Fatalf("drained level fd reported again: %v", evs)
+		}
+	})
 }
 
 func TestFDModes(t *testing.T) {

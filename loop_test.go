@@ -20,117 +20,125 @@ import (
 // ---- Wakeup and Stop ----
 
 func TestWakeupEndsBlockedDispatch(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	rounds := 200
-	if raceEnabled {
-		rounds = 100
-	}
-	for i := range rounds {
-		go func() {
-			if i%2 == 0 {
-				runtime.Gosched()
-			}
-			l.Wakeup()
-		}()
-		d := ctArmWatchdog(t, l)
-		if err := l.Dispatch(-1, &s); err != nil {
-			t.Fatal(err)
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		rounds := 200
+		if raceEnabled {
+			rounds = 100
 		}
-		exp := d.expired()
-		d.stop()
-		if exp {
-			t.Fatalf("round %d: Wakeup did not end Dispatch(-1)", i)
-		}
-	}
-}
-
-func TestWakeupBeforeDispatchIsNotLost(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	l.Wakeup()
-	d := ctArmWatchdog(t, l)
-	defer d.stop()
-	if err := l.Dispatch(-1, &s); err != nil {
-		t.Fatal(err)
-	}
-	if d.expired() {
-		t.Fatal("a Wakeup sent before Dispatch was lost")
-	}
-}
-
-func TestStopFromGoroutineEndsRun(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	rounds := 100
-	for i := range rounds {
-		// The idle runs inside Run: the Stop races with the loop going to sleep.
-		if _, err := l.AddIdle(func(*ctState) {
+		for i := range rounds {
 			go func() {
 				if i%2 == 0 {
 					runtime.Gosched()
 				}
-				l.Stop()
+				l.Wakeup()
 			}()
-		}); err != nil {
+			d := ctArmWatchdog(t, l)
+			if err := l.Dispatch(-1, &s); err != nil {
+				t.Fatal(err)
+			}
+			exp := d.expired()
+			d.stop()
+			if exp {
+				t.Fatalf("round %d: Wakeup did not end Dispatch(-1)", i)
+			}
+		}
+	})
+}
+
+func TestWakeupBeforeDispatchIsNotLost(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		l.Wakeup()
+		d := ctArmWatchdog(t, l)
+		defer d.stop()
+		if err := l.Dispatch(-1, &s); err != nil {
 			t.Fatal(err)
 		}
+		if d.expired() {
+			t.Fatal("a Wakeup sent before Dispatch was lost")
+		}
+	})
+}
+
+func TestStopFromGoroutineEndsRun(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		rounds := 100
+		for i := range rounds {
+			// The idle runs inside Run: the Stop races with the loop going to sleep.
+			if _, err := l.AddIdle(func(*ctState) {
+				go func() {
+					if i%2 == 0 {
+						runtime.Gosched()
+					}
+					l.Stop()
+				}()
+			}); err != nil {
+				t.Fatal(err)
+			}
+			d := ctArmWatchdog(t, l)
+			err := l.Run(context.Background(), &s)
+			exp := d.expired()
+			d.stop()
+			if err != nil {
+				t.Fatalf("round %d: Run: %v", i, err)
+			}
+			if exp {
+				t.Fatalf("round %d: Stop from another goroutine did not end Run", i)
+			}
+		}
+	})
+}
+
+func TestStopBeforeRunIsNotLost(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		// Nothing to do: Run must not sleep through the earlier Stop.
+		l.Stop()
+		d0 := ctArmWatchdog(t, l)
+		err0 := l.Run(context.Background(), &s)
+		exp0 := d0.expired()
+		d0.stop()
+		if err0 != nil || exp0 {
+			t.Fatalf("Run after Stop on an idle loop: err %v, watchdog %v", err0, exp0)
+		}
+		// With work queued: Run returns after exactly one iteration.
+		if _, err := l.AddIdle(func(s *ctState) { s.n++ }); err != nil {
+			t.Fatal(err)
+		}
+		l.Stop()
 		d := ctArmWatchdog(t, l)
 		err := l.Run(context.Background(), &s)
 		exp := d.expired()
 		d.stop()
-		if err != nil {
-			t.Fatalf("round %d: Run: %v", i, err)
+		if err != nil || exp {
+			t.Fatalf("Run after Stop: err %v, watchdog %v", err, exp)
 		}
-		if exp {
-			t.Fatalf("round %d: Stop from another goroutine did not end Run", i)
+		if s.n != 1 {
+			t.Fatalf("Run after an early Stop ran %d idle callbacks, want 1 (one iteration)", s.n)
 		}
-	}
-}
 
-func TestStopBeforeRunIsNotLost(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	// Nothing to do: Run must not sleep through the earlier Stop.
-	l.Stop()
-	d0 := ctArmWatchdog(t, l)
-	err0 := l.Run(context.Background(), &s)
-	exp0 := d0.expired()
-	d0.stop()
-	if err0 != nil || exp0 {
-		t.Fatalf("Run after Stop on an idle loop: err %v, watchdog %v", err0, exp0)
-	}
-	// With work queued: Run returns after exactly one iteration.
-	if _, err := l.AddIdle(func(s *ctState) { s.n++ }); err != nil {
-		t.Fatal(err)
-	}
-	l.Stop()
-	d := ctArmWatchdog(t, l)
-	err := l.Run(context.Background(), &s)
-	exp := d.expired()
-	d.stop()
-	if err != nil || exp {
-		t.Fatalf("Run after Stop: err %v, watchdog %v", err, exp)
-	}
-	if s.n != 1 {
-		t.Fatalf("Run after an early Stop ran %d idle callbacks, want 1 (one iteration)", s.n)
-	}
-
-	// The Stop was consumed: the next Run runs until the next Stop.
-	fired := false
-	if _, err := l.AddTimer(20*time.Millisecond, func(*ctState, time.Time) calloop.TimerAction {
-		fired = true
-		l.Stop()
-		return calloop.Drop()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Run(context.Background(), &s); err != nil {
-		t.Fatal(err)
-	}
-	if !fired {
-		t.Fatal("second Run returned before its Stop: the first Stop was not consumed")
-	}
+		// The Stop was consumed: the next Run runs until the next Stop.
+		fired := false
+		if _, err := l.AddTimer(20*time.Millisecond, func(*ctState, time.Time) calloop.TimerAction {
+			fired = true
+			l.Stop()
+			return calloop.Drop()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Run(context.Background(), &s); err != nil {
+			t.Fatal(err)
+		}
+		if !fired {
+			t.Fatal("second Run returned before its Stop: the first Stop was not consumed")
+		}
+	})
 }
 
 func TestStopFromCallbackEndsRunAfterIteration(t *testing.T) {
@@ -558,44 +566,46 @@ func TestPanicKeepsRestOfBatch(t *testing.T) {
 // ---- Dispatch re-entrance ----
 
 func TestConcurrentDispatchIsDetected(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s1, s2 ctState
-	entered := make(chan struct{}, 1)
-	src := &ctSource{hook: true, onHook: func() {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s1, s2 ctState
+		entered := make(chan struct{}, 1)
+		src := &ctSource{hook: true, onHook: func() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+		}}
+		if _, err := l.AddSource(src.as()); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.Dispatch(-1, &s1) }()
 		select {
-		case entered <- struct{}{}:
-		default:
+		case <-entered: // the other goroutine is inside Dispatch
+		case <-time.After(ctWatchdog):
+			t.Fatal("Dispatch did not start")
 		}
-	}}
-	if _, err := l.AddSource(src.as()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Dispatch(-1, &s1) }()
-	select {
-	case <-entered: // the other goroutine is inside Dispatch
-	case <-time.After(ctWatchdog):
-		t.Fatal("Dispatch did not start")
-	}
-	if err := l.Dispatch(0, &s2); !errors.Is(err, calloop.ErrDispatching) {
-		t.Errorf("second concurrent Dispatch = %v, want ErrDispatching", err)
-	}
-	if err := l.Run(context.Background(), &s2); !errors.Is(err, calloop.ErrDispatching) {
-		t.Errorf("concurrent Run = %v, want ErrDispatching", err)
-	}
-	l.Wakeup()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("first Dispatch = %v", err)
+		if err := l.Dispatch(0, &s2); !errors.Is(err, calloop.ErrDispatching) {
+			t.Errorf("second concurrent Dispatch = %v, want ErrDispatching", err)
 		}
-	case <-time.After(ctWatchdog):
-		t.Fatal("Wakeup did not end the first Dispatch")
-	}
-	// Ownership passes back: this goroutine may dispatch now.
-	if err := l.Dispatch(0, &s2); err != nil {
-		t.Fatalf("Dispatch after the other one ended = %v", err)
-	}
+		if err := l.Run(context.Background(), &s2); !errors.Is(err, calloop.ErrDispatching) {
+			t.Errorf("concurrent Run = %v, want ErrDispatching", err)
+		}
+		l.Wakeup()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("first Dispatch = %v", err)
+			}
+		case <-time.After(ctWatchdog):
+			t.Fatal("Wakeup did not end the first Dispatch")
+		}
+		// Ownership passes back: this goroutine may dispatch now.
+		if err := l.Dispatch(0, &s2); err != nil {
+			t.Fatalf("Dispatch after the other one ended = %v", err)
+		}
+	})
 }
 
 func TestDispatchFromCallbackIsDetected(t *testing.T) {
@@ -804,38 +814,40 @@ func TestCloseFromCallbackTakesEffectWhenDispatchReturns(t *testing.T) {
 }
 
 func TestCloseFromOtherGoroutineWhileBlocked(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	entered := make(chan struct{}, 1)
-	if _, err := l.AddSource((&ctSource{hook: true, onHook: func() {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		entered := make(chan struct{}, 1)
+		if _, err := l.AddSource((&ctSource{hook: true, onHook: func() {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+		}}).as()); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.Dispatch(-1, &s) }()
 		select {
-		case entered <- struct{}{}:
-		default:
+		case <-entered:
+		case <-time.After(ctWatchdog):
+			t.Fatal("Dispatch did not start")
 		}
-	}}).as()); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- l.Dispatch(-1, &s) }()
-	select {
-	case <-entered:
-	case <-time.After(ctWatchdog):
-		t.Fatal("Dispatch did not start")
-	}
-	if err := l.Close(); err != nil {
-		t.Fatalf("Close while dispatching = %v", err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Dispatch ended by Close = %v", err)
+		if err := l.Close(); err != nil {
+			t.Fatalf("Close while dispatching = %v", err)
 		}
-	case <-time.After(ctWatchdog):
-		t.Fatal("Close did not wake the blocked Dispatch")
-	}
-	if err := l.Dispatch(0, &s); !errors.Is(err, calloop.ErrClosed) {
-		t.Fatalf("Dispatch after Close = %v, want ErrClosed", err)
-	}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Dispatch ended by Close = %v", err)
+			}
+		case <-time.After(ctWatchdog):
+			t.Fatal("Close did not wake the blocked Dispatch")
+		}
+		if err := l.Dispatch(0, &s); !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Dispatch after Close = %v, want ErrClosed", err)
+		}
+	})
 }
 
 // ---- Tokens ----
@@ -1479,4 +1491,64 @@ func TestStringers(t *testing.T) {
 	if !strings.HasPrefix(tok.String(), "source ") || !strings.HasPrefix(tm.String(), "timer ") || tok.String() == tm.String() {
 		t.Errorf("token strings %q and %q", tok, tm)
 	}
+}
+
+func TestDispatchTimeoutSurvivesSignals(t *testing.T) {
+	// Signals interrupting the kernel wait (EINTR) must neither end the
+	// wait early nor extend it: the iteration keeps its deadline.
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		pid, tid := unix.Getpid(), unix.Gettid()
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tk := time.NewTicker(500 * time.Microsecond)
+			defer tk.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tk.C:
+					unix.Tgkill(pid, tid, unix.SIGURG) // the runtime ignores it, but it interrupts syscalls
+				}
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		var firedAt time.Time
+		var deadline time.Time
+		if _, err := l.AddTimer(40*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+			firedAt, deadline = time.Now(), d
+			return calloop.Drop()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := l.Dispatch(20*time.Millisecond, &s); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		if el < 20*time.Millisecond {
+			t.Fatalf("Dispatch(20ms) under signals returned after %v", el)
+		}
+		if !firedAt.IsZero() && firedAt.Before(deadline) {
+			t.Fatalf("40ms timer fired early, in a Dispatch(20ms) that took %v", el)
+		}
+		ctUntil(t, l, &s, func() bool { return !firedAt.IsZero() })
+		if firedAt.Before(deadline) {
+			t.Fatalf("timer fired at %v, before its deadline %v", firedAt, deadline)
+		}
+		// Wakeup still works under a signal storm.
+		go l.Wakeup()
+		d := ctArmWatchdog(t, l)
+		err := l.Dispatch(-1, &s)
+		exp := d.expired()
+		d.stop()
+		if err != nil || exp {
+			t.Fatalf("Wakeup under signals: err %v, watchdog %v", err, exp)
+		}
+	})
 }

@@ -186,3 +186,19 @@ func ctCountFDs(t testing.TB) int {
 
 // ctIsInvalid reports whether err is ErrInvalidToken.
 func ctIsInvalid(err error) bool { return errors.Is(err, calloop.ErrInvalidToken) }
+
+// ctEachMode runs f once for each way a loop can sleep: parked in Go's
+// netpoller, and blocked in the kernel on its own thread.
+func ctEachMode(t *testing.T, f func(t *testing.T, opts []calloop.Option)) {
+	t.Helper()
+	modes := []struct {
+		name string
+		opts []calloop.Option
+	}{
+		{"netpoller", []calloop.Option{calloop.WithNetpoller(true)}},
+		{"blocking", []calloop.Option{calloop.WithNetpoller(false)}},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { f(t, m.opts) })
+	}
+}

@@ -150,91 +150,95 @@ func TestPingAfterRemoveOrClose(t *testing.T) {
 }
 
 func TestPingFromManyGoroutines(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	var sent atomic.Int64
-	seen := int64(0) // pings counted before the latest callback started
-	p, err := calloop.NewPing(l, func(s *ctState) {
-		s.n++
-		seen = sent.Load()
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		var sent atomic.Int64
+		seen := int64(0) // pings counted before the latest callback started
+		p, err := calloop.NewPing(l, func(s *ctState) {
+			s.n++
+			seen = sent.Load()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const workers, each = 8, 2000
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					sent.Add(1)
+					p.Ping()
+				}
+			}()
+		}
+		// A callback must follow the last ping: no ping is lost.
+		ctUntil(t, l, &s, func() bool { return seen == workers*each })
+		wg.Wait()
+		if s.n == 0 || s.n > workers*each {
+			t.Fatalf("%d callbacks for %d pings", s.n, workers*each)
+		}
+		// Nothing more is pending.
+		ctDispatch0(t, l, &s, 1)
+		n := s.n
+		ctDispatch0(t, l, &s, 1)
+		if s.n != n {
+			t.Fatal("ping callback without a ping")
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const workers, each = 8, 2000
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range each {
-				sent.Add(1)
-				p.Ping()
-			}
-		}()
-	}
-	// A callback must follow the last ping: no ping is lost.
-	ctUntil(t, l, &s, func() bool { return seen == workers*each })
-	wg.Wait()
-	if s.n == 0 || s.n > workers*each {
-		t.Fatalf("%d callbacks for %d pings", s.n, workers*each)
-	}
-	// Nothing more is pending.
-	ctDispatch0(t, l, &s, 1)
-	n := s.n
-	ctDispatch0(t, l, &s, 1)
-	if s.n != n {
-		t.Fatal("ping callback without a ping")
-	}
 }
 
 func TestPingNoLostWakeup(t *testing.T) {
-	// A goroutine pings while the loop goes to sleep in Dispatch(-1): every
-	// round must end with the callback, in bounded time.
-	l := ctLoop[ctState](t)
-	var s ctState
-	p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
-	if err != nil {
-		t.Fatal(err)
-	}
-	rounds := 50000
-	if raceEnabled {
-		rounds = 20000
-	}
-	start := make(chan int)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for i := range start {
-			switch i % 4 {
-			case 1:
-				runtime.Gosched()
-			case 2:
-				for range i % 50 {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		// A goroutine pings while the loop goes to sleep in Dispatch(-1): every
+		// round must end with the callback, in bounded time.
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds := 50000
+		if raceEnabled {
+			rounds = 20000
+		}
+		start := make(chan int)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range start {
+				switch i % 4 {
+				case 1:
 					runtime.Gosched()
+				case 2:
+					for range i % 50 {
+						runtime.Gosched()
+					}
+				}
+				p.Ping()
+			}
+		}()
+		defer func() { close(start); <-done }()
+		d := ctArmWatchdog(t, l)
+		defer d.stop()
+		for i := range rounds {
+			want := s.n + 1
+			start <- i
+			for s.n < want {
+				if err := l.Dispatch(-1, &s); err != nil {
+					t.Fatal(err)
+				}
+				if d.expired() {
+					t.Fatalf("round %d: the ping was lost: Dispatch(-1) slept through it", i)
 				}
 			}
-			p.Ping()
-		}
-	}()
-	defer func() { close(start); <-done }()
-	d := ctArmWatchdog(t, l)
-	defer d.stop()
-	for i := range rounds {
-		want := s.n + 1
-		start <- i
-		for s.n < want {
-			if err := l.Dispatch(-1, &s); err != nil {
-				t.Fatal(err)
-			}
-			if d.expired() {
-				t.Fatalf("round %d: the ping was lost: Dispatch(-1) slept through it", i)
+			if s.n != want {
+				t.Fatalf("round %d: %d callbacks for one ping", i, s.n-want+1)
 			}
 		}
-		if s.n != want {
-			t.Fatalf("round %d: %d callbacks for one ping", i, s.n-want+1)
-		}
-	}
+	})
 }
 
 func TestPingDoesNotAllocate(t *testing.T) {

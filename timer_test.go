@@ -20,36 +20,38 @@ type ctFiring struct {
 }
 
 func TestTimerSimple(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	var got []ctFiring
-	start := time.Now()
-	if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
-		got = append(got, ctFiring{0, d, l.Now()})
-		return calloop.Drop()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Dispatch(0, &s); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 0 {
-		t.Fatal("100ms timer fired at Dispatch(0)")
-	}
-	// One Dispatch with a longer timeout wakes up for the deadline and fires it.
-	if err := l.Dispatch(ctWatchdog, &s); err != nil {
-		t.Fatal(err)
-	}
-	el := time.Since(start)
-	if len(got) != 1 {
-		t.Fatalf("one Dispatch(%v) fired %d timers, want the 100ms one", ctWatchdog, len(got))
-	}
-	if el < 100*time.Millisecond || el >= ctWatchdog {
-		t.Fatalf("Dispatch returned after %v, want about 100ms", el)
-	}
-	if got[0].now.Before(got[0].deadline) {
-		t.Fatalf("fired early: Now %v before deadline %v", got[0].now, got[0].deadline)
-	}
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		var got []ctFiring
+		start := time.Now()
+		if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+			got = append(got, ctFiring{0, d, l.Now()})
+			return calloop.Drop()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Fatal("100ms timer fired at Dispatch(0)")
+		}
+		// One Dispatch with a longer timeout wakes up for the deadline and fires it.
+		if err := l.Dispatch(ctWatchdog, &s); err != nil {
+			t.Fatal(err)
+		}
+		el := time.Since(start)
+		if len(got) != 1 {
+			t.Fatalf("one Dispatch(%v) fired %d timers, want the 100ms one", ctWatchdog, len(got))
+		}
+		if el < 100*time.Millisecond || el >= ctWatchdog {
+			t.Fatalf("Dispatch returned after %v, want about 100ms", el)
+		}
+		if got[0].now.Before(got[0].deadline) {
+			t.Fatalf("fired early: Now %v before deadline %v", got[0].now, got[0].deadline)
+		}
+	})
 }
 
 func TestTimerImmediate(t *testing.T) {
@@ -73,34 +75,36 @@ func TestTimerImmediate(t *testing.T) {
 }
 
 func TestTimerHighPrecision(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	fired := false
-	var deadline time.Time
-	start := time.Now()
-	if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
-		fired, deadline = true, d
-		if l.Now().Before(d) || time.Now().Before(d) {
-			t.Errorf("fired before its deadline")
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		fired := false
+		var deadline time.Time
+		start := time.Now()
+		if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+			fired, deadline = true, d
+			if l.Now().Before(d) || time.Now().Before(d) {
+				t.Errorf("fired before its deadline")
+			}
+			return calloop.Drop()
+		}); err != nil {
+			t.Fatal(err)
 		}
-		return calloop.Drop()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	start10 := time.Now()
-	if err := l.Dispatch(10200*time.Microsecond, &s); err != nil {
-		t.Fatal(err)
-	}
-	if el := time.Since(start10); el < 10*time.Millisecond {
-		t.Fatalf("Dispatch(10.2ms) returned after %v", el)
-	}
-	if fired {
-		t.Fatal("100ms timer fired within Dispatch(10.2ms)")
-	}
-	ctUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return fired })
-	if time.Since(start) < 100*time.Millisecond || deadline.Sub(start) < 100*time.Millisecond {
-		t.Fatal("100ms timer fired early")
-	}
+		start10 := time.Now()
+		if err := l.Dispatch(10200*time.Microsecond, &s); err != nil {
+			t.Fatal(err)
+		}
+		if el := time.Since(start10); el < 10*time.Millisecond {
+			t.Fatalf("Dispatch(10.2ms) returned after %v", el)
+		}
+		if fired {
+			t.Fatal("100ms timer fired within Dispatch(10.2ms)")
+		}
+		ctUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return fired })
+		if time.Since(start) < 100*time.Millisecond || deadline.Sub(start) < 100*time.Millisecond {
+			t.Fatal("100ms timer fired early")
+		}
+	})
 }
 
 func TestTimersNeverFireEarlyAndInOrder(t *testing.T) {
