@@ -134,8 +134,8 @@ func (h *fzHarness) check() {
 	}
 	for i := range ts.heap {
 		e := &ts.heap[i]
-		if int(ts.items[e.id].pos) != i {
-			h.fail("heap[%d] names timer %d whose pos is %d", i, e.id, ts.items[e.id].pos)
+		if int(ts.item(e.id).pos) != i {
+			h.fail("heap[%d] names timer %d whose pos is %d", i, e.id, ts.item(e.id).pos)
 		}
 		if i > 0 && e.before(&ts.heap[(i-1)/4]) {
 			h.fail("heap order broken at %d", i)

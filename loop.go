@@ -105,7 +105,7 @@ func New[S any](opts ...Option) (*Loop[S], error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.netpoll > 0 || o.netpoll == 0 && defaultNetpoll && !o.lockThread {
+	if o.netpoll > 0 || o.netpoll == 0 && !o.lockThread && useNetpoll() {
 		p.UseNetpoller() // on failure the poller stays in blocking mode
 	}
 	l := &Loop[S]{
@@ -216,7 +216,9 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		return ErrClosed
 	}
 	defer l.finish()
-	l.w.armed.Store(false)
+	if l.w.armed.Load() {
+		l.w.armed.Store(false)
+	}
 
 	// 1. Before sleep.
 	for i := 0; i < len(l.hooks); i++ {
@@ -306,8 +308,14 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 			start, timeout = l.clock(), left
 		}
 	}
-	l.w.armed.Store(false)
-	l.w.woken.Store(false)
+	// Loads first: a store is a locked instruction, and in a busy loop
+	// neither flag is usually set.
+	if l.w.armed.Load() {
+		l.w.armed.Store(false)
+	}
+	if l.w.woken.Load() {
+		l.w.woken.Store(false)
+	}
 	l.kernel = l.events[:n]
 	if n == len(l.events) && n < maxEventBatch {
 		// The batch filled: poll for more next time. The old buffer stays

@@ -9,14 +9,15 @@ type options struct {
 	netpoll    int8 // 0: default, 1: netpoller, -1: blocking
 }
 
-// WithNetpoller chooses how the loop sleeps. With on (the default on Linux,
-// unless [WithLockOSThread] is given), a loop waiting for events parks its
+// WithNetpoller chooses how the loop sleeps. With on (the default on Linux
+// when GOMAXPROCS > 1, unless [WithLockOSThread] is given), a loop waiting for events parks its
 // goroutine in Go's runtime netpoller, so an idle loop holds no OS thread and
 // thousands of idle loops cost no threads; a wakeup is also a little faster.
 // With on false, the loop blocks its OS thread in epoll_wait or kevent, which
 // avoids a hop through the runtime's own poller and suits a loop locked to
-// its thread. If the runtime cannot poll the loop's descriptor, the loop
-// blocks its thread.
+// its thread, or a program with GOMAXPROCS=1 (where a parked loop waits
+// for the runtime's sysmon to hand it the only P). If the runtime cannot
+// poll the loop's descriptor, the loop blocks its thread.
 func WithNetpoller(on bool) Option {
 	return func(o *options) {
 		o.netpoll = -1

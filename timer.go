@@ -86,11 +86,11 @@ func (l *Loop[S]) addTimer(when int64, fn func(*S, time.Time) TimerAction) (Toke
 	if l.closed {
 		return Token{}, ErrClosed
 	}
-	if len(l.timers.items) >= timerBit-1 {
+	if int(l.timers.n) >= timerBit-1 {
 		return Token{}, errTooManySources
 	}
 	id := l.timers.alloc(when, fn)
-	return Token{id | timerBit, l.timers.items[id].gen}, nil
+	return Token{id | timerBit, l.timers.item(id).gen}, nil
 }
 
 func (l *Loop[S]) timer(t Token) (uint32, *timer[S], error) {
@@ -170,8 +170,8 @@ func (l *Loop[S]) fireTimers(s *S) {
 			l.later = append(l.later, e.id)
 			continue
 		}
-		ts.items[e.id].pos = posDue
-		l.due = append(l.due, Token{e.id | timerBit, ts.items[e.id].gen})
+		ts.item(e.id).pos = posDue
+		l.due = append(l.due, Token{e.id | timerBit, ts.item(e.id).gen})
 	}
 	for _, id := range l.later {
 		ts.push(id)
@@ -180,7 +180,7 @@ func (l *Loop[S]) fireTimers(s *S) {
 	for l.duePos = 0; l.duePos < len(l.due); l.duePos++ {
 		t := l.due[l.duePos]
 		id := t.id &^ timerBit
-		tm := &ts.items[id]
+		tm := ts.item(id)
 		if tm.gen != t.gen || tm.pos != posDue {
 			continue // removed, disabled or reset by an earlier callback
 		}
@@ -189,7 +189,7 @@ func (l *Loop[S]) fireTimers(s *S) {
 		l.firing = t
 		act := fn(s, deadline)
 		l.firing = Token{}
-		if ts.items[id].gen != t.gen {
+		if ts.item(id).gen != t.gen {
 			continue // the callback removed its own timer
 		}
 		switch act.kind {
@@ -216,7 +216,7 @@ func (l *Loop[S]) requeueDue() {
 	ts := &l.timers
 	for _, t := range l.due[min(l.duePos+1, len(l.due)):] {
 		id := t.id &^ timerBit
-		if tm := &ts.items[id]; tm.gen == t.gen && tm.pos == posDue {
+		if tm := ts.item(id); tm.gen == t.gen && tm.pos == posDue {
 			tm.pos = -1
 			ts.push(id)
 		}

@@ -10,10 +10,22 @@ import (
 // so that add, cancel and re-arm are O(log n) and equal deadlines fire in the
 // order they were set.
 type timerSet[S any] struct {
-	items []timer[S]
-	free  []uint32
-	heap  []heapEntry
-	seq   uint64
+	// chunks holds the timers, timerChunk at a time: growing never copies
+	// (a million timers would otherwise be copied several times over by
+	// append), and a timer's address is stable.
+	chunks [][]timer[S]
+	n      uint32 // timers ever allocated (ids below n exist)
+	free   []uint32
+	heap   []heapEntry
+	seq    uint64
+}
+
+const timerChunkBits = 10
+const timerChunk = 1 << timerChunkBits
+
+// item returns timer id, which must exist.
+func (ts *timerSet[S]) item(id uint32) *timer[S] {
+	return &ts.chunks[id>>timerChunkBits][id&(timerChunk-1)]
 }
 
 type timer[S any] struct {
@@ -48,10 +60,13 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 		id = ts.free[n-1]
 		ts.free = ts.free[:n-1]
 	} else {
-		id = uint32(len(ts.items))
-		ts.items = append(ts.items, timer[S]{})
+		id = ts.n
+		if id&(timerChunk-1) == 0 {
+			ts.chunks = append(ts.chunks, make([]timer[S], timerChunk))
+		}
+		ts.n++
 	}
-	t := &ts.items[id]
+	t := ts.item(id)
 	t.gen++
 	if t.gen == 0 {
 		t.gen = 1
@@ -62,7 +77,7 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 }
 
 func (ts *timerSet[S]) release(id uint32) {
-	t := &ts.items[id]
+	t := ts.item(id)
 	if t.pos >= 0 {
 		ts.remove(int(t.pos))
 	}
@@ -76,10 +91,10 @@ func (ts *timerSet[S]) release(id uint32) {
 
 // lookup returns the live timer named by id and gen, or nil.
 func (ts *timerSet[S]) lookup(id, gen uint32) *timer[S] {
-	if int(id) >= len(ts.items) {
+	if id >= ts.n {
 		return nil
 	}
-	t := &ts.items[id]
+	t := ts.item(id)
 	if t.gen != gen || t.fn == nil {
 		return nil
 	}
@@ -90,19 +105,26 @@ func (ts *timerSet[S]) lookup(id, gen uint32) *timer[S] {
 // the same instant. A deadline of math.MaxInt64 never fires and stays out of
 // the heap.
 func (ts *timerSet[S]) push(id uint32) {
-	t := &ts.items[id]
+	t := ts.item(id)
 	if t.when == math.MaxInt64 {
 		return
 	}
 	ts.seq++
 	t.pos = int32(len(ts.heap))
+	if len(ts.heap) == cap(ts.heap) {
+		// Double, rather than append's gentler growth for big slices:
+		// each entry is then copied about once however large the heap gets.
+		h := make([]heapEntry, len(ts.heap), max(64, 2*cap(ts.heap)))
+		copy(h, ts.heap)
+		ts.heap = h
+	}
 	ts.heap = append(ts.heap, heapEntry{when: t.when, seq: ts.seq, id: id})
 	ts.up(int(t.pos))
 }
 
 // reschedule moves timer id to deadline when, as the newest timer of that instant.
 func (ts *timerSet[S]) reschedule(id uint32, when int64) {
-	t := &ts.items[id]
+	t := ts.item(id)
 	t.when = when
 	if !t.enabled {
 		return
@@ -120,21 +142,21 @@ func (ts *timerSet[S]) reschedule(id uint32, when int64) {
 	e.when, e.seq = when, ts.seq
 	i := int(t.pos)
 	ts.up(i)
-	ts.down(int(ts.items[id].pos))
+	ts.down(int(ts.item(id).pos))
 }
 
 func (ts *timerSet[S]) remove(i int) {
 	h := ts.heap
-	ts.items[h[i].id].pos = -1
+	ts.item(h[i].id).pos = -1
 	last := len(h) - 1
 	if i != last {
 		h[i] = h[last]
-		ts.items[h[i].id].pos = int32(i)
+		ts.item(h[i].id).pos = int32(i)
 	}
 	ts.heap = h[:last]
 	if i < last {
 		ts.up(i)
-		ts.down(int(ts.items[h[i].id].pos))
+		ts.down(int(ts.item(h[i].id).pos))
 	}
 }
 
@@ -147,11 +169,11 @@ func (ts *timerSet[S]) up(i int) {
 			break
 		}
 		h[i] = h[p]
-		ts.items[h[i].id].pos = int32(i)
+		ts.item(h[i].id).pos = int32(i)
 		i = p
 	}
 	h[i] = e
-	ts.items[e.id].pos = int32(i)
+	ts.item(e.id).pos = int32(i)
 }
 
 func (ts *timerSet[S]) down(i int) {
@@ -173,11 +195,11 @@ func (ts *timerSet[S]) down(i int) {
 			break
 		}
 		h[i] = h[m]
-		ts.items[h[i].id].pos = int32(i)
+		ts.item(h[i].id).pos = int32(i)
 		i = m
 	}
 	h[i] = e
-	ts.items[e.id].pos = int32(i)
+	ts.item(e.id).pos = int32(i)
 }
 
 func (ts *timerSet[S]) reset() {

@@ -53,14 +53,14 @@ func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op 
 	t.Helper()
 	for i := range ts.heap {
 		e := &ts.heap[i]
-		if int(e.id) >= len(ts.items) {
+		if int(e.id) >= int(ts.n) {
 			t.Fatalf("step %d (%s): heap[%d] names timer %d, beyond the slab", step, op, i, e.id)
 		}
-		if p := ts.items[e.id].pos; int(p) != i {
+		if p := ts.item(e.id).pos; int(p) != i {
 			t.Fatalf("step %d (%s): heap[%d] is timer %d, whose stored pos is %d", step, op, i, e.id, p)
 		}
-		if e.when != ts.items[e.id].when {
-			t.Fatalf("step %d (%s): heap[%d].when %d != timer's when %d", step, op, i, e.when, ts.items[e.id].when)
+		if e.when != ts.item(e.id).when {
+			t.Fatalf("step %d (%s): heap[%d].when %d != timer's when %d", step, op, i, e.when, ts.item(e.id).when)
 		}
 		if i > 0 {
 			if parent := &ts.heap[(i-1)/4]; e.before(parent) {
@@ -90,11 +90,11 @@ func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op 
 	if len(ts.heap) != want {
 		t.Fatalf("step %d (%s): heap has %d entries, model %d", step, op, len(ts.heap), want)
 	}
-	for i := range ts.items {
-		if _, ok := m.live[uint32(i)]; !ok && ts.items[i].fn != nil {
+	for i := range ts.n {
+		if _, ok := m.live[i]; !ok && ts.item(i).fn != nil {
 			t.Fatalf("step %d (%s): released timer %d still has a callback", step, op, i)
 		}
-		if _, ok := m.live[uint32(i)]; !ok && ts.items[i].pos >= 0 {
+		if _, ok := m.live[i]; !ok && ts.item(i).pos >= 0 {
 			t.Fatalf("step %d (%s): released timer %d still in the heap", step, op, i)
 		}
 	}
@@ -139,7 +139,7 @@ func TestTimerHeapRandomOps(t *testing.T) {
 				if _, dup := m.live[id]; dup {
 					t.Fatalf("alloc returned live id %d", id)
 				}
-				mt := &heapModelTimer{gen: ts.items[id].gen, when: w, enabled: true}
+				mt := &heapModelTimer{gen: ts.item(id).gen, when: w, enabled: true}
 				m.touch(mt)
 				m.live[id] = mt
 			case 3:
@@ -159,7 +159,7 @@ func TestTimerHeapRandomOps(t *testing.T) {
 			case 6:
 				name = "disable"
 				id, mt := pick()
-				tm := &ts.items[id]
+				tm := ts.item(id)
 				if tm.enabled {
 					tm.enabled = false
 					if tm.pos >= 0 {
@@ -170,7 +170,7 @@ func TestTimerHeapRandomOps(t *testing.T) {
 			case 7:
 				name = "enable"
 				id, mt := pick()
-				tm := &ts.items[id]
+				tm := ts.item(id)
 				if !tm.enabled {
 					tm.enabled = true
 					ts.push(id)
@@ -237,7 +237,7 @@ func TestTimerHeapThroughLoop(t *testing.T) {
 		ts := &l.timers
 		for i := range ts.heap {
 			e := &ts.heap[i]
-			if int(ts.items[e.id].pos) != i {
+			if int(ts.item(e.id).pos) != i {
 				t.Fatalf("step %d: heap[%d] pos mismatch", step, i)
 			}
 			if i > 0 && e.before(&ts.heap[(i-1)/4]) {
@@ -245,8 +245,8 @@ func TestTimerHeapThroughLoop(t *testing.T) {
 			}
 		}
 		n := 0
-		for i := range ts.items {
-			tm := &ts.items[i]
+		for i := range ts.n {
+			tm := ts.item(i)
 			if tm.fn != nil && tm.enabled && tm.when != math.MaxInt64 {
 				n++
 				if tm.pos < 0 {
@@ -342,7 +342,7 @@ func TestTimerHeapCancelReinsertStaysBounded(t *testing.T) {
 			}
 		}
 	}
-	if h, it := len(l.timers.heap), len(l.timers.items); h != 1001 || it != 1001 {
+	if h, it := len(l.timers.heap), int(l.timers.n); h != 1001 || it != 1001 {
 		t.Fatalf("after %d cancel+insert cycles: heap %d, slab %d; want 1001 each", n, h, it)
 	}
 }

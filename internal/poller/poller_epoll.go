@@ -149,9 +149,13 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	var n int
 	var errno syscall.Errno
 	if p.netpoll && timeout != 0 {
+		// Look once before going through the runtime's wrapper: under load
+		// the events are already there.
 		p.tryRaw = raw
-		if err := p.pk.park(timeout, p.tryFn); err != nil {
-			return 0, err
+		if !p.try(uintptr(p.epfd)) {
+			if err := p.pk.park(timeout, p.tryFn); err != nil {
+				return 0, err
+			}
 		}
 		n, errno = p.tryN, p.tryErr
 		p.tryN, p.tryErr = 0, 0

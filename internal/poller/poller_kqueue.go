@@ -171,8 +171,10 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	var err error
 	if p.netpoll && timeout != 0 {
 		p.tryRaw = raw
-		if err := p.pk.park(timeout, p.tryFn); err != nil {
-			return 0, err
+		if !p.try(uintptr(p.kq)) {
+			if err := p.pk.park(timeout, p.tryFn); err != nil {
+				return 0, err
+			}
 		}
 		n, err = p.tryN, p.tryErr
 		p.tryN, p.tryErr = 0, nil
