@@ -372,8 +372,7 @@ func TestTaskLockOSThreadRefused(t *testing.T) {
 func TestTaskMethodOutsideBody(t *testing.T) {
 	l := asyncLoop[asyncState](t)
 	var s asyncState
-	var tk *calloop.Task[asyncState]
-	tk = taskSpawn(t, l, func(t *calloop.Task[asyncState]) error { return t.Sleep(time.Hour) })
+	tk := taskSpawn(t, l, func(t *calloop.Task[asyncState]) error { return t.Sleep(time.Hour) })
 	l.Dispatch(0, &s)
 	if err := tk.Sleep(0); err == nil {
 		t.Fatal("Sleep outside the body succeeded")
