@@ -41,7 +41,8 @@ func (m *mapNode[T, U]) wake(uint64) {
 
 // Map returns a future of fn applied to f's value. If f fails, the result
 // fails with the same error and fn is not called. A panic in fn propagates
-// out of [Loop.Dispatch], as any callback's does.
+// out of [Loop.Dispatch], as any callback's does. Call Map on f's loop's
+// goroutine; fn runs there.
 func Map[T, U any](f *Future[T], fn func(v T) (U, error)) *Future[U] {
 	dst := newFuture[U](f.h)
 	dst.onCancel = func() { f.cancelLocal() }
@@ -94,6 +95,7 @@ func (n *thenNode[T, U]) wake(seq uint64) {
 //	})
 //
 // If f fails, or fn returns an error, the result fails with that error.
+// Call Then on f's loop's goroutine; fn runs there.
 func Then[T, U any](f *Future[T], fn func(v T) (*Future[U], error)) *Future[U] {
 	dst := newFuture[U](f.h)
 	n := &thenNode[T, U]{src: f, dst: dst, fn: fn}
@@ -142,7 +144,7 @@ func (a *allNode[T]) cancelAll() {
 // All returns a future of the values of fs, in order, once every one has
 // succeeded. It fails with the first error among them, as soon as it is
 // known, and then cancels the others. All of no futures is resolved at
-// once, with an empty slice.
+// once, with an empty slice. Call All on the futures' loop's goroutine.
 func All[T any](fs ...*Future[T]) *Future[[]T] {
 	h, err := sameLoop(fs)
 	if err != nil || len(fs) == 0 {
@@ -181,7 +183,7 @@ func (n *firstNode[T]) cancelAll() {
 // First returns a future of whichever of fs is resolved first, success or
 // failure (a race), and cancels the others. When several are resolved in
 // the same iteration, the one resolved first wins. First of no futures
-// fails at once.
+// fails at once. Call First on the futures' loop's goroutine.
 func First[T any](fs ...*Future[T]) *Future[T] {
 	h, err := sameLoop(fs)
 	if err == nil && len(fs) == 0 {
@@ -233,7 +235,8 @@ func (n *timeoutNode[T]) stopTimer() {
 
 // Timeout returns f, bounded by d on a loop timer: if f is not resolved
 // within d, the result fails with an error wrapping
-// context.DeadlineExceeded, and f is cancelled.
+// context.DeadlineExceeded, and f is cancelled. A future already resolved
+// is returned as it is. Call Timeout on f's loop's goroutine.
 func Timeout[T any](f *Future[T], d time.Duration) *Future[T] {
 	if f.resolved || f.h == nil {
 		return f
