@@ -1,3 +1,5 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
 package stream_test
 
 import (
@@ -112,6 +114,9 @@ func sockPath(t testing.TB) string {
 // openFDs counts the descriptors of the process.
 func openFDs(t testing.TB) int {
 	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		ents, err = os.ReadDir("/dev/fd")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
