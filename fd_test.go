@@ -1,6 +1,7 @@
 package calloop_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -258,8 +259,9 @@ func TestFDInvalidDescriptors(t *testing.T) {
 	var s ctState
 	nop := func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }
 	a, _ := ctPair(t)
-	closed, err := unix.Dup(a.fd)
-	if err != nil {
+	// A number well above the lowest free one, so that nothing reuses it.
+	const closed = 900
+	if err := unix.Dup3(a.fd, closed, unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
 	unix.Close(closed)
@@ -278,13 +280,21 @@ func TestFDInvalidDescriptors(t *testing.T) {
 		"never opened": 1 << 20,
 		"regular file": int(f.Fd()),
 	}
+	errnos := map[string]error{"closed": unix.EBADF, "never opened": unix.EBADF, "regular file": unix.EPERM}
 	for name, fd := range cases {
 		tok, err := l.AddFD(fd, calloop.Readable, calloop.Level, nop)
 		if err == nil {
 			t.Errorf("AddFD(%s fd %d) = nil, want an error", name, fd)
+			continue
 		}
 		if !tok.IsZero() {
 			t.Errorf("AddFD(%s) returned token %v with an error", name, tok)
+		}
+		if want, ok := errnos[name]; ok {
+			var se *os.SyscallError
+			if !errors.As(err, &se) || !errors.Is(err, want) {
+				t.Errorf("AddFD(%s) = %v (%T), want an *os.SyscallError wrapping %v", name, err, err, want)
+			}
 		}
 	}
 	// The loop is unharmed.
@@ -311,6 +321,8 @@ func TestFDDuplicateRegistration(t *testing.T) {
 		}
 		if _, err := l.AddFD(a.fd, calloop.Writable, calloop.Level, second.fn); err == nil {
 			t.Fatal("second AddFD of the same fd = nil, want an error")
+		} else if !errors.Is(err, unix.EEXIST) {
+			t.Errorf("second AddFD of the same fd = %v, want EEXIST", err)
 		}
 		if err := l.ModifyFD(tok, calloop.Readable, calloop.Level); err != nil {
 			t.Fatalf("ModifyFD on the first registration: %v", err)
