@@ -188,6 +188,7 @@ type hub[S any] struct {
 	s     *S         // the state of the dispatch in progress, for continuations
 	cur   *Task[S]   // the task whose body is running
 	tasks []*Task[S] // live tasks, for Close
+	idle  []*taskCoro[S]
 }
 
 // hubs maps a loop's wakeup to its hub. This is a stand-in for a field of
@@ -289,6 +290,10 @@ func (h *hub[S]) removed() {
 	for len(h.tasks) > 0 {
 		h.tasks[len(h.tasks)-1].kill()
 	}
+	for _, co := range h.idle {
+		co.stop()
+	}
+	h.idle = nil
 	h.head.Store(nil)
 	clear(h.runq)
 	clear(h.batch)

@@ -31,13 +31,13 @@ type Task[S any] struct {
 	body func(*Task[S]) error
 	fut  Future[struct{}]
 
-	next  func() (struct{}, bool)
-	stop  func()
+	co    *taskCoro[S] // the coroutine running the body, once started
 	yield func(struct{}) bool
 
 	seq      uint64 // the wait in progress; bumped when it ends
 	waiting  bool
 	started  bool
+	bodyDone bool // the body returned (or panicked)
 	finished bool
 	canceled bool
 	observed bool  // its result has a consumer: Join or Future was called
@@ -284,21 +284,64 @@ func (t *Task[S]) wake(seq uint64) {
 			t.finish()
 			return
 		}
-		t.next, t.stop = iter.Pull(t.run)
+		t.co = h.coroutine()
+		t.co.task = t
 	}
 	prev := h.cur
 	h.cur = t
-	_, more := t.next()
+	_, more := t.co.next()
 	h.cur = prev
 	if !more {
+		t.co = nil // the coroutine ended (runtime.Goexit): not reusable
+		t.bodyDone = true
+	}
+	if t.bodyDone {
 		t.finish()
 	}
 }
 
-// run is the coroutine. It recovers the body's panic itself, so that the
-// stack is the body's, and the result is handled like an error.
-func (t *Task[S]) run(yield func(struct{}) bool) {
-	t.yield = yield
+// taskCoro is a coroutine that runs task bodies, one after the other:
+// finished tasks hand theirs back to the hub, because creating a coroutine
+// (a goroutine and its stack) costs more than the body of a short task.
+type taskCoro[S any] struct {
+	next func() (struct{}, bool)
+	stop func()
+	task *Task[S] // the task to run, set before the first next
+}
+
+// maxIdleCoros bounds the coroutines a hub keeps for reuse.
+const maxIdleCoros = 1024
+
+// coroutine returns an idle coroutine, or a new one.
+func (h *hub[S]) coroutine() *taskCoro[S] {
+	if n := len(h.idle); n > 0 {
+		co := h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		return co
+	}
+	co := &taskCoro[S]{}
+	co.next, co.stop = iter.Pull(co.loop)
+	return co
+}
+
+// loop is the coroutine's body: run a task's body, then wait idle for the
+// next task, until stopped.
+func (co *taskCoro[S]) loop(yield func(struct{}) bool) {
+	for {
+		t := co.task
+		t.yield = yield
+		t.run()
+		t.bodyDone = true
+		if !yield(struct{}{}) {
+			return
+		}
+	}
+}
+
+// run runs the body. It recovers the body's panic itself, so that the stack
+// is the body's, and the result is handled like an error.
+func (t *Task[S]) run() {
 	normal := false
 	defer func() {
 		if !normal {
@@ -312,7 +355,15 @@ func (t *Task[S]) run(yield func(struct{}) bool) {
 // finish delivers the result of a body that returned.
 func (t *Task[S]) finish() {
 	t.unlist()
-	t.next, t.stop, t.yield = nil, nil, nil
+	if co := t.co; co != nil {
+		co.task = nil
+		if h := t.h; len(h.idle) < maxIdleCoros && !h.dead.Load() {
+			h.idle = append(h.idle, co)
+		} else {
+			co.stop()
+		}
+	}
+	t.co, t.yield = nil, nil
 	if t.ctxCancel != nil {
 		t.ctxCancel()
 	}
@@ -406,15 +457,12 @@ func (t *Task[S]) kill() {
 	if t.ctxCancel != nil {
 		t.ctxCancel()
 	}
-	if t.stop != nil {
+	if t.co != nil {
 		h := t.h
 		prev := h.cur
 		h.cur = t
-		func() {
-			defer func() { recover() }() // the body's panics are recovered in run; this is for stop's own
-			t.stop()
-		}()
+		t.co.stop() // the body's panics are recovered in run
 		h.cur = prev
 	}
-	t.next, t.stop, t.yield = nil, nil, nil
+	t.co, t.yield = nil, nil
 }
