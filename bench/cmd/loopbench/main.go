@@ -21,6 +21,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -155,7 +156,9 @@ func main() {
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
+			cpu0 := cpuTime()
 			r, err := w.run(n)
+			cpu := cpuTime() - cpu0
 			runtime.ReadMemStats(&after)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "go: FAIL: %s run %d: %v\n", w.name, rep, err)
@@ -163,8 +166,8 @@ func main() {
 				break
 			}
 			v := r.value(w.unit)
-			fmt.Fprintf(os.Stderr, "go: %s run %d: %s %s (%.3f allocs/op, %.1f B/op, %d GC)\n",
-				w.name, rep, w.unit.format(v), w.unit,
+			fmt.Fprintf(os.Stderr, "go: %s run %d: %s %s (process CPU %.0f ns/op, %.3f allocs/op, %.1f B/op, %d GC)\n",
+				w.name, rep, w.unit.format(v), w.unit, float64(cpu.Nanoseconds())/float64(r.ops),
 				float64(after.Mallocs-before.Mallocs)/float64(r.ops),
 				float64(after.TotalAlloc-before.TotalAlloc)/float64(r.ops),
 				after.NumGC-before.NumGC)
@@ -191,6 +194,17 @@ func main() {
 		f.Close()
 	}
 	os.Exit(status)
+}
+
+// cpuTime is the process's user+system CPU time so far (all threads). Printed
+// per operation on stderr: less sensitive than wall time to other processes
+// on a shared machine, though not to the cache and hypervisor effects of them.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func lookup(name string) (workload, bool) {
