@@ -1552,3 +1552,24 @@ func TestDispatchTimeoutSurvivesSignals(t *testing.T) {
 		}
 	})
 }
+
+func TestRunEndsWithErrClosedWhenClosedFromCallback(t *testing.T) {
+	l := ctLoop[ctState](t)
+	var s ctState
+	if _, err := l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+		l.Close()
+		return calloop.Drop()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run(context.Background(), &s) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Run after Close from a callback = %v, want ErrClosed", err)
+		}
+	case <-time.After(ctWatchdog):
+		t.Fatal("Run did not end after the loop was closed from a callback")
+	}
+}
