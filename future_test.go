@@ -291,3 +291,36 @@ func TestWhen(t *testing.T) {
 		t.Fatalf("log = %v", s.log)
 	}
 }
+
+// A panic in a done callback propagates out of Dispatch; the other results
+// delivered in the same iteration are not lost.
+func TestGoDonePanicKeepsOthers(t *testing.T) {
+	l := asyncLoop[asyncState](t)
+	var s asyncState
+	release := make(chan struct{})
+	var futures []*calloop.Future[int]
+	for i := range 5 {
+		f, err := calloop.Go(l, func(context.Context) (int, error) { <-release; return i, nil },
+			func(s *asyncState, v int, err error) {
+				if v == 2 {
+					panic("done exploded")
+				}
+				s.n++
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		futures = append(futures, f)
+	}
+	// Deliver all five in one iteration.
+	all := calloop.All(futures...)
+	close(release)
+	if r := asyncCatch(t, l, &s); r != "done exploded" {
+		t.Fatalf("recovered %v", r)
+	}
+	asyncRunUntil(t, l, &s, func() bool { return s.n == 4 })
+	vs, err := asyncResult(t, l, &s, all)
+	if err != nil || len(vs) != 5 {
+		t.Fatalf("All = %v, %v", vs, err)
+	}
+}
