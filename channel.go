@@ -4,6 +4,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // channelBatch is the most messages a channel delivers in one iteration; the
@@ -24,11 +25,27 @@ type Sender[T any] struct {
 	closed atomic.Bool
 }
 
+// chanSpare is how many emptied blocks a channel keeps for reuse.
+const chanSpare = 64
+
+// The queue is a list of fixed-size blocks: a sender appends to the last
+// block, the loop takes the whole list at once and hands emptied blocks back.
+// Nothing is ever copied or regrown, however far the senders run ahead, and
+// a steady stream allocates nothing.
+type chanBlock[T any] struct {
+	buf  []T // len: messages written; cap: the block size
+	next *chanBlock[T]
+}
+
 type chanCore[T any] struct {
-	mu      sync.Mutex
-	notFull sync.Cond
-	in      []T  // sent, not yet taken by the loop
-	queued  int  // sent and not yet delivered (bounded channels)
+	mu        sync.Mutex
+	notFull   sync.Cond
+	head      *chanBlock[T] // sent, not yet taken by the loop
+	tail      *chanBlock[T]
+	n         int // messages from head to tail
+	spare     []*chanBlock[T]
+	blockSize int
+	queued    int  // sent and not yet delivered (bounded channels)
 	limit   int  // 0: unbounded
 	senders int  // open Sender handles
 	closed  bool // every Sender was closed
@@ -41,11 +58,13 @@ type chanCore[T any] struct {
 }
 
 type chanSource[S, T any] struct {
-	c      *chanCore[T]
-	fn     func(*S, T, bool)
-	out    []T // taken from c.in, being delivered
-	pos    int
-	active bool
+	c         *chanCore[T]
+	fn        func(*S, T, bool)
+	cur       *chanBlock[T] // the blocks taken from c, being delivered
+	pos       int           // next message in cur
+	empty     []*chanBlock[T]
+	delivered int
+	active    bool
 }
 
 // NewChannel registers an unbounded channel source on l and returns its first
@@ -74,8 +93,7 @@ func newChannel[S, T any](l *Loop[S], limit int, fn func(*S, T, bool)) (*Sender[
 	if fn == nil {
 		return nil, errors.New("calloop: NewChannel with a nil callback")
 	}
-	c := &chanCore[T]{limit: limit, senders: 1, w: l.w}
-	c.notFull.L = &c.mu
+	c := newChanCore[T](l.w, limit)
 	tok, err := l.AddSource(&chanSource[S, T]{c: c, fn: fn})
 	if err != nil {
 		return nil, err
@@ -115,9 +133,28 @@ func (tx *Sender[T]) send(msg T, block bool) error {
 		c.notFull.Wait()
 		c.waiters--
 	}
-	c.in = append(c.in, msg)
-	c.queued++
-	first := len(c.in) == 1
+	t := c.tail
+	if t == nil || len(t.buf) == cap(t.buf) {
+		var b *chanBlock[T]
+		if k := len(c.spare); k > 0 {
+			b = c.spare[k-1]
+			c.spare = c.spare[:k-1]
+		} else {
+			b = &chanBlock[T]{buf: make([]T, 0, c.blockSize)}
+		}
+		if t == nil {
+			c.head = b
+		} else {
+			t.next = b
+		}
+		c.tail, t = b, b
+	}
+	t.buf = append(t.buf, msg)
+	c.n++
+	if c.limit > 0 {
+		c.queued++
+	}
+	first := c.n == 1
 	c.mu.Unlock()
 	if first {
 		c.w.signal(&c.node)
@@ -162,13 +199,53 @@ func (tx *Sender[T]) Close() error {
 	return nil
 }
 
+// newChanCore returns a channel with one open sender and a block size of
+// about 8 KiB of messages.
+func newChanCore[T any](w *wakeup, limit int) *chanCore[T] {
+	var zero T
+	size := max(32, min(1024, 8192/max(1, int(unsafe.Sizeof(zero)))))
+	c := &chanCore[T]{limit: limit, senders: 1, w: w, blockSize: size}
+	c.notFull.L = &c.mu
+	return c
+}
+
+// takeAll appends every queued message to dst, in order, and reports
+// whether every sender is closed. The messages still count against a
+// bounded channel's capacity until the caller gives it back (queued).
+// Loop goroutine only.
+func (c *chanCore[T]) takeAll(dst []T) ([]T, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for b := c.head; b != nil; {
+		dst = append(dst, b.buf...)
+		next := b.next
+		clear(b.buf)
+		b.buf, b.next = b.buf[:0], nil
+		if len(c.spare) < chanSpare {
+			c.spare = append(c.spare, b)
+		}
+		b = next
+	}
+	c.head, c.tail, c.n = nil, nil, 0
+	return dst, c.closed
+}
+
+// drop empties the queue for good: the receiving source is gone.
+func (c *chanCore[T]) drop() {
+	c.mu.Lock()
+	c.gone = true
+	c.head, c.tail, c.n, c.spare = nil, nil, 0, nil
+	c.notFull.Broadcast()
+	c.mu.Unlock()
+}
+
 func (cs *chanSource[S, T]) Register(r *Registrar) error {
 	cs.active = true
 	c := cs.c
 	c.mu.Lock()
-	more := len(c.in) > 0 || c.closed
+	more := c.n > 0 || c.closed
 	c.mu.Unlock()
-	if more || cs.pos < len(cs.out) {
+	if more || cs.cur != nil {
 		r.Ready(0, Readable) // what arrived or was left while disabled
 	}
 	return nil
@@ -181,44 +258,52 @@ func (cs *chanSource[S, T]) Unregister(r *Registrar) error {
 
 func (cs *chanSource[S, T]) removed() {
 	cs.active = false
-	c := cs.c
-	c.node.dead.Store(true)
-	c.mu.Lock()
-	c.gone = true
-	c.in = nil
-	c.notFull.Broadcast()
-	c.mu.Unlock()
-	clear(cs.out)
-	cs.out, cs.pos = nil, 0
+	cs.c.node.dead.Store(true)
+	cs.c.drop()
+	cs.cur, cs.pos, cs.empty = nil, 0, nil
 }
 
 func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	c := cs.c
-	c.node.pending = false
-	if cs.pos == len(cs.out) {
-		clear(cs.out)
+	c.node.deferred = false
+	if cs.cur == nil {
 		c.mu.Lock()
-		cs.out, c.in = c.in, cs.out[:0]
+		cs.cur, cs.pos = c.head, 0
+		c.head, c.tail, c.n = nil, nil, 0
 		c.mu.Unlock()
-		cs.pos = 0
 	}
-	end := min(len(cs.out), cs.pos+channelBatch)
-	start := cs.pos
+	cs.delivered = 0
 	// The bookkeeping runs even if a callback panics, disables or removes
 	// the source: capacity is given back and the rest is continued.
-	defer cs.settle(start)
+	defer cs.settle()
 	var zero T
-	for cs.active && cs.pos < end {
-		msg := cs.out[cs.pos]
-		cs.out[cs.pos] = zero
+	for cs.active && cs.delivered < channelBatch {
+		b := cs.cur
+		if b == nil {
+			break
+		}
+		if cs.pos == len(b.buf) {
+			cs.cur, cs.pos = b.next, 0
+			b.buf, b.next = b.buf[:0], nil
+			cs.empty = append(cs.empty, b)
+			continue
+		}
+		msg := b.buf[cs.pos]
+		b.buf[cs.pos] = zero
 		cs.pos++
+		cs.delivered++
 		cs.fn(s, msg, true)
 	}
-	if !cs.active || cs.pos < len(cs.out) {
+	if b := cs.cur; b != nil && b.next == nil && cs.pos == len(b.buf) {
+		cs.cur, cs.pos = nil, 0 // the last block is done: keep it for a sender
+		b.buf = b.buf[:0]
+		cs.empty = append(cs.empty, b)
+	}
+	if !cs.active || cs.cur != nil {
 		return Continue, nil
 	}
 	c.mu.Lock()
-	closed := c.closed && len(c.in) == 0
+	closed := c.closed && c.n == 0
 	c.mu.Unlock()
 	if closed {
 		cs.fn(s, zero, false)
@@ -227,23 +312,31 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	return Continue, nil
 }
 
-// settle accounts for the messages delivered since start and, if any are
-// left (cut short by the batch limit, a Disable or a panic, or sent while the
-// node was already queued), has the source called again in the next
-// iteration, which does not sleep.
-func (cs *chanSource[S, T]) settle(start int) {
+// settle accounts for the messages delivered by Process, hands emptied
+// blocks back and, if messages are left (cut short by the batch limit, a
+// Disable or a panic, or sent while the node was already queued), has the
+// source called again in the next iteration, which does not sleep.
+func (cs *chanSource[S, T]) settle() {
 	c := cs.c
 	if c.node.dead.Load() {
 		return
 	}
-	delivered := cs.pos - start
 	c.mu.Lock()
-	c.queued -= delivered
-	if c.waiters > 0 && delivered > 0 {
-		c.notFull.Broadcast()
+	if c.limit > 0 {
+		c.queued -= cs.delivered
+		if c.waiters > 0 && cs.delivered > 0 {
+			c.notFull.Broadcast()
+		}
 	}
-	more := len(c.in) > 0 || cs.pos < len(cs.out)
+	for _, b := range cs.empty {
+		if len(c.spare) < chanSpare {
+			c.spare = append(c.spare, b)
+		}
+	}
+	more := c.n > 0 || cs.cur != nil
 	c.mu.Unlock()
+	clear(cs.empty)
+	cs.empty = cs.empty[:0]
 	if more && cs.active {
 		c.w.signal(&c.node)
 	}

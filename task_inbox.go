@@ -15,7 +15,6 @@ type Inbox[T any] struct {
 	c       *chanCore[T]
 	buf     []T // taken from the channel, not yet received
 	head    int
-	spare   []T
 	closed  bool // every sender closed and every message taken
 	waiters []wakeEntry
 }
@@ -47,8 +46,7 @@ func NewInbox[S, T any](l *Loop[S], capacity int) (*Inbox[T], *Sender[T], error)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &chanCore[T]{limit: capacity, senders: 1, w: l.w}
-	c.notFull.L = &c.mu
+	c := newChanCore[T](l.w, capacity)
 	in := &Inbox[T]{h: &h.asyncCore, c: c}
 	tok, err := l.AddSource(&inboxSource[S, T]{h: h, in: in})
 	if err != nil {
@@ -74,19 +72,11 @@ func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	h, in, c := is.h, is.in, is.in.c
 	d := h.enter()
 	defer h.exit(d)
-	c.mu.Lock()
-	taken := c.in
-	c.in = in.spare[:0]
-	closed := c.closed
-	c.mu.Unlock()
 	if in.head == len(in.buf) {
-		in.spare = in.buf[:0]
-		in.buf, in.head = taken, 0
-	} else {
-		in.buf = append(in.buf, taken...)
-		clear(taken)
-		in.spare = taken[:0]
+		in.buf, in.head = in.buf[:0], 0
 	}
+	var closed bool
+	in.buf, closed = c.takeAll(in.buf)
 	if closed {
 		in.closed = true
 	}
@@ -102,11 +92,7 @@ func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 func (is *inboxSource[S, T]) removed() {
 	c := is.in.c
 	c.node.dead.Store(true)
-	c.mu.Lock()
-	c.gone = true
-	c.in = nil
-	c.notFull.Broadcast()
-	c.mu.Unlock()
+	c.drop()
 	is.in.closed = true
 }
 
