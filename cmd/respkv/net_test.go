@@ -41,7 +41,7 @@ func startServer(t *testing.T, cfg Config) string {
 
 func newClient(t *testing.T, addr string, protocol int) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: protocol, PoolSize: 64, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Protocol: protocol, PoolSize: 64, MaxRetries: -1, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
@@ -507,8 +507,8 @@ func TestAbruptDisconnects(t *testing.T) {
 	addr := startServer(t, Config{})
 	ctx := context.Background()
 	rdb := newClient(t, addr, 2)
-	rdb.Set(ctx, "big", strings.Repeat("v", 1<<20), 0)
-	for i := range 50 {
+	rdb.Set(ctx, "big", strings.Repeat("v", 64<<10), 0)
+	for i := range 30 {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
