@@ -46,11 +46,11 @@ type chanCore[T any] struct {
 	spare     []*chanBlock[T]
 	blockSize int
 	queued    int  // sent and not yet delivered (bounded channels)
-	limit   int  // 0: unbounded
-	senders int  // open Sender handles
-	closed  bool // every Sender was closed
-	gone    bool // the source was removed or the loop closed
-	waiters int  // senders blocked on a full channel
+	limit     int  // 0: unbounded
+	senders   int  // open Sender handles
+	closed    bool // every Sender was closed
+	gone      bool // the source was removed or the loop closed
+	waiters   int  // senders blocked on a full channel
 
 	w    *wakeup
 	node remoteNode
