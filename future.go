@@ -191,9 +191,9 @@ type hub[S any] struct {
 	idle  []*taskCoro[S]
 }
 
-// hubs maps a loop's wakeup to its hub. This is a stand-in for a field of
-// Loop (see the note in /tmp/calloop-notes/bugs-async.md); entries are
-// deleted when the loop is closed.
+// hubs maps a loop's wakeup to its hub; entries are deleted when the loop
+// is closed. It stands in for a field of Loop, which would make the lookup a
+// load and remove the only package-level registry.
 var hubs sync.Map
 
 // hubOf returns l's hub, registering it on first use. Loop goroutine only.
