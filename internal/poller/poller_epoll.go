@@ -87,6 +87,9 @@ func epollFlags(interest Events, mode Mode) uint32 {
 }
 
 func (p *Poller) ctl(op, fd int, key uint64, interest Events, mode Mode) error {
+	if err := fault(OpCtl); err != nil {
+		return err
+	}
 	ev := unix.EpollEvent{Events: epollFlags(interest, mode)}
 	setKey(&ev, key)
 	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
@@ -114,6 +117,9 @@ func (p *Poller) Disable(fd int, key uint64) error {
 
 // Delete unregisters fd.
 func (p *Poller) Delete(fd int) error {
+	if err := fault(OpCtl); err != nil {
+		return err
+	}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
@@ -146,6 +152,9 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		p.raw = make([]unix.EpollEvent, len(buf))
 	}
 	raw := p.raw[:len(buf)]
+	if err := fault(OpWait); err != nil {
+		return 0, err
+	}
 	var n int
 	var errno syscall.Errno
 	if p.netpoll && timeout != 0 {

@@ -70,6 +70,9 @@ func New() (*Poller, error) {
 func (p *Poller) Fd() int { return p.kq }
 
 func (p *Poller) apply(changes []unix.Kevent_t, ignoreMissing bool) error {
+	if err := fault(OpCtl); err != nil {
+		return err
+	}
 	for i := range changes {
 		// One change at a time, so that an error names its change and a
 		// missing filter on delete can be ignored.
@@ -167,6 +170,9 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		p.raw = make([]unix.Kevent_t, len(buf))
 	}
 	raw := p.raw[:len(buf)]
+	if err := fault(OpWait); err != nil {
+		return 0, err
+	}
 	var n int
 	var err error
 	if p.netpoll && timeout != 0 {
