@@ -167,3 +167,52 @@ func BenchmarkTasks100k(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/task")
 	b.ReportMetric(float64(peak)/n, "peak-B/task")
 }
+
+// BenchmarkTaskSwitch1000 has 1000 tasks each doing Sleep(0) in a loop, so
+// that one loop iteration resumes 1000 of them: the per-op time is one
+// task step (a timer fired, a switch into the body and back), with the
+// iteration's own cost amortized.
+func BenchmarkTaskSwitch1000(b *testing.B) {
+	const tasks = 1000
+	l := asyncLoop[asyncState](b)
+	var s asyncState
+	rounds := b.N/tasks + 1
+	left := tasks
+	b.ReportAllocs()
+	for range tasks {
+		calloop.Spawn(l, func(t *calloop.Task[asyncState]) error {
+			for range rounds {
+				if err := t.Sleep(0); err != nil {
+					return err
+				}
+			}
+			left--
+			return nil
+		})
+	}
+	asyncBenchRun(b, l, &s, func() bool { return left == 0 })
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*tasks), "ns/switch")
+}
+
+// BenchmarkTimerCallback1000 is BenchmarkTaskSwitch1000 with timer callbacks
+// instead of tasks, for comparison.
+func BenchmarkTimerCallback1000(b *testing.B) {
+	const timers = 1000
+	l := asyncLoop[asyncState](b)
+	var s asyncState
+	rounds := b.N/timers + 1
+	left := timers
+	b.ReportAllocs()
+	for range timers {
+		n := 0
+		l.AddTimer(0, func(s *asyncState, _ time.Time) calloop.TimerAction {
+			if n++; n == rounds {
+				left--
+				return calloop.Drop()
+			}
+			return calloop.Again(0)
+		})
+	}
+	asyncBenchRun(b, l, &s, func() bool { return left == 0 })
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rounds*timers), "ns/callback")
+}
