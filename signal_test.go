@@ -203,6 +203,44 @@ var signalScenarios = map[string]func(t *testing.T){
 		wg.Wait()
 	},
 
+	// A signal that arrives while its source is disabled is delivered when
+	// the source is enabled, not before.
+	"disabled": func(t *testing.T) {
+		direct := make(chan os.Signal, 1)
+		signal.Notify(direct, syscall.SIGUSR1)
+		defer signal.Stop(direct)
+
+		l := newSigLoop(t)
+		tok := notify(t, l, func(s *sigState, sig os.Signal) {
+			s.seen++
+			say("got %v", sig)
+		}, syscall.SIGUSR1)
+		if err := l.Disable(tok); err != nil {
+			t.Fatal(err)
+		}
+		say("ready")
+		select {
+		case <-direct:
+		case <-time.After(signalWait):
+			t.Fatal("signal.Notify channel: no signal")
+		}
+		var s sigState
+		if err := l.Dispatch(50*time.Millisecond, &s); err != nil {
+			t.Fatal(err)
+		}
+		say("while disabled: %d", s.seen)
+		if err := l.Enable(tok); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(signalWait)
+		for s.seen == 0 && time.Now().Before(deadline) {
+			if err := l.Dispatch(time.Until(deadline), &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		say("after enable: %d", s.seen)
+	},
+
 	// Closing loops ends their signal sources' goroutines.
 	"close": func(t *testing.T) {
 		l1, l2 := newSigLoop(t), newSigLoop(t)
@@ -326,6 +364,7 @@ func (c *sigChild) finish() {
 
 func TestSignals(t *testing.T) {
 	t.Run("single", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
 		c := startSigChild(t, "single")
 		c.expect("ready")
 		c.kill(syscall.SIGUSR1)
@@ -334,6 +373,7 @@ func TestSignals(t *testing.T) {
 	})
 
 	t.Run("two loops, same signal", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
 		c := startSigChild(t, "two-loops")
 		c.expect("ready")
 		c.kill(syscall.SIGUSR1)
@@ -342,6 +382,7 @@ func TestSignals(t *testing.T) {
 	})
 
 	t.Run("source added later", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
 		c := startSigChild(t, "added-later")
 		c.expect("ready")
 		c.kill(syscall.SIGUSR1)
@@ -352,6 +393,7 @@ func TestSignals(t *testing.T) {
 	})
 
 	t.Run("removal stops delivery", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
 		c := startSigChild(t, "remove")
 		c.expect("ready, forwarders 3")
 		c.kill(syscall.SIGUSR1)
@@ -362,7 +404,19 @@ func TestSignals(t *testing.T) {
 		c.finish() // no "A got" on the way
 	})
 
+	t.Run("delivered on enable", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
+		c := startSigChild(t, "disabled")
+		c.expect("ready")
+		c.kill(syscall.SIGUSR1)
+		c.expect("while disabled: 0")
+		c.expect("got user defined signal 1")
+		c.expect("after enable: 1")
+		c.finish()
+	})
+
 	t.Run("close leaves no goroutine", func(t *testing.T) {
+		t.Parallel() // each case is a process of its own
 		c := startSigChild(t, "close")
 		c.expect("ready")
 		c.kill(syscall.SIGUSR1)
