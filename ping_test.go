@@ -200,9 +200,9 @@ func TestPingNoLostWakeup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rounds := 50000
+		rounds := 30000
 		if raceEnabled {
-			rounds = 20000
+			rounds = 10000
 		}
 		start := make(chan int)
 		done := make(chan struct{})
