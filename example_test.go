@@ -402,3 +402,94 @@ func ExampleAddLoop() {
 	// inner: timer, after 1 ping
 	// outer: inner state has 1 ping
 }
+
+// A callback that fails ends Run with its error, which errors.Is can match.
+func ExampleLoop_Fail() {
+	type State struct{}
+	errNoSpace := errors.New("no space left")
+
+	l, err := calloop.New[State]()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	l.AddIdle(func(*State) {
+		l.Fail(fmt.Errorf("saving: %w", errNoSpace))
+	})
+	err = l.Run(context.Background(), &State{})
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, errNoSpace))
+	// Output:
+	// saving: no space left
+	// true
+}
+
+// ResetTimer moves a pending timer: here from an hour away to now.
+func ExampleLoop_ResetTimer() {
+	type State struct{ fired bool }
+
+	l, err := calloop.New[State]()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	set := time.Now()
+	tok, err := l.AddTimer(time.Hour, func(s *State, deadline time.Time) calloop.TimerAction {
+		s.fired = true
+		fmt.Println("fired, less than an hour after it was set:", deadline.Sub(set) < time.Hour)
+		return calloop.Drop()
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var s State
+	l.Dispatch(0, &s)
+	fmt.Println("after a dispatch:", s.fired)
+	if err := l.ResetTimer(tok, 0); err != nil {
+		log.Fatal(err)
+	}
+	for !s.fired {
+		l.Dispatch(-1, &s)
+	}
+	fmt.Println(l.ResetTimer(tok, 0)) // the timer was dropped
+	// Output:
+	// after a dispatch: false
+	// fired, less than an hour after it was set: true
+	// calloop: invalid token
+}
+
+// A disabled source keeps its token; what arrives meanwhile waits for
+// Enable.
+func ExampleLoop_Enable() {
+	type State struct{ calls int }
+
+	l, err := calloop.New[State]()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+
+	p, err := calloop.NewPing(l, func(s *State) { s.calls++ })
+	if err != nil {
+		log.Fatal(err)
+	}
+	var s State
+	if err := l.Disable(p.Token()); err != nil {
+		log.Fatal(err)
+	}
+	p.Ping()
+	l.Dispatch(0, &s)
+	fmt.Println("while disabled:", s.calls)
+
+	if err := l.Enable(p.Token()); err != nil {
+		log.Fatal(err)
+	}
+	l.Dispatch(0, &s)
+	fmt.Println("after Enable:", s.calls)
+	// Output:
+	// while disabled: 0
+	// after Enable: 1
+}
