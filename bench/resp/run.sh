@@ -48,24 +48,24 @@ for port in "$RESPKV_PORT" "$REDIS_PORT"; do
   redis-cli -p "$port" ping >/dev/null
 done
 
-# rps PORT P TEST: best requests/second of REPEAT runs.
-rps() {
-  local best=0 r
-  for _ in $(seq "$REPEAT"); do
-    r=$(redis-benchmark -p "$1" -t "$3" -n "$N" -c "$CLIENTS" -P "$2" -q --csv 2>/dev/null |
-      awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
-    r=${r%.*}
-    [ -n "$r" ] && [ "$r" -gt "$best" ] && best=$r
-  done
-  echo "$best"
+# one PORT P TEST: requests/second of one redis-benchmark run.
+one() {
+  local r
+  r=$(redis-benchmark -p "$1" -t "$3" -n "$N" -c "$CLIENTS" -P "$2" -q --csv 2>/dev/null |
+    awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
+  r=${r%.*}
+  echo "${r:-0}"
 }
 
 echo "redis-benchmark -n $N -c $CLIENTS; $(redis-server --version | cut -d' ' -f1-3); $(nproc) cores"
 printf '%-5s %4s %14s %14s %7s\n' test P respkv redis-server ratio
 for P in $PIPELINES; do
   for t in set get; do
-    a=$(rps "$RESPKV_PORT" "$P" "$t")
-    b=$(rps "$REDIS_PORT" "$P" "$t")
+    a=0 b=0
+    for _ in $(seq "$REPEAT"); do # alternate the servers, keep the best of each
+      r=$(one "$RESPKV_PORT" "$P" "$t"); [ "$r" -gt "$a" ] && a=$r
+      r=$(one "$REDIS_PORT" "$P" "$t"); [ "$r" -gt "$b" ] && b=$r
+    done
     ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
     printf '%-5s %4s %14s %14s %7s\n' "${t^^}" "$P" "$a" "$b" "$ratio"
   done

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 )
 
 func main() {
@@ -22,6 +23,7 @@ func main() {
 	flag.Int64Var(&cfg.MaxReq, "maxreq", 512<<20, "largest bulk argument in bytes (proto-max-bulk-len); also the largest string value")
 	flag.StringVar(&cfg.AOF, "aof", "", "append-only file (off when empty)")
 	flag.StringVar(&cfg.AppendFsync, "appendfsync", "everysec", "AOF fsync policy: always, everysec or no")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "respkv: unexpected arguments: %v\n", flag.Args())
@@ -32,8 +34,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
 		os.Exit(1)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintf(os.Stderr, "respkv: ready to accept connections on %v\n", in.Addr())
 	if err := in.run(context.Background()); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
 		os.Exit(1)
 	}
