@@ -4,10 +4,36 @@ import (
 	"context"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/calloop-go/calloop"
 	"golang.org/x/sys/unix"
 )
+
+// fdRead and fdWrite are the callbacks' read(2) and write(2): unix.Read and
+// unix.Write as a user would call them, or, with loopbench -rawio
+// (diagnostics), raw system calls that skip the Go scheduler's
+// entersyscall/exitsyscall (safe here: the sockets are non-blocking).
+var (
+	fdRead  = unix.Read
+	fdWrite = unix.Write
+)
+
+func rawRead(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
 
 // fd-pingpong: one non-blocking AF_UNIX socketpair (a, b), both ends added
 // with AddFD for read readiness, level-triggered. One byte is written to a;
@@ -75,7 +101,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 	ping, pong := []byte{1}, []byte{2}
 	var buf [16]byte
 	if _, err := l.AddFD(b, calloop.Readable, calloop.Level, func(s *state, _ calloop.Events) calloop.Action {
-		k, err := unix.Read(b, buf[:])
+		k, err := fdRead(b, buf[:])
 		if err == unix.EAGAIN {
 			return calloop.Continue
 		}
@@ -83,7 +109,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 			return fail(fmt.Errorf("b read %d bytes (%v), want 1", k, err))
 		}
 		s.bBytes++
-		if _, err := unix.Write(b, pong); err != nil {
+		if _, err := fdWrite(b, pong); err != nil {
 			return fail(fmt.Errorf("write b: %w", err))
 		}
 		return calloop.Continue
@@ -91,7 +117,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 		return result{}, err
 	}
 	if _, err := l.AddFD(a, calloop.Readable, calloop.Level, func(s *state, _ calloop.Events) calloop.Action {
-		k, err := unix.Read(a, buf[:])
+		k, err := fdRead(a, buf[:])
 		if err == unix.EAGAIN {
 			return calloop.Continue
 		}
@@ -103,7 +129,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 			l.Stop()
 			return calloop.Continue
 		}
-		if _, err := unix.Write(a, ping); err != nil {
+		if _, err := fdWrite(a, ping); err != nil {
 			return fail(fmt.Errorf("write a: %w", err))
 		}
 		return calloop.Continue

@@ -92,6 +92,7 @@ func main() {
 	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (0: Go's default; 1: every allocation)")
 	list := flag.Bool("list", false, "list the workloads and exit")
 	netpoller := flag.String("netpoller", "", "diagnostics: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
+	rawIO := flag.Bool("rawio", false, "diagnostics: fd-pingpong/many-sources callbacks use raw read/write system calls (no entersyscall/exitsyscall)")
 	flag.StringVar(&pingAnswer, "answer", "eventfd", "diagnostics: how ping-pong's loop answers: \"eventfd\" (blocking eventfd, as the anchors) or \"chan\" (a Go channel)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: loopbench [flags] [WORKLOAD...]\nworkloads: %s\nflags:\n", names())
@@ -108,6 +109,9 @@ func main() {
 		loopOptions = append(loopOptions, calloop.WithNetpoller(*netpoller == "on"))
 	default:
 		fatal(fmt.Errorf("-netpoller must be on or off, not %q", *netpoller))
+	}
+	if *rawIO {
+		fdRead, fdWrite = rawRead, rawWrite
 	}
 	if pingAnswer != "eventfd" && pingAnswer != "chan" {
 		fatal(fmt.Errorf("-answer must be eventfd or chan, not %q", pingAnswer))
