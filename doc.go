@@ -80,6 +80,31 @@
 // Failures are errors: [Loop.Fail] ends the iteration with an error, which
 // Dispatch and Run return.
 //
+// # Futures and tasks
+//
+// [Go] runs blocking work in a goroutine and delivers its result, a
+// [Future], to a callback on the loop with *S; [Future.Cancel] (any
+// goroutine) cancels the work's context and resolves the future at once with
+// an error wrapping context.Canceled. A panic in the work is re-raised out of
+// Dispatch as a *[PanicError] carrying the work goroutine's stack.
+// [LimitGo] bounds the goroutines in flight ([ErrGoLimit] beyond it). [Map],
+// [Then], [All], [First] and [Timeout] (on a loop timer) compose futures into
+// one expression; [When] consumes one.
+//
+// [Spawn] starts a task: straight-line code on the loop goroutine (an
+// iter.Pull coroutine, about 80 ns a switch) that awaits timers
+// ([Task.Sleep]), descriptors ([Task.WaitFD]), futures ([Await]), other tasks
+// ([Task.Join]) and messages ([Recv] on a [NewInbox]), and between two awaits
+// has *S to itself, like any callback. Cancelling a task makes its pending
+// await fail with context.Canceled. A task's error or panic goes to whoever
+// joins it, or else fails the loop. Tasks need a loop not locked to its
+// thread (see [WithLockOSThread]).
+//
+// All of this rides on one hidden source per loop and the loop's wakeup: no
+// descriptor of its own, no goroutine but the work's and the coroutines'.
+// Closing the loop cancels every work context and waits for the work
+// goroutines, and stops every task, so nothing outlives Close.
+//
 // # Concurrency
 //
 // A Loop belongs to one goroutine at a time: its methods are called from its
@@ -90,12 +115,15 @@
 // fails with [ErrDispatching] instead of corrupting the loop.
 //
 // The package starts goroutines only where it says so: one per signal source
-// (os/signal needs a Go channel), and [context.AfterFunc]'s while Run's
-// context is cancelled. Closing a loop leaves no goroutine and no descriptor
+// (os/signal needs a Go channel), [context.AfterFunc]'s while Run's context
+// is cancelled, the work of [Go], and one coroutine per running [Spawn]ed
+// task (kept, up to 1024 per loop, for reuse by later tasks until Close). Closing a loop leaves no goroutine and no descriptor
 // of its own behind.
 //
-// A loop waits in the kernel on an OS thread of its own, as a goroutine
-// blocked in a system call does. [WithLockOSThread] pins Run's goroutine to
+// On Linux a sleeping loop parks its goroutine in Go's runtime netpoller, so
+// an idle loop holds no OS thread; elsewhere, with GOMAXPROCS=1, or with
+// [WithNetpoller](false), it blocks an OS thread in the kernel, as a
+// goroutine in a system call does. [WithLockOSThread] pins Run's goroutine to
 // its thread, for thread-affine C libraries.
 //
 // # Errors and panics
