@@ -27,6 +27,8 @@ type mapNode[T, U any] struct {
 	fn  func(T) (U, error)
 }
 
+func (m *mapNode[T, U]) cancelUpstream() { m.src.cancelLocal() }
+
 func (m *mapNode[T, U]) wake(uint64) {
 	if m.dst.resolved || m.dst.state.Load() != futPending {
 		return
@@ -45,8 +47,9 @@ func (m *mapNode[T, U]) wake(uint64) {
 // goroutine; fn runs there.
 func Map[T, U any](f *Future[T], fn func(v T) (U, error)) *Future[U] {
 	dst := newFuture[U](f.h)
-	dst.onCancel = func() { f.cancelLocal() }
-	f.await(f.h, &mapNode[T, U]{src: f, dst: dst, fn: fn}, 0)
+	n := &mapNode[T, U]{src: f, dst: dst, fn: fn}
+	dst.onCancel = n
+	f.await(f.h, n, 0)
 	return dst
 }
 
@@ -57,6 +60,13 @@ type thenNode[T, U any] struct {
 	next *Future[U]
 	dst  *Future[U]
 	fn   func(T) (*Future[U], error)
+}
+
+func (n *thenNode[T, U]) cancelUpstream() {
+	n.src.cancelLocal()
+	if n.next != nil {
+		n.next.cancelLocal()
+	}
 }
 
 func (n *thenNode[T, U]) wake(seq uint64) {
@@ -99,12 +109,7 @@ func (n *thenNode[T, U]) wake(seq uint64) {
 func Then[T, U any](f *Future[T], fn func(v T) (*Future[U], error)) *Future[U] {
 	dst := newFuture[U](f.h)
 	n := &thenNode[T, U]{src: f, dst: dst, fn: fn}
-	dst.onCancel = func() {
-		f.cancelLocal()
-		if n.next != nil {
-			n.next.cancelLocal()
-		}
-	}
+	dst.onCancel = n
 	f.await(f.h, n, 0)
 	return dst
 }
@@ -122,7 +127,7 @@ func (a *allNode[T]) wake(i uint64) {
 	}
 	if err := a.fs[i].err; err != nil {
 		a.dst.complete(nil, err)
-		a.cancelAll()
+		a.cancelUpstream()
 		return
 	}
 	if a.left--; a.left > 0 {
@@ -135,7 +140,7 @@ func (a *allNode[T]) wake(i uint64) {
 	a.dst.complete(vs, nil)
 }
 
-func (a *allNode[T]) cancelAll() {
+func (a *allNode[T]) cancelUpstream() {
 	for _, f := range a.fs {
 		f.cancelLocal()
 	}
@@ -152,7 +157,7 @@ func All[T any](fs ...*Future[T]) *Future[[]T] {
 	}
 	a := &allNode[T]{fs: append([]*Future[T](nil), fs...), left: len(fs)}
 	a.dst = newFuture[[]T](h)
-	a.dst.onCancel = a.cancelAll
+	a.dst.onCancel = a
 	for i, f := range a.fs {
 		f.await(h, a, uint64(i))
 	}
@@ -171,10 +176,10 @@ func (n *firstNode[T]) wake(i uint64) {
 	}
 	f := n.fs[i]
 	n.dst.complete(f.v, f.err)
-	n.cancelAll()
+	n.cancelUpstream()
 }
 
-func (n *firstNode[T]) cancelAll() {
+func (n *firstNode[T]) cancelUpstream() {
 	for _, f := range n.fs {
 		f.cancelLocal()
 	}
@@ -195,7 +200,7 @@ func First[T any](fs ...*Future[T]) *Future[T] {
 	}
 	n := &firstNode[T]{fs: append([]*Future[T](nil), fs...)}
 	n.dst = newFuture[T](h)
-	n.dst.onCancel = n.cancelAll
+	n.dst.onCancel = n
 	for i, f := range n.fs {
 		f.await(h, n, uint64(i))
 	}
@@ -226,6 +231,11 @@ func (n *timeoutNode[T]) wake(seq uint64) {
 	n.src.cancelLocal()
 }
 
+func (n *timeoutNode[T]) cancelUpstream() {
+	n.stopTimer()
+	n.src.cancelLocal()
+}
+
 func (n *timeoutNode[T]) stopTimer() {
 	if !n.tok.IsZero() {
 		n.dst.h.timers.remove(n.tok)
@@ -243,10 +253,7 @@ func Timeout[T any](f *Future[T], d time.Duration) *Future[T] {
 	}
 	n := &timeoutNode[T]{src: f, d: d}
 	n.dst = newFuture[T](f.h)
-	n.dst.onCancel = func() {
-		n.stopTimer()
-		f.cancelLocal()
-	}
+	n.dst.onCancel = n
 	tok, err := f.h.timers.afterFunc(d, n, 1)
 	if err != nil {
 		var zero T

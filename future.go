@@ -89,6 +89,10 @@ type asyncNode struct {
 
 type settler interface{ settle() }
 
+// canceler is what a future's cancellation reaches on the loop: the inputs
+// of a combinator, or a task's body.
+type canceler interface{ cancelUpstream() }
+
 // waker is a loop-side continuation: a task waiting for something, or a
 // combinator waiting for one of its inputs. seq tells a waker which of its
 // waits an entry is for, so that a stale entry (the task was cancelled and
@@ -328,7 +332,7 @@ type Future[T any] struct {
 	state      atomic.Uint32
 	node       asyncNode
 	cancelWork context.CancelFunc // Go futures: the work's context
-	onCancel   func()             // loop side: propagate a cancellation upstream
+	onCancel   canceler           // loop side: propagate a cancellation upstream
 
 	// Written by the work goroutine before it moves state to futDone.
 	rv     T
@@ -380,7 +384,7 @@ func (f *Future[T]) canceled() {
 	var zero T
 	f.resolve(zero, errCanceled)
 	if f.onCancel != nil {
-		f.onCancel()
+		f.onCancel.cancelUpstream()
 	}
 }
 

@@ -92,7 +92,7 @@ func Spawn[S any](l *Loop[S], body func(t *Task[S]) error) (*Task[S], error) {
 	t := &Task[S]{h: h, body: body, idx: len(h.tasks)}
 	t.fut.h = &h.asyncCore
 	t.fut.node.s = &t.fut
-	t.fut.onCancel = t.cancelNow
+	t.fut.onCancel = t
 	h.tasks = append(h.tasks, t)
 	t.waiting = true
 	h.ready(wakeEntry{t, t.seq})
@@ -206,15 +206,15 @@ func (t *Task[S]) WaitFD(fd int, ev Events) (Events, error) {
 // alone: cancel it too if no one else needs it). Call it from t's body; f
 // must belong to t's loop.
 func Await[S, T any](t *Task[S], f *Future[T]) (T, error) {
+	var zero T
+	if f.h != &t.h.asyncCore && f.h != nil {
+		return zero, errOtherLoop
+	}
 	if f.resolved {
 		return f.v, f.err
 	}
-	var zero T
 	if err := t.begin(); err != nil {
 		return zero, err
-	}
-	if f.h != &t.h.asyncCore {
-		return zero, errOtherLoop
 	}
 	f.waiters = append(f.waiters, wakeEntry{t, t.seq})
 	if err := t.park(); err != nil {
@@ -388,9 +388,9 @@ func (t *Task[S]) finish() {
 	}
 }
 
-// cancelNow is the task future's onCancel: the cancellation reaches the
-// body. Loop goroutine.
-func (t *Task[S]) cancelNow() {
+// cancelUpstream is the task future's onCancel: the cancellation reaches
+// the body. Loop goroutine.
+func (t *Task[S]) cancelUpstream() {
 	if t.finished || t.canceled {
 		return
 	}
