@@ -1,3 +1,5 @@
+//go:build linux
+
 package calloop_test
 
 import (
@@ -11,6 +13,11 @@ import (
 
 	"github.com/calloop-go/calloop"
 )
+
+// The conformance tests of the core loop (this file and loop_test.go,
+// fd_test.go, timer_test.go, idle_test.go, ping_test.go, channel_test.go,
+// source_test.go, nest_test.go) check epoll's semantics and use Linux system
+// calls: they run on Linux; the kqueue systems only build the package.
 
 // TestMain fails the whole run if any test leaves a goroutine behind.
 func TestMain(m *testing.M) {
