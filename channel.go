@@ -63,7 +63,10 @@ type chanSource[S, T any] struct {
 	cur       *chanBlock[T] // the blocks taken from c, being delivered
 	pos       int           // next message in cur
 	empty     []*chanBlock[T]
-	delivered int
+	delivered int     // by the current Process call
+	iter      *uint64 // the loop's iteration count
+	lastIter  uint64  // the iteration the budget below belongs to
+	spent     int     // messages delivered in lastIter
 	active    bool
 }
 
@@ -94,7 +97,7 @@ func newChannel[S, T any](l *Loop[S], limit int, fn func(*S, T, bool)) (*Sender[
 		return nil, errors.New("calloop: NewChannel with a nil callback")
 	}
 	c := newChanCore[T](l.w, limit)
-	tok, err := l.AddSource(&chanSource[S, T]{c: c, fn: fn})
+	tok, err := l.AddSource(&chanSource[S, T]{c: c, fn: fn, iter: &l.iter})
 	if err != nil {
 		return nil, err
 	}
@@ -273,11 +276,17 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 		c.mu.Unlock()
 	}
 	cs.delivered = 0
+	if *cs.iter != cs.lastIter {
+		cs.lastIter, cs.spent = *cs.iter, 0
+	}
+	// The budget is per iteration: an Enable and a sender's signal may both
+	// call Process in one iteration.
+	budget := channelBatch - cs.spent
 	// The bookkeeping runs even if a callback panics, disables or removes
 	// the source: capacity is given back and the rest is continued.
 	defer cs.settle()
 	var zero T
-	for cs.active && cs.delivered < channelBatch {
+	for cs.active && cs.delivered < budget {
 		b := cs.cur
 		if b == nil {
 			break
@@ -318,6 +327,7 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 // source called again in the next iteration, which does not sleep.
 func (cs *chanSource[S, T]) settle() {
 	c := cs.c
+	cs.spent += cs.delivered
 	if c.node.dead.Load() {
 		return
 	}

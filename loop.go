@@ -62,7 +62,8 @@ type Loop[S any] struct {
 	later    []uint32 // due timers set during this iteration
 	async    *hub[S]  // futures and tasks (future.go); nil until first used
 
-	err     error // first failure of this iteration (Fail, a source's error)
+	iter    uint64 // iterations begun, for per-iteration budgets of sources
+	err     error  // first failure of this iteration (Fail, a source's error)
 	closed  bool
 	exposed bool // Fd was called: another poller may be watching ours
 
@@ -216,6 +217,7 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		return ErrClosed
 	}
 	defer l.finish()
+	l.iter++
 	if l.w.armed.Load() {
 		l.w.armed.Store(false)
 	}

@@ -163,20 +163,36 @@ func (l *Loop[S]) fireTimers(s *S) {
 	}
 	ts := &l.timers
 	limit := l.timerSeq
-	for len(ts.heap) > 0 && ts.heap[0].when <= l.now {
-		e := ts.heap[0]
-		ts.remove(0)
-		if e.seq > limit {
-			l.later = append(l.later, e.id)
-			continue
+	// Rounds of at most timerRound timers keep l.due small and cache-hot
+	// even when a million timers are due at once.
+	for {
+		for len(ts.heap) > 0 && ts.heap[0].when <= l.now && len(l.due) < timerRound {
+			e := ts.heap[0]
+			ts.remove(0)
+			if e.seq > limit {
+				l.later = append(l.later, e.id)
+				continue
+			}
+			ts.item(e.id).pos = posDue
+			l.due = append(l.due, Token{e.id | timerBit, ts.item(e.id).gen})
 		}
-		ts.item(e.id).pos = posDue
-		l.due = append(l.due, Token{e.id | timerBit, ts.item(e.id).gen})
+		for _, id := range l.later {
+			ts.push(id)
+		}
+		l.later = l.later[:0]
+		if len(l.due) == 0 {
+			return
+		}
+		l.fireDue(s)
 	}
-	for _, id := range l.later {
-		ts.push(id)
-	}
-	l.later = l.later[:0]
+}
+
+// timerRound is how many due timers fireTimers takes off the heap at a time.
+const timerRound = 1024
+
+// fireDue runs the callbacks of the timers in l.due, in order.
+func (l *Loop[S]) fireDue(s *S) {
+	ts := &l.timers
 	for l.duePos = 0; l.duePos < len(l.due); l.duePos++ {
 		t := l.due[l.duePos]
 		id := t.id &^ timerBit

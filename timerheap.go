@@ -15,7 +15,7 @@ type timerSet[S any] struct {
 	// append), and a timer's address is stable.
 	chunks [][]timer[S]
 	n      uint32 // timers ever allocated (ids below n exist)
-	free   []uint32
+	free   uint32 // first released timer + 1, linked through nextFree; 0: none
 	heap   []heapEntry
 	seq    uint64
 }
@@ -29,11 +29,12 @@ func (ts *timerSet[S]) item(id uint32) *timer[S] {
 }
 
 type timer[S any] struct {
-	when    int64 // nanoseconds since the loop's origin (may be negative); math.MaxInt64: never
-	fn      func(*S, time.Time) TimerAction
-	gen     uint32
-	pos     int32 // index in heap, -1, or posDue
-	enabled bool
+	when     int64 // nanoseconds since the loop's origin (may be negative); math.MaxInt64: never
+	fn       func(*S, time.Time) TimerAction
+	gen      uint32
+	pos      int32  // index in heap, -1, or posDue
+	nextFree uint32 // while released: the next released timer + 1
+	enabled  bool
 }
 
 // posDue marks a timer taken off the heap to fire in this iteration.
@@ -56,9 +57,9 @@ func (ts *timerSet[S]) next() int64 { return ts.heap[0].when }
 
 func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uint32 {
 	var id uint32
-	if n := len(ts.free); n > 0 {
-		id = ts.free[n-1]
-		ts.free = ts.free[:n-1]
+	if ts.free != 0 {
+		id = ts.free - 1
+		ts.free = ts.item(id).nextFree
 	} else {
 		id = ts.n
 		if id&(timerChunk-1) == 0 {
@@ -86,7 +87,7 @@ func (ts *timerSet[S]) release(id uint32) {
 	if t.gen == 0 {
 		t.gen = 1
 	}
-	ts.free = append(ts.free, id)
+	t.nextFree, ts.free = ts.free, id+1
 }
 
 // lookup returns the live timer named by id and gen, or nil.
