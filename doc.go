@@ -152,7 +152,10 @@
 // Linux uses epoll (with epoll_pwait2 for nanosecond timeouts where the
 // kernel has it) and an eventfd; macOS, FreeBSD and DragonFly BSD use kqueue
 // with EVFILT_USER; NetBSD and OpenBSD use kqueue and a pipe. On kqueue a
-// descriptor readable and writable at once is reported as two events. On
+// descriptor readable and writable at once is reported as two events, and a
+// second [Loop.AddFD] of a descriptor already registered takes it over
+// instead of failing (kqueue cannot tell it from a closed descriptor's
+// reused number). On
 // other systems [New] returns an error wrapping errors.ErrUnsupported; the
 // package still builds.
 package calloop

@@ -107,10 +107,11 @@ func (p *Poller) set(fd int, key uint64, interest Events, mode Mode, add bool) e
 		unix.SetKevent(&ch[1], fd, unix.EVFILT_WRITE, unix.EV_DELETE)
 	}
 	if add {
-		if fd < len(p.keys) && p.keys[fd] != 0 {
-			return os.NewSyscallError("kevent", unix.EEXIST)
-		}
-		// Check that fd is open: kevent would accept a delete-only change list.
+		// Check that fd is open: kevent would accept a delete-only change
+		// list. Unlike epoll, kqueue cannot tell a second registration of
+		// the same open descriptor from a new descriptor that reuses the
+		// number of a closed one (closing drops its events): both are
+		// accepted, and the newest registration wins.
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
 			return os.NewSyscallError("fcntl", err)
 		}
