@@ -195,15 +195,9 @@ type hub[S any] struct {
 	idle  []*taskCoro[S]
 }
 
-// hubs maps a loop's wakeup to its hub; entries are deleted when the loop
-// is closed. It stands in for a field of Loop, which would make the lookup a
-// load and remove the only package-level registry.
-var hubs sync.Map
-
 // hubOf returns l's hub, registering it on first use. Loop goroutine only.
 func hubOf[S any](l *Loop[S]) (*hub[S], error) {
-	if v, ok := hubs.Load(l.w); ok {
-		h := v.(*hub[S])
+	if h := l.async; h != nil {
 		if h.dead.Load() {
 			return nil, ErrClosed
 		}
@@ -222,7 +216,7 @@ func hubOf[S any](l *Loop[S]) (*hub[S], error) {
 		return nil, err
 	}
 	h.node.idx, h.node.gen = tok.id, tok.gen
-	hubs.Store(l.w, h)
+	l.async = h
 	return h, nil
 }
 
@@ -302,7 +296,6 @@ func (h *hub[S]) removed() {
 	clear(h.runq)
 	clear(h.batch)
 	h.runq, h.batch = nil, nil
-	hubs.Delete(h.l.w)
 }
 
 func (h *hub[S]) afterFunc(d time.Duration, w waker, seq uint64) (Token, error) {
