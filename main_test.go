@@ -165,6 +165,14 @@ func (d *ctDog) stop() {
 	}
 }
 
+// rearm restarts the watchdog's countdown, for a test made of many rounds
+// that each must end within ctWatchdog.
+func (d *ctDog) rearm() {
+	if d.timer.Stop() {
+		d.timer.Reset(ctWatchdog)
+	} // else it has fired: expired reports it
+}
+
 func (d *ctDog) expired() bool {
 	select {
 	case <-d.fired:

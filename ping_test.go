@@ -226,6 +226,7 @@ func TestPingNoLostWakeup(t *testing.T) {
 		d := ctArmWatchdog(t, l)
 		defer d.stop()
 		for i := range rounds {
+			d.rearm()
 			want := s.n + 1
 			start <- i
 			for s.n < want {
