@@ -202,7 +202,7 @@ func TestPingNoLostWakeup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rounds := 30000
+		rounds := 15000
 		if raceEnabled {
 			rounds = 10000
 		}
