@@ -509,12 +509,12 @@ func (c *Conn[S]) enter() {
 }
 
 func (c *Conn[S]) leave(s *S) {
-	c.busy = false
 	c.e.depth--
 	if c.dirty {
 		c.dirty = false
 		c.flush()
 	}
+	c.busy = false
 	if c.state == stDone {
 		c.finalize(s)
 		return
