@@ -101,4 +101,3 @@ func TestDialClose(t *testing.T) {
 		}
 	})
 }
-

@@ -89,4 +89,3 @@ func TestAcceptEMFILEBackoff(t *testing.T) {
 	t.Logf("%d accept calls, %d EMFILE", attempts.Load(), emfile.Load())
 	e.do(func(*echoState) { ln.Close() })
 }
-
