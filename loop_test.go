@@ -693,97 +693,104 @@ func TestCloseIsIdempotentAndLaterCallsFail(t *testing.T) {
 }
 
 func TestCloseLeavesNoDescriptors(t *testing.T) {
-	ctCountFDs(t) // let the runtime open whatever it opens on first use
-	before := ctCountFDs(t)
-	func() {
-		l, err := calloop.New[ctState]()
-		if err != nil {
-			t.Fatal(err)
-		}
-		inner, err := calloop.New[ctState]()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unix.Close(fds[0])
-		defer unix.Close(fds[1])
-		if _, err := l.AddFD(fds[0], calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { return calloop.Drop() }); err != nil {
-			t.Fatal(err)
-		}
-		p, err := calloop.NewPing(l, func(*ctState) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tx, err := calloop.NewChannel(l, func(*ctState, int, bool) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := calloop.AddLoop(l, inner, func(s *ctState) *ctState { return s }); err != nil {
-			t.Fatal(err)
-		}
-		var s ctState
-		p.Ping()
-		tx.Send(1)
-		ctWrite(t, &ctFD{fds[1]}, "x")
-		for range 3 {
-			if err := l.Dispatch(0, &s); err != nil {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		ctCountFDs(t) // let the runtime open whatever it opens on first use
+		before := ctCountFDs(t)
+		func() {
+			l, err := calloop.New[ctState](opts...)
+			if err != nil {
 				t.Fatal(err)
 			}
+			inner, err := calloop.New[ctState](opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fds[0])
+			defer unix.Close(fds[1])
+			if _, err := l.AddFD(fds[0], calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { return calloop.Drop() }); err != nil {
+				t.Fatal(err)
+			}
+			p, err := calloop.NewPing(l, func(*ctState) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tx, err := calloop.NewChannel(l, func(*ctState, int, bool) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := calloop.AddLoop(l, inner, func(s *ctState) *ctState { return s }); err != nil {
+				t.Fatal(err)
+			}
+			var s ctState
+			p.Ping()
+			tx.Send(1)
+			ctWrite(t, &ctFD{fds[1]}, "x")
+			for range 3 {
+				if err := l.Dispatch(0, &s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mid := ctCountFDs(t); mid < before+6 { // two loops, their wakeups, a socketpair
+				t.Fatalf("open descriptors: %d before New, %d with two loops: the count is not working", before, mid)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := inner.Close(); err != nil {
+				t.Fatal(err)
+			}
+			tx.Close()
+		}()
+		if after := ctCountFDs(t); after != before {
+			t.Fatalf("open descriptors: %d before New, %d after Close", before, after)
+		}
+	})
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		ignore := goleak.IgnoreCurrent()
+		l, err := calloop.New[ctState](opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx, err := calloop.NewBoundedChannel(l, 1, func(*ctState, int, bool) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Send(1); err != nil {
+			t.Fatal(err)
+		}
+		blocked := make(chan error, 1)
+		go func() { blocked <- tx.Send(2) }() // blocks: the channel is full
+		ctx, cancel := context.WithCancel(context.Background())
+		var s ctState
+		if _, err := l.AddIdle(func(*ctState) { cancel() }); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Run(ctx, &s); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
 		}
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := inner.Close(); err != nil {
-			t.Fatal(err)
+		select {
+		case err := <-blocked:
+			if err != nil && !errors.Is(err, calloop.ErrClosed) {
+				t.Fatalf("blocked Send released by Close = %v", err)
+			}
+		case <-time.After(ctWatchdog):
+			t.Fatal("Close did not release a blocked Send")
 		}
-		tx.Close()
-	}()
-	if after := ctCountFDs(t); after != before {
-		t.Fatalf("open descriptors: %d before New, %d after Close", before, after)
-	}
-}
-
-func TestCloseLeavesNoGoroutines(t *testing.T) {
-	opts := goleak.IgnoreCurrent()
-	l, err := calloop.New[ctState]()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx, err := calloop.NewBoundedChannel(l, 1, func(*ctState, int, bool) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Send(1); err != nil {
-		t.Fatal(err)
-	}
-	blocked := make(chan error, 1)
-	go func() { blocked <- tx.Send(2) }() // blocks: the channel is full
-	ctx, cancel := context.WithCancel(context.Background())
-	var s ctState
-	if _, err := l.AddIdle(func(*ctState) { cancel() }); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Run(ctx, &s); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run = %v", err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-blocked:
-		if err != nil && !errors.Is(err, calloop.ErrClosed) {
-			t.Fatalf("blocked Send released by Close = %v", err)
-		}
-	case <-time.After(ctWatchdog):
-		t.Fatal("Close did not release a blocked Send")
-	}
-	goleak.VerifyNone(t, opts)
+		goleak.VerifyNone(t, ignore)
+	})
 }
 
 func TestCloseFromCallbackTakesEffectWhenDispatchReturns(t *testing.T) {
