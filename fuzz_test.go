@@ -11,9 +11,9 @@ import (
 )
 
 // The timer model test: a byte string is decoded into operations on a real
-// loop's timers (add, cancel, reset, disable, enable, advance the clock,
-// dispatch), and timer callbacks that re-arm with Again or At or drop their
-// timer and act on other timers. A reference model (a plain list searched for
+// loop's timers (add and reset, at an instant or after a delay; cancel,
+// disable, enable, advance the clock, dispatch), and timer callbacks that
+// re-arm with Again or At or drop their timer and act on other timers. A reference model (a plain list searched for
 // the smallest (deadline, arming order) at every step) predicts each
 // Dispatch's firings and each operation's result; the test compares them.
 //
@@ -25,8 +25,9 @@ import (
 // instant g is due exactly when g <= the model's hour, and a timer re-armed
 // with Again(k hours) in a dispatch at hour h is due from hour h+k on, after
 // every grid timer of that hour (its deadline has the extra half hour and the
-// real time). Each Dispatch also moves the clock on by a millisecond, so that
-// Again deadlines from different dispatches never tie.
+// real time). Each clock reading that relative deadlines start from is a
+// new epoch (see tick), so relative deadlines order by (hour, epoch), and
+// by arming order within one dispatch, whose Again re-arms share a reading.
 
 const (
 	fzHour    = int64(time.Hour)
@@ -45,7 +46,7 @@ type fzTimer struct {
 	never   bool  // re-armed beyond any deadline: out of the heap
 	grid    int64 // deadline: this hour, plus half an hour and more if rel
 	rel     bool  // set by Again: after the grid timers of its hour
-	epoch   int   // rel: the dispatch whose clock reading it started from
+	epoch   int   // rel: the clock reading it started from (see fzHarness.tick)
 	seq     uint64
 	fires   int
 }
@@ -73,6 +74,7 @@ type fzHarness struct {
 	l     *Loop[fzState]
 	vnow  int64 // the model's current hour
 	nDisp int
+	epoch int      // clock readings that relative deadlines start from
 	trace []string // the operations so far, for failure messages
 
 	// The model.
@@ -98,6 +100,15 @@ func newFzHarness(tb testing.TB) *fzHarness {
 	h := &fzHarness{tb: tb, l: l}
 	h.shift(time.Duration(fzHour / 2))
 	return h
+}
+
+// tick starts a new epoch: it moves the loop's clock on by a millisecond
+// before a clock reading that relative deadlines start from (a Dispatch, an
+// AddTimer, a ResetTimer), so that deadlines from different readings never
+// tie, whatever the clock's resolution.
+func (h *fzHarness) tick() {
+	h.epoch++
+	h.shift(time.Millisecond)
 }
 
 // shift advances the loop's clock by d.
@@ -185,25 +196,53 @@ const (
 	sideBoth = sideModel | sideLoop
 )
 
+// add adds a timer at grid instant g, in slot.
 func (h *fzHarness) add(w side, slot int, g int64, script []fzStep) {
+	h.addTimer(w, slot, g, -1, script)
+}
+
+// addAfter adds a timer with AddTimer(k hours), in slot; only outside a
+// dispatch (see addTimer).
+func (h *fzHarness) addAfter(slot int, k int64, script []fzStep) {
+	h.tick()
+	h.addTimer(sideBoth, slot, h.vnow+k, k, script)
+}
+
+// addTimer adds a timer at grid instant g, or k >= 0 hours after the loop's
+// clock. A relative deadline starts from the clock reading at the call,
+// which outside a dispatch is an epoch of its own (see tick); inside a
+// dispatch it would race with the iteration's own reading (a callback's
+// AddTimer could tie with, or follow, that dispatch's Again re-arms), so
+// callbacks use absolute deadlines.
+func (h *fzHarness) addTimer(w side, slot int, g, k int64, script []fzStep) {
 	if w&sideModel != 0 {
 		id := len(h.m)
 		h.mscripts = append(h.mscripts, script)
 		h.mseq++
-		h.m = append(h.m, &fzTimer{id: id, live: true, enabled: true, grid: g, seq: h.mseq})
+		t := &fzTimer{id: id, live: true, enabled: true, grid: g, seq: h.mseq}
+		if k >= 0 {
+			t.rel, t.epoch = true, h.epoch
+		}
+		h.m = append(h.m, t)
 		h.mslot[slot] = id + 1
-		h.want = append(h.want, fmt.Sprintf("add %d as timer %d at %d", slot, id, g))
+		h.want = append(h.want, fmt.Sprintf("add %d as timer %d", slot, id))
 	}
 	if w&sideLoop != 0 {
 		id := len(h.rscripts)
 		h.rscripts = append(h.rscripts, script)
 		h.rfires = append(h.rfires, 0)
-		tok, err := h.l.AddTimerAt(h.at(g), h.callback(id))
+		var tok Token
+		var err error
+		if k >= 0 {
+			tok, err = h.l.AddTimer(time.Duration(k)*time.Hour, h.callback(id))
+		} else {
+			tok, err = h.l.AddTimerAt(h.at(g), h.callback(id))
+		}
 		if err != nil {
-			h.fail("AddTimerAt: %v", err)
+			h.fail("AddTimer: %v", err)
 		}
 		h.rslot[slot] = tok
-		h.got = append(h.got, fmt.Sprintf("add %d as timer %d at %s", slot, id, describe(int64(h.at(g).Sub(h.l.base)))))
+		h.got = append(h.got, fmt.Sprintf("add %d as timer %d", slot, id))
 	}
 }
 
@@ -233,6 +272,7 @@ func (h *fzHarness) cancel(w side, slot int) {
 	}
 }
 
+// reset moves the timer in slot to grid instant g.
 func (h *fzHarness) reset(w side, slot int, g int64) {
 	if w&sideModel != 0 {
 		res := "invalid"
@@ -247,6 +287,21 @@ func (h *fzHarness) reset(w side, slot int, g int64) {
 	if w&sideLoop != 0 {
 		h.got = append(h.got, fmt.Sprintf("reset %d to %d: %s", slot, g, result(h.l.ResetTimerAt(h.rslot[slot], h.at(g)))))
 	}
+}
+
+// resetAfter moves the timer in slot to k hours after the loop's clock, with
+// ResetTimer; only outside a dispatch (see addTimer).
+func (h *fzHarness) resetAfter(slot int, k int64) {
+	h.tick()
+	res := "invalid"
+	if t := h.target(slot); t != nil {
+		t.grid, t.rel, t.epoch, t.never, res = h.vnow+k, true, h.epoch, false, "ok"
+		if t.enabled {
+			h.arm(t)
+		}
+	}
+	h.want = append(h.want, fmt.Sprintf("reset %d by %dh: %s", slot, k, res))
+	h.got = append(h.got, fmt.Sprintf("reset %d by %dh: %s", slot, k, result(h.l.ResetTimer(h.rslot[slot], time.Duration(k)*time.Hour))))
 }
 
 func (h *fzHarness) disable(w side, slot int) {
@@ -344,7 +399,7 @@ func (h *fzHarness) fire(t *fzTimer) {
 	}
 	switch st.a % 4 {
 	case 1:
-		t.grid, t.rel, t.never, t.epoch = h.vnow+int64(st.a>>2)%3, true, false, h.nDisp
+		t.grid, t.rel, t.never, t.epoch = h.vnow+int64(st.a>>2)%3, true, false, h.epoch
 	case 2:
 		t.grid, t.rel, t.never = h.grid(int(st.a>>2)%4-2), false, false
 	case 3:
@@ -362,6 +417,7 @@ func (h *fzHarness) fire(t *fzTimer) {
 // dispatch runs one iteration in the model, then in the loop.
 func (h *fzHarness) dispatch() {
 	h.nDisp++
+	h.tick()
 	h.want = append(h.want, fmt.Sprintf("dispatch %d at %d", h.nDisp, h.vnow))
 	limit := h.mseq // timers armed from here on wait for the next iteration
 	for {
@@ -379,7 +435,6 @@ func (h *fzHarness) dispatch() {
 	}
 
 	h.got = append(h.got, fmt.Sprintf("dispatch %d at %d", h.nDisp, h.vnow))
-	h.shift(time.Millisecond) // Again deadlines of different dispatches never tie
 	var s fzState
 	if err := h.l.Dispatch(0, &s); err != nil {
 		h.fail("Dispatch: %v", err)
@@ -415,6 +470,11 @@ func (h *fzHarness) run(data []byte) {
 				b, _ := next()
 				script = append(script, fzStep{a, b})
 			}
+			if op%8 == 1 {
+				h.trace = append(h.trace, fmt.Sprintf("add slot %d after %dh script %v", slot, g%3, script))
+				h.addAfter(slot, int64(g%3), script)
+				break
+			}
 			h.trace = append(h.trace, fmt.Sprintf("add slot %d at +%d script %v", slot, int(g%6)-2, script))
 			h.add(sideBoth, slot, h.grid(int(g%6)-2), script)
 		case 2:
@@ -422,6 +482,11 @@ func (h *fzHarness) run(data []byte) {
 			h.cancel(sideBoth, slot)
 		case 3:
 			g, _ := next()
+			if g&0x80 != 0 {
+				h.trace = append(h.trace, fmt.Sprintf("reset slot %d by %dh", slot, g%3))
+				h.resetAfter(slot, int64(g%3))
+				break
+			}
 			h.trace = append(h.trace, fmt.Sprintf("reset slot %d to +%d", slot, int(g%6)-2))
 			h.reset(sideBoth, slot, h.grid(int(g%6)-2))
 		case 4:
@@ -466,9 +531,16 @@ var fzSeeds = [][]byte{
 	{0, 2, 2, 1, 0, 1, 0, 7, 7, 6, 7, 7},
 	// Disable, advance past the deadline, enable: fires in the next dispatch.
 	{0, 2, 0, 4, 6, 7, 5, 7, 7},
-	// A callback cancels, resets, disables, enables and adds other timers.
-	{0, 2, 0, 8, 2, 1, 0x11, 16, 2, 1, 0x1c, 24, 2, 1, 0x20, 0x0d, 6, 7, 7, 7},
-	{0, 2, 1, 0x31, 0x0e, 12, 8, 2, 0, 0x17, 7, 7, 7},
+	// Callbacks cancel, reset, disable, enable and add other timers.
+	{0, 2, 0, 8, 2, 0, 16, 2, 0, 24, 3, 0,
+		32, 2, 3, 1, 11, 1, 20, 0, 29, // timer 4: cancel 1, reset 2, disable 3
+		40, 2, 2, 1, 30, 0, 55, // timer 5: enable 3, add into slot 6
+		6, 7, 7, 7, 7},
+	// A callback disables its own timer and re-arms it: the timer keeps the
+	// new deadline and fires once enabled.
+	{0, 2, 1, 2, 5, 7, 7, 5, 7},
+	// AddTimer and ResetTimer with delays, between Again re-arms.
+	{1, 0, 1, 1, 0, 9, 1, 0, 17, 0, 0, 7, 6, 11, 0x81, 7, 7},
 	// Operations on stale tokens and empty slots.
 	{0, 2, 0, 2, 2, 3, 1, 4, 5, 7, 0x12},
 	// Never: Again with an unrepresentable delay, then a reset brings it back.
