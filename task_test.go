@@ -27,20 +27,24 @@ func TestTaskSleepInterleavesWithCallbacks(t *testing.T) {
 	l := asyncLoop[asyncState](t)
 	var s asyncState
 	finished := false
+	// Absolute deadlines, 25 ms apart, alternating between the task and a
+	// timer callback: the order holds however late an iteration runs.
+	base := time.Now()
+	const step = 25 * time.Millisecond
 	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
 		for i := range 3 {
 			tk.State().log = append(tk.State().log, fmt.Sprint("task", i))
-			if err := tk.Sleep(20 * time.Millisecond); err != nil {
+			if err := tk.Sleep(time.Until(base.Add(time.Duration(2*i+2) * step))); err != nil {
 				return err
 			}
 		}
 		finished = true
 		return nil
 	})
-	l.AddTimer(10*time.Millisecond, func(s *asyncState, _ time.Time) calloop.TimerAction {
+	l.AddTimerAt(base.Add(step), func(s *asyncState, deadline time.Time) calloop.TimerAction {
 		s.log = append(s.log, "timer")
 		if len(s.log) < 6 {
-			return calloop.Again(20 * time.Millisecond)
+			return calloop.At(deadline.Add(2 * step))
 		}
 		return calloop.Drop()
 	})
