@@ -256,7 +256,11 @@ func (d *data) printTable(w io.Writer) {
 				if unit == "" && ok {
 					unit = v.Unit
 				}
-				row = append(row, fmtValue(v, ok))
+				cell := fmtValue(v, ok)
+				if _, skipped := d.skipped[wl][impl]; skipped && !ok {
+					cell = "dnf"
+				}
+				row = append(row, cell)
 			}
 			row[1] = unit
 			for _, impl := range loopImpls[1:] {
@@ -300,7 +304,7 @@ func (d *data) printTable(w io.Writer) {
 		markdown(w, rows)
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "Ratios are oriented so that > 1.00 means go is ahead (ns/op inverted). — : no BENCH line (see stderr log).")
+	fmt.Fprintln(w, "Ratios are oriented so that > 1.00 means go is ahead (ns/op inverted). — : no BENCH line (see stderr log); dnf: the anchor gave up (did not finish).")
 	if t := d.targets(); len(t) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Targets (DESIGN.md section 9), this run:")
