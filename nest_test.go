@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/calloop-go/calloop"
 )
 
@@ -184,4 +186,74 @@ func ctDispatch0Outer(t *testing.T, l *calloop.Loop[ctOuter], o *ctOuter, n int)
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestLoopFdIsPollable(t *testing.T) {
+	// Any poller can watch a loop through Fd: readable when the loop has
+	// something to dispatch, not readable once it is handled.
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		fd := l.Fd()
+		readable := func(timeout time.Duration) bool {
+			t.Helper()
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			for {
+				n, err := unix.Poll(pfd, int(timeout/time.Millisecond))
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil {
+					t.Fatalf("poll: %v", err)
+				}
+				return n == 1 && pfd[0].Revents&unix.POLLIN != 0
+			}
+		}
+		if readable(0) {
+			t.Fatal("fresh loop's fd is readable")
+		}
+		p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+		if err != nil {
+			t.Fatal(err)
+		}
+		go p.Ping() // from another goroutine, between dispatches
+		if !readable(ctWatchdog) {
+			t.Fatal("loop fd not readable after a ping")
+		}
+		ctUntil(t, l, &s, func() bool { return s.n == 1 })
+		ctDispatch0(t, l, &s, 1)
+		if readable(0) {
+			t.Fatal("loop fd still readable after the ping was handled")
+		}
+		a, b := ctPair(t)
+		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Edge, func(*ctState, calloop.Events) calloop.Action {
+			return calloop.Continue
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctWrite(t, b, "x")
+		if !readable(ctWatchdog) {
+			t.Fatal("loop fd not readable with a ready descriptor registered")
+		}
+		ctDispatch0(t, l, &s, 1)
+		if readable(0) {
+			t.Fatal("loop fd still readable after the edge event was handled")
+		}
+		// An idle queued for the next iteration keeps the fd readable.
+		if _, err := l.AddIdle(func(s *ctState) {
+			if _, err := l.AddIdle(func(*ctState) {}); err != nil { // queued for the next iteration
+				t.Error(err)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctDispatch0(t, l, &s, 1)
+		if !readable(0) {
+			t.Fatal("loop fd not readable with an idle queued")
+		}
+		ctDispatch0(t, l, &s, 1)
+		if readable(0) {
+			t.Fatal("loop fd still readable after the queued idle ran")
+		}
+	})
 }
