@@ -136,7 +136,7 @@ func Accept(fd int) (int, net.Addr, error) {
 // Read reads from fd into p, retrying on EINTR. It returns the raw errno.
 func Read(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Read(fd, p)
+		n, err := read(fd, p)
 		if err != unix.EINTR {
 			if n < 0 {
 				n = 0
@@ -149,7 +149,7 @@ func Read(fd int, p []byte) (int, error) {
 // Write writes p to fd, retrying on EINTR. It returns the raw errno.
 func Write(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Write(fd, p)
+		n, err := write(fd, p)
 		if err != unix.EINTR {
 			if n < 0 {
 				n = 0
