@@ -74,6 +74,9 @@ var workloads = []workload{
 	{"many-sources", manySources, 200_000, opsPerSec},
 }
 
+// verbose is loopbench -v.
+var verbose bool
+
 // loopOptions are passed to every calloop.New (set by diagnostic flags).
 var loopOptions []calloop.Option
 
@@ -92,6 +95,7 @@ func main() {
 	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate (0: Go's default; 1: every allocation)")
 	list := flag.Bool("list", false, "list the workloads and exit")
 	netpoller := flag.String("netpoller", "", "diagnostics: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
+	flag.BoolVar(&verbose, "v", false, "more progress on stderr (timers: insert and fire phases)")
 	rawIO := flag.Bool("rawio", false, "diagnostics: fd-pingpong/many-sources callbacks use raw read/write system calls (no entersyscall/exitsyscall)")
 	flag.StringVar(&pingAnswer, "answer", "eventfd", "diagnostics: how ping-pong's loop answers: \"eventfd\" (blocking eventfd, as the anchors) or \"chan\" (a Go channel)")
 	flag.Usage = func() {

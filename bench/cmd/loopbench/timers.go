@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -59,6 +60,7 @@ func timersRun(n uint64, cancel bool) (result, error) {
 			}
 		}
 	}
+	inserted := time.Since(t0)
 	var s state
 	if expect > 0 {
 		if err := l.Run(context.Background(), &s); err != nil {
@@ -66,6 +68,9 @@ func timersRun(n uint64, cancel bool) (result, error) {
 		}
 	}
 	elapsed := time.Since(t0)
+	if verbose {
+		fmt.Fprintf(os.Stderr, "go: timers: %d inserted (and cancelled) in %v, all fired after %v\n", n, inserted, elapsed)
+	}
 
 	var want uint64
 	step := uint64(1)
