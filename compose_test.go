@@ -234,3 +234,68 @@ func asyncTestInbox(t *testing.T, capacity int) {
 		}
 	}
 }
+
+func TestComposeErrorPaths(t *testing.T) {
+	l := asyncLoop[asyncState](t)
+	var s asyncState
+	boom := errors.New("boom")
+
+	// First: an error that comes first wins.
+	cancelled := make(chan error, 1)
+	_, err := asyncResult(t, l, &s, calloop.First(
+		asyncGo(t, l, asyncBlock[int](cancelled)),
+		asyncGo(t, l, func(context.Context) (int, error) { return 0, boom })))
+	if !errors.Is(err, boom) {
+		t.Fatalf("First = %v", err)
+	}
+	<-cancelled
+
+	// Then: the function's error, and a failed input skips the function.
+	_, err = asyncResult(t, l, &s, calloop.Then(asyncGo(t, l, asyncValue(1)),
+		func(int) (*calloop.Future[int], error) { return nil, boom }))
+	if !errors.Is(err, boom) {
+		t.Fatalf("Then = %v", err)
+	}
+	called := false
+	_, err = asyncResult(t, l, &s, calloop.Then(asyncGo(t, l, func(context.Context) (int, error) { return 0, boom }),
+		func(int) (*calloop.Future[int], error) { called = true; return nil, nil }))
+	if !errors.Is(err, boom) || called {
+		t.Fatalf("Then = %v, called %v", err, called)
+	}
+
+	// Timeout on a task's future cancels the task.
+	var taskErr error
+	tk := taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
+		taskErr = tk.Sleep(time.Hour)
+		return taskErr
+	})
+	_, err = asyncResult(t, l, &s, calloop.Timeout(tk.Future(), 5*time.Millisecond))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Timeout = %v", err)
+	}
+	asyncRunUntil(t, l, &s, func() bool { return taskErr != nil })
+	if !errors.Is(taskErr, context.Canceled) {
+		t.Fatalf("task = %v", taskErr)
+	}
+
+	// Futures of another loop are refused.
+	other := asyncLoop[asyncState](t)
+	f := asyncGo(t, other, asyncValue(1))
+	if err := calloop.When(l, f, func(*asyncState, int, error) {}); err == nil {
+		t.Fatal("When accepted a future of another loop")
+	}
+	if _, err := asyncResult(t, l, &s, calloop.All(asyncGo(t, l, asyncValue(1)), f)); err == nil {
+		t.Fatal("All accepted futures of two loops")
+	}
+	var oerr error
+	done := false
+	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
+		_, oerr = calloop.Await(tk, f)
+		done = true
+		return nil
+	})
+	asyncRunUntil(t, l, &s, func() bool { return done })
+	if oerr == nil {
+		t.Fatal("Await accepted a future of another loop")
+	}
+}

@@ -439,3 +439,42 @@ func TestTaskManySleepers(t *testing.T) {
 	}
 	asyncRunUntil(t, l, &s, func() bool { return s.n == n })
 }
+
+func TestTaskWaitFDHangup(t *testing.T) {
+	l := asyncLoop[asyncState](t)
+	var s asyncState
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got calloop.Events
+	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
+		ev, err := tk.WaitFD(int(r.Fd()), calloop.Readable)
+		got = ev
+		return err
+	})
+	l.Dispatch(0, &s)
+	w.Close()
+	asyncRunUntil(t, l, &s, func() bool { return got != 0 })
+	if got&calloop.Hangup == 0 || got&calloop.Readable == 0 {
+		t.Fatalf("events %v", got)
+	}
+}
+
+func TestTaskContext(t *testing.T) {
+	l := asyncLoop[asyncState](t)
+	var s asyncState
+	var ctx context.Context
+	tk := taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
+		ctx = tk.Context()
+		return nil
+	})
+	fut := tk.Future()
+	done := false
+	calloop.When(l, fut, func(*asyncState, struct{}, error) { done = true })
+	asyncRunUntil(t, l, &s, func() bool { return done })
+	if ctx.Err() == nil {
+		t.Fatal("the context of a finished task is not cancelled")
+	}
+}
