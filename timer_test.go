@@ -785,3 +785,58 @@ func TestTimerCancelAndReinsertManyTimes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
+	// More due timers than one internal round, each re-arming itself into
+	// the past once: every one fires exactly once per iteration, in
+	// deadline order, and a due timer postponed by an earlier callback
+	// does not fire.
+	l := ctAged(t, 20*time.Millisecond)
+	var s ctState
+	const n = 3000
+	base := time.Now().Add(-15 * time.Millisecond)
+	fired := make([]int, n)
+	var order []int
+	var toks [n]calloop.Token
+	for i := range n {
+		var err error
+		toks[i], err = l.AddTimerAt(base.Add(time.Duration(i)*time.Microsecond), func(_ *ctState, d time.Time) calloop.TimerAction {
+			fired[i]++
+			order = append(order, i)
+			if i == 10 {
+				if err := l.ResetTimer(toks[2500], time.Hour); err != nil {
+					t.Errorf("ResetTimer = %v", err)
+				}
+			}
+			if fired[i] == 1 {
+				return calloop.At(d)
+			}
+			return calloop.Drop()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for iter := 1; iter <= 2; iter++ {
+		order = order[:0]
+		ctDispatch0(t, l, &s, 1)
+		for i, f := range fired {
+			want := iter
+			if i == 2500 {
+				want = 0
+			}
+			if f != want {
+				t.Fatalf("iteration %d: timer %d fired %d times, want %d", iter, i, f, want)
+			}
+		}
+		for k := 1; k < len(order); k++ {
+			if order[k] <= order[k-1] {
+				t.Fatalf("iteration %d: timer %d fired after timer %d", iter, order[k], order[k-1])
+			}
+		}
+	}
+	ctDispatch0(t, l, &s, 1)
+	if len(order) != n-1 {
+		t.Fatalf("third iteration fired %d timers, want none", len(order)-(n-1))
+	}
+}
