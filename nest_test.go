@@ -257,3 +257,31 @@ func TestLoopFdIsPollable(t *testing.T) {
 		}
 	})
 }
+
+func TestNestedLoopChannelBatchesContinue(t *testing.T) {
+	// The inner loop's channel delivers 1024 messages per inner iteration;
+	// the rest must follow through the outer loop without anyone sending
+	// again.
+	outer, inner, _ := ctNested(t)
+	var o ctOuter
+	got := 0
+	closed := false
+	tx, err := calloop.NewChannel(inner, func(_ *ctState, _ int, ok bool) {
+		if ok {
+			got++
+		} else {
+			closed = true
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5000 {
+		tx.Send(i)
+	}
+	tx.Close()
+	ctUntil(t, outer, &o, func() bool { return closed })
+	if got != 5000 {
+		t.Fatalf("inner channel delivered %d of 5000 messages", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -838,5 +839,41 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 	ctDispatch0(t, l, &s, 1)
 	if len(order) != n-1 {
 		t.Fatalf("third iteration fired %d timers, want none", len(order)-(n-1))
+	}
+}
+
+func TestTimerDisabledByEarlierCallbackInSameIteration(t *testing.T) {
+	l := ctAged(t, 10*time.Millisecond)
+	var s ctState
+	past := time.Now().Add(-5 * time.Millisecond)
+	var log []string
+	var second calloop.Token
+	if _, err := l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+		log = append(log, "first")
+		if err := l.Disable(second); err != nil {
+			t.Errorf("Disable(due timer) = %v", err)
+		}
+		return calloop.Drop()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	second, err = l.AddTimerAt(past.Add(time.Millisecond), func(_ *ctState, d time.Time) calloop.TimerAction {
+		log = append(log, "second")
+		return calloop.Drop()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctDispatch0(t, l, &s, 2)
+	if strings.Join(log, ",") != "first" {
+		t.Fatalf("log %v: a due timer disabled by an earlier callback fired", log)
+	}
+	if err := l.Enable(second); err != nil {
+		t.Fatal(err)
+	}
+	ctDispatch0(t, l, &s, 1)
+	if strings.Join(log, ",") != "first,second" {
+		t.Fatalf("log %v: the re-enabled timer (deadline passed) did not fire in the next iteration", log)
 	}
 }
