@@ -90,8 +90,22 @@ func runAll(t *testing.T, loops ...*calloop.Loop[sigState]) {
 	wg.Wait()
 }
 
-// forwarders counts the goroutines of signal sources (started or not yet).
-func forwarders() int {
+// forwarders waits until the goroutines of signal sources (started or not
+// yet) number want, and returns their number then, or after signalWait. A
+// goroutine whose source has let go of it (Remove waited for it) may take a
+// moment to leave the runtime's list.
+func forwarders(want int) int {
+	deadline := time.Now().Add(signalWait)
+	for {
+		n := countForwarders()
+		if n == want || time.Now().After(deadline) {
+			return n
+		}
+		runtime.Gosched()
+	}
+}
+
+func countForwarders() int {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -162,7 +176,7 @@ var signalScenarios = map[string]func(t *testing.T){
 			if err := l1.Remove(tokA); err != nil {
 				t.Error(err)
 			}
-			say("A removed, forwarders %d", forwarders())
+			say("A removed, forwarders %d", forwarders(2))
 		}, syscall.SIGUSR1)
 		bSeen := 0
 		notify(t, l1, func(s *sigState, sig os.Signal) {
@@ -176,7 +190,7 @@ var signalScenarios = map[string]func(t *testing.T){
 				l2.Stop()
 			}
 		}, syscall.SIGUSR1)
-		say("ready, forwarders %d", forwarders())
+		say("ready, forwarders %d", forwarders(3))
 
 		var wg sync.WaitGroup
 		wg.Go(func() { run(t, l2) })
@@ -249,11 +263,11 @@ var signalScenarios = map[string]func(t *testing.T){
 		}
 		say("ready")
 		runAll(t, l1, l2)
-		say("forwarders %d", forwarders())
+		say("forwarders %d", forwarders(3))
 		l1.Close()
-		say("after closing loop 1: %d", forwarders())
+		say("after closing loop 1: %d", forwarders(1))
 		l2.Close()
-		say("after closing loop 2: %d", forwarders())
+		say("after closing loop 2: %d", forwarders(0))
 	},
 }
 
@@ -262,7 +276,7 @@ type sigChild struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr bytes.Buffer
+	stderr lockedBuffer
 	log    []string // every line read, for failure messages
 }
 
@@ -423,4 +437,23 @@ func TestSignals(t *testing.T) {
 		c.expect("forwarders 3", "after closing loop 1: 1", "after closing loop 2: 0")
 		c.finish()
 	})
+}
+
+// lockedBuffer collects a child's stderr, which os/exec writes from a
+// goroutine of its own.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (lb *lockedBuffer) Write(p []byte) (int, error) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return lb.b.Write(p)
+}
+
+func (lb *lockedBuffer) String() string {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	return lb.b.String()
 }

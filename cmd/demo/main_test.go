@@ -61,7 +61,7 @@ type demo struct {
 	cmd    *exec.Cmd
 	lines  chan string
 	out    []string
-	stderr bytes.Buffer
+	stderr syncBuffer // os/exec writes it from a goroutine of its own
 }
 
 func startDemo(t *testing.T, args ...string) *demo {
@@ -135,7 +135,7 @@ func (d *demo) finish() {
 	if err := d.cmd.Wait(); err != nil {
 		d.fatalf("demo: %v", err)
 	}
-	if d.stderr.Len() > 0 {
+	if d.stderr.String() != "" {
 		d.fatalf("unexpected stderr")
 	}
 }
