@@ -489,3 +489,42 @@ func TestRunEndsOnSourceErrorAndDispatchesAgain(t *testing.T) {
 		t.Fatalf("Dispatch after the failure = %v", err)
 	}
 }
+
+func TestSourceRegistrarModifyFD(t *testing.T) {
+	// ModifyFD changes a descriptor's sub-token and mode, and re-arms a
+	// one-shot registration.
+	l := ctLoop[ctState](t)
+	var s ctState
+	a, b := ctPair(t)
+	src := &ctSource{fds: []int{a.fd}, subBase: 1}
+	if _, err := l.AddSource(src.as()); err != nil {
+		t.Fatal(err)
+	}
+	ctWrite(t, b, "x") // never read: level-ready from now on
+	ctDispatch0(t, l, &s, 1)
+	if err := src.reg.ModifyFD(a.fd, 7, calloop.Readable, calloop.OneShot); err != nil {
+		t.Fatal(err)
+	}
+	ctDispatch0(t, l, &s, 3)
+	if fmt.Sprint(src.events) != fmt.Sprint([]ctEv{{1, calloop.Readable}, {7, calloop.Readable}}) {
+		t.Fatalf("events %v, want sub 1 once, then sub 7 once (one-shot)", src.events)
+	}
+	if err := src.reg.ModifyFD(a.fd, 8, calloop.Readable, calloop.OneShot); err != nil {
+		t.Fatal(err)
+	}
+	ctDispatch0(t, l, &s, 2)
+	if len(src.events) != 3 || src.events[2].sub != 8 {
+		t.Fatalf("events %v, want a third event with sub 8 after the re-arm", src.events)
+	}
+	if err := src.reg.DeleteFD(a.fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.reg.DeleteFD(a.fd); err != nil {
+		t.Fatalf("second DeleteFD = %v", err)
+	}
+	src.fds = nil
+	ctDispatch0(t, l, &s, 1)
+	if len(src.events) != 3 {
+		t.Fatalf("event after DeleteFD: %v", src.events)
+	}
+}
