@@ -44,6 +44,10 @@ type Task[S any] struct {
 	joiners  int   // Joins parked on this task
 	wakeErr  error // why the wait ended, if not by the awaited event
 	waitTok  Token // the timer or descriptor source of the wait
+	timerTok Token // the task's timer, while pending or firing
+	firing   bool  // in the task's timer callback: Sleep re-arms that timer
+	rearm    bool  // Sleep asked the firing timer to fire again at rearmAt
+	rearmAt  time.Time
 	fdEv     Events
 	onTimer  func(*S, time.Time) TimerAction
 	onFD     func(*S, Events) Action
@@ -167,6 +171,14 @@ func (t *Task[S]) Sleep(d time.Duration) error {
 	if err := t.begin(); err != nil {
 		return err
 	}
+	if t.firing {
+		// Called while this task's own timer callback drains the run queue
+		// (a loop of Sleeps): the callback re-arms the timer, which saves
+		// removing one timer and adding another.
+		t.rearm, t.rearmAt = true, time.Now().Add(d)
+		t.waitTok = t.timerTok
+		return t.park()
+	}
 	if t.onTimer == nil {
 		t.onTimer = t.timerFired
 	}
@@ -174,7 +186,7 @@ func (t *Task[S]) Sleep(d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	t.waitTok = tok
+	t.timerTok, t.waitTok = tok, tok
 	return t.park()
 }
 
@@ -400,6 +412,9 @@ func (t *Task[S]) cancelUpstream() {
 	}
 	if t.waiting {
 		if !t.waitTok.IsZero() {
+			if t.waitTok == t.timerTok {
+				t.timerTok, t.rearm = Token{}, false
+			}
 			t.h.l.Remove(t.waitTok)
 			t.waitTok = Token{}
 		}
@@ -414,11 +429,35 @@ func (t *Task[S]) cancelUpstream() {
 func (t *Task[S]) timerFired(s *S, _ time.Time) TimerAction {
 	h := t.h
 	d := h.enter()
-	defer h.exit(d)
+	defer t.fired(d)
 	t.waitTok = Token{}
+	t.firing = true
 	h.ready(wakeEntry{t, t.seq})
 	h.leave(s)
+	t.firing = false
+	if t.rearm {
+		t.rearm = false
+		return At(t.rearmAt)
+	}
+	t.timerTok = Token{}
 	return Drop()
+}
+
+// fired ends timerFired. While a panic unwinds, the loop removes the timer
+// whose callback panicked, so a re-arm asked for meanwhile becomes a new
+// timer.
+func (t *Task[S]) fired(d int) {
+	if t.firing {
+		t.firing = false
+		t.timerTok = Token{}
+		if t.rearm {
+			t.rearm = false
+			if tok, err := t.h.l.AddTimerAt(t.rearmAt, t.onTimer); err == nil {
+				t.timerTok, t.waitTok = tok, tok
+			}
+		}
+	}
+	t.h.exit(d)
 }
 
 func (t *Task[S]) fdReady(s *S, ev Events) Action {

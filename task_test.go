@@ -478,3 +478,33 @@ func TestTaskContext(t *testing.T) {
 		t.Fatal("the context of a finished task is not cancelled")
 	}
 }
+
+// A task sleeping in a loop re-arms its own timer from the timer's callback.
+// A panic later in the same callback (another continuation) makes the loop
+// drop that timer: the task's sleep must survive it.
+func TestTaskSleepRearmSurvivesPanic(t *testing.T) {
+	l := asyncLoop[asyncState](t)
+	var s asyncState
+	f, _ := calloop.Go(l, func(context.Context) (int, error) { return 1, nil }, nil)
+	fdone := false
+	calloop.When(l, f, func(*asyncState, int, error) { fdone = true })
+	asyncRunUntil(t, l, &s, func() bool { return fdone })
+	rounds := 0
+	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
+		for rounds < 5 {
+			if rounds == 2 {
+				// Queued behind this body in the drain of its timer callback.
+				calloop.When(l, f, func(*asyncState, int, error) { panic("continuation") })
+			}
+			rounds++
+			if err := tk.Sleep(time.Millisecond); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if r := asyncCatch(t, l, &s); r != "continuation" {
+		t.Fatalf("recovered %v", r)
+	}
+	asyncRunUntil(t, l, &s, func() bool { return rounds == 5 })
+}
