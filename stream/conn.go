@@ -125,10 +125,13 @@ func newConn[S any](e *engine[S], sh *shared[S], fd int, raddr net.Addr, st conn
 	return c
 }
 
-// ID returns the connection's identifier, unique in the process.
+// ID returns the connection's identifier, unique in the process. It never
+// changes, and may be called from any goroutine.
 func (c *Conn[S]) ID() uint64 { return c.id }
 
-// RemoteAddr returns the peer's address (a *net.TCPAddr or *net.UnixAddr).
+// RemoteAddr returns the peer's address (a *net.TCPAddr or *net.UnixAddr;
+// for a dial, the address dialled). It never changes, and may be called
+// from any goroutine.
 func (c *Conn[S]) RemoteAddr() net.Addr { return c.raddr }
 
 // LocalAddr returns the local address of the connection, or nil if it is
@@ -542,8 +545,14 @@ func (c *Conn[S]) finalize(s *S) {
 	}
 }
 
-// Register implements calloop.Source. It is called by the loop.
-func (c *Conn[S]) Register(r *calloop.Registrar) error {
+// connSource is a Conn as the loop sees it: the calloop.Source methods live
+// on this type so that they are not part of Conn's API.
+type connSource[S any] Conn[S]
+
+func (c *Conn[S]) source() *connSource[S] { return (*connSource[S])(c) }
+
+func (cs *connSource[S]) Register(r *calloop.Registrar) error {
+	c := (*Conn[S])(cs)
 	c.reg = r
 	if c.fd < 0 || c.state >= stDone {
 		return nil
@@ -555,9 +564,10 @@ func (c *Conn[S]) Register(r *calloop.Registrar) error {
 	return nil
 }
 
-// Unregister implements calloop.Source. It is called by the loop; when the
-// loop is closing, it closes the descriptor (without OnClose).
-func (c *Conn[S]) Unregister(r *calloop.Registrar) error {
+// Unregister is called when the source is removed: by finalize, or by the
+// loop's Close, which closes the descriptor here (without OnClose).
+func (cs *connSource[S]) Unregister(r *calloop.Registrar) error {
+	c := (*Conn[S])(cs)
 	if c.registered {
 		c.registered = false
 		r.DeleteFD(c.fd)
@@ -574,9 +584,9 @@ func (c *Conn[S]) Unregister(r *calloop.Registrar) error {
 	return nil
 }
 
-// Process implements calloop.Source. It is called by the loop with the
-// connection's events.
-func (c *Conn[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.Action, error) {
+// Process handles the connection's events and its own synthetic ones.
+func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.Action, error) {
+	c := (*Conn[S])(cs)
 	if sub == subTask {
 		c.raised = false
 	}
@@ -754,7 +764,7 @@ func Dial[S any](l *calloop.Loop[S], network, address string, timeout time.Durat
 		c.state, c.err = stDone, &net.OpError{Op: "dial", Net: network, Addr: addr, Err: err}
 	}
 	e.acquire()
-	tok, err := l.AddSource(c)
+	tok, err := l.AddSource(c.source())
 	if err != nil {
 		if fd >= 0 {
 			sock.Close(fd)

@@ -11,3 +11,6 @@ func (c *Conn[S]) DebugState() string {
 // SetAcceptTrace sets a function that sees the result of every accept
 // call; nil removes it.
 func SetAcceptTrace(fn func(err error)) { acceptTrace = fn }
+
+// FD returns the connection's descriptor, for tests.
+func (c *Conn[S]) FD() int { return c.fd }

@@ -78,7 +78,7 @@ func Listen[S any](l *calloop.Loop[S], network, address string, cfg Config, h Ha
 		ln.path = ua.Name
 	}
 	e.acquire()
-	tok, err := l.AddSource(ln)
+	tok, err := l.AddSource((*listenerSource[S])(ln))
 	if err != nil {
 		ln.closeFD()
 		e.release()
@@ -119,15 +119,20 @@ func (ln *Listener[S]) closeFD() {
 	}
 }
 
-// Register implements calloop.Source. It is called by the loop.
-func (ln *Listener[S]) Register(r *calloop.Registrar) error {
+// listenerSource is a Listener as the loop sees it: the calloop.Source
+// methods live on this type so that they are not part of Listener's API.
+type listenerSource[S any] Listener[S]
+
+func (ls *listenerSource[S]) Register(r *calloop.Registrar) error {
+	ln := (*Listener[S])(ls)
 	ln.reg = r
 	return r.AddFD(ln.fd, 0, calloop.Readable, calloop.Level)
 }
 
-// Unregister implements calloop.Source. It is called by the loop; when the
-// loop is closing, it closes the listener.
-func (ln *Listener[S]) Unregister(r *calloop.Registrar) error {
+// Unregister is called when the source is removed: by Close, or by the
+// loop's Close, which closes the listener here.
+func (ls *listenerSource[S]) Unregister(r *calloop.Registrar) error {
+	ln := (*Listener[S])(ls)
 	if ln.fd >= 0 {
 		r.DeleteFD(ln.fd)
 	}
@@ -139,9 +144,9 @@ func (ln *Listener[S]) Unregister(r *calloop.Registrar) error {
 	return nil
 }
 
-// Process implements calloop.Source: it accepts pending connections. It is
-// called by the loop.
-func (ln *Listener[S]) Process(s *S, _ uint16, _ calloop.Events) (calloop.Action, error) {
+// Process accepts pending connections, at most AcceptBudget of them.
+func (ls *listenerSource[S]) Process(s *S, _ uint16, _ calloop.Events) (calloop.Action, error) {
+	ln := (*Listener[S])(ls)
 	if ln.closed || ln.paused {
 		return calloop.Continue, nil
 	}
@@ -172,7 +177,7 @@ func (ln *Listener[S]) Process(s *S, _ uint16, _ calloop.Events) (calloop.Action
 func (ln *Listener[S]) accepted(s *S, fd int, raddr net.Addr) {
 	c := newConn(ln.e, ln.sh, fd, raddr, stOpen)
 	ln.e.acquire()
-	tok, err := ln.e.l.AddSource(c)
+	tok, err := ln.e.l.AddSource(c.source())
 	if err != nil {
 		sock.Close(fd)
 		ln.e.release()
