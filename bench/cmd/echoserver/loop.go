@@ -35,7 +35,7 @@ func serveLoop(addr string, ready func()) error {
 		buf []byte
 	}
 
-	l, err := calloop.New[server]()
+	l, err := calloop.New[server](loopOptions...)
 	if err != nil {
 		return err
 	}

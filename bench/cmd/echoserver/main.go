@@ -23,6 +23,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/calloop-go/calloop"
 )
 
 var servers = map[string]func(addr string, ready func()) error{
@@ -32,9 +34,13 @@ var servers = map[string]func(addr string, ready func()) error{
 	"net":       serveNet,
 }
 
+// loopOptions are passed to calloop.New by the go and go-stream servers.
+var loopOptions []calloop.Option
+
 func main() {
 	impl := flag.String("impl", "go", "implementation: go, go-stream, gnet or net")
 	addr := flag.String("addr", "127.0.0.1:7711", "listen address (loopback)")
+	netpoller := flag.String("netpoller", "", "diagnostics for go and go-stream: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -48,6 +54,14 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	switch *netpoller {
+	case "":
+	case "on", "off":
+		loopOptions = append(loopOptions, calloop.WithNetpoller(*netpoller == "on"))
+	default:
+		fmt.Fprintf(os.Stderr, "echoserver: -netpoller must be on or off\n")
+		os.Exit(2)
 	}
 	serve, ok := servers[*impl]
 	if !ok {

@@ -12,7 +12,7 @@ import (
 // package documentation shows (OnData writes what it got and consumes it).
 func serveStream(addr string, ready func()) error {
 	type server struct{}
-	l, err := calloop.New[server]()
+	l, err := calloop.New[server](loopOptions...)
 	if err != nil {
 		return err
 	}
