@@ -88,8 +88,8 @@ func main() {
 		return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3
 	}
 	fmt.Printf("BENCH tcp-echo %s %.0f req/s\n", *impl, float64(total)/dur.Seconds())
-	fmt.Fprintf(os.Stderr, "LAT tcp-echo %s p50=%.1f p99=%.1f us (%d requests, %d connections, %d B, %v, client %s)\n",
-		*impl, pct(0.50), pct(0.99), total, len(ws), *size, *dur, *engine)
+	fmt.Fprintf(os.Stderr, "LAT tcp-echo %s p50=%.1f p99=%.1f us (p90 %.1f, p99.9 %.1f, max %.1f us; %d requests, %d connections, %d B, %v, client %s)\n",
+		*impl, pct(0.50), pct(0.99), pct(0.90), pct(0.999), pct(1), total, len(ws), *size, *dur, *engine)
 }
 
 // worker is one connection's result: completed requests in the measured
