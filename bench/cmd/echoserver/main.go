@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 
 	"github.com/calloop-go/calloop"
@@ -42,7 +43,20 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7711", "listen address (loopback)")
 	netpoller := flag.String("netpoller", "", "diagnostics for go and go-stream: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
+	traceFile := flag.String("trace", "", "write a runtime execution trace to `file` (stopped on SIGINT/SIGTERM)")
 	flag.Parse()
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echoserver:", err)
+			os.Exit(1)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, "echoserver:", err)
+			os.Exit(1)
+		}
+		defer trace.Stop()
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
