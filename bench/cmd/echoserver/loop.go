@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"unsafe"
 
 	"github.com/calloop-go/calloop"
 	"golang.org/x/sys/unix"
@@ -51,7 +52,7 @@ func serveLoop(addr string, ready func()) error {
 				if ev&calloop.Writable == 0 {
 					return calloop.Continue
 				}
-				k, err := unix.Write(c.fd, c.pending)
+				k, err := sockWrite(c.fd, c.pending)
 				if err == unix.EAGAIN {
 					return calloop.Continue
 				}
@@ -71,7 +72,7 @@ func serveLoop(addr string, ready func()) error {
 			if ev&calloop.Readable == 0 {
 				return calloop.Continue
 			}
-			k, err := unix.Read(c.fd, s.buf)
+			k, err := sockRead(c.fd, s.buf)
 			if err == unix.EAGAIN {
 				return calloop.Continue
 			}
@@ -79,7 +80,7 @@ func serveLoop(addr string, ready func()) error {
 				return closeConn(c)
 			}
 			data := s.buf[:k]
-			w, err := unix.Write(c.fd, data)
+			w, err := sockWrite(c.fd, data)
 			if err == unix.EAGAIN {
 				w, err = 0, nil
 			}
@@ -123,6 +124,30 @@ func serveLoop(addr string, ready func()) error {
 
 	ready()
 	return l.Run(context.Background(), &server{buf: make([]byte, 64<<10)})
+}
+
+// sockRead and sockWrite are the go server's read(2) and write(2): unix.Read
+// and unix.Write as a user would call them, or with -rawio (diagnostics) raw
+// system calls that bypass the scheduler's entersyscall/exitsyscall.
+var (
+	sockRead  = unix.Read
+	sockWrite = unix.Write
+)
+
+func rawRead(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int, p []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
 
 // listenTCP opens a non-blocking TCP listener on ap with SO_REUSEADDR.

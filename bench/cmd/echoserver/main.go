@@ -43,6 +43,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:7711", "listen address (loopback)")
 	netpoller := flag.String("netpoller", "", "diagnostics for go and go-stream: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
+	rawIO := flag.Bool("rawio", false, "diagnostics for -impl=go: raw read/write system calls")
 	traceFile := flag.String("trace", "", "write a runtime execution trace to `file` (stopped on SIGINT/SIGTERM)")
 	flag.Parse()
 	if *traceFile != "" {
@@ -68,6 +69,9 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *rawIO {
+		sockRead, sockWrite = rawRead, rawWrite
 	}
 	switch *netpoller {
 	case "":
