@@ -183,23 +183,8 @@ func TestTimerEqualDeadlinesFireInInsertionOrder(t *testing.T) {
 	}
 }
 
-// ctAged returns a loop created at least d ago, so that deadlines up to d
-// in the past are still after its creation.
-func ctAged(t *testing.T, d time.Duration) *calloop.Loop[ctState] {
-	t.Helper()
-	l := ctLoop[ctState](t)
-	var s ctState
-	start := time.Now()
-	for time.Since(start) < d {
-		if err := l.Dispatch(d-time.Since(start), &s); err != nil { // nothing to do: sleeps
-			t.Fatal(err)
-		}
-	}
-	return l
-}
-
 func TestTimerDueTimersFireInDeadlineOrder(t *testing.T) {
-	l := ctAged(t, 20*time.Millisecond)
+	l := ctLoop[ctState](t)
 	var s ctState
 	now := time.Now()
 	var got []int
@@ -364,7 +349,7 @@ func TestTimerAgainZeroFiresNextIteration(t *testing.T) {
 func TestTimerRearmedInPastDoesNotStarveOthers(t *testing.T) {
 	// A timer re-arming itself in the past must not keep other due timers
 	// from firing: every timer due when the iteration polled fires in it.
-	l := ctAged(t, 20*time.Millisecond)
+	l := ctLoop[ctState](t)
 	var s ctState
 	now := time.Now()
 	early := now.Add(-10 * time.Millisecond)
@@ -792,7 +777,7 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 	// the past once: every one fires exactly once per iteration, in
 	// deadline order, and a due timer postponed by an earlier callback
 	// does not fire.
-	l := ctAged(t, 20*time.Millisecond)
+	l := ctLoop[ctState](t)
 	var s ctState
 	const n = 3000
 	base := time.Now().Add(-15 * time.Millisecond)
@@ -843,7 +828,7 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 }
 
 func TestTimerDisabledByEarlierCallbackInSameIteration(t *testing.T) {
-	l := ctAged(t, 10*time.Millisecond)
+	l := ctLoop[ctState](t)
 	var s ctState
 	past := time.Now().Add(-5 * time.Millisecond)
 	var log []string
