@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
@@ -108,4 +109,29 @@ func BenchmarkFeedGetSetP16(b *testing.B) {
 		c.out = c.out[:0]
 		s.feed(c, req)
 	}
+}
+
+// FuzzFeed runs arbitrary input through the command core: it must never
+// panic, whatever the commands and arguments.
+func FuzzFeed(f *testing.F) {
+	for _, raw := range strings.Split(script, "\n") {
+		if cmd, _, ok := strings.Cut(raw, " -> "); ok {
+			f.Add([]byte(cmd + "\r\n"))
+		}
+	}
+	f.Add([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nMULTI\r\nSET k 1\r\nEXEC\r\n"))
+	f.Add([]byte("SET k 1 PX 1\r\nSETRANGE k 100 x\r\nSETBIT k 1000 1\r\nGETRANGE k -5 -1\r\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s := newServer(Config{MaxReq: 1 << 16})
+		c := s.newClient(nil)
+		off := 0
+		for off < len(in) && !c.closing {
+			n := s.feed(c, in[off:])
+			if n == 0 {
+				break
+			}
+			off += n
+			c.out = c.out[:0]
+		}
+	})
 }
