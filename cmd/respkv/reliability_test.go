@@ -231,7 +231,7 @@ func TestReliabilityKill9Always(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	r := rand.New(rand.NewPCG(seed, 3))
 	var all []relAck
-	for round := 0; round < 4; round++ {
+	for round := 0; round < 3; round++ {
 		acks, incr, _, s := relKillRound(t, bin, aof, "always", 20*time.Millisecond, 400*time.Millisecond, r)
 		// Keys are reused from round to round (same names); later rounds'
 		// values win. Keep the latest value of every key.
@@ -318,7 +318,7 @@ func TestReliabilityDiskFullEverysec(t *testing.T) {
 	rdb := relClient(s.addr)
 	defer rdb.Close()
 	ctx := context.Background()
-	n, werr := relFill(t, rdb, 4*time.Second)
+	n, werr := relFill(t, rdb, 2*time.Second)
 	st, _ := os.Stat(aof)
 	// Whatever the write replies were, the server must be alive.
 	if err := rdb.Ping(ctx).Err(); err != nil {
@@ -340,7 +340,7 @@ func TestReliabilityDiskFullEverysec(t *testing.T) {
 		size = st.Size()
 	}
 	if werr == nil {
-		t.Fatalf("the AOF stopped growing at %d bytes, yet %d writes (about %d KiB) were acknowledged in 4s: writes that cannot be persisted must get an error reply (Redis: -MISCONF Errors writing to the AOF file)",
+		t.Fatalf("the AOF stopped growing at %d bytes, yet %d writes (about %d KiB) were acknowledged in 2s: writes that cannot be persisted must get an error reply (Redis: -MISCONF Errors writing to the AOF file)",
 			size, n, n)
 	}
 	if !strings.Contains(werr.Error(), "MISCONF") && !strings.Contains(werr.Error(), "ERR") {
