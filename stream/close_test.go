@@ -122,6 +122,7 @@ func TestOutsideCallbacks(t *testing.T) {
 	if n, err := a.Read(buf); err != io.EOF {
 		t.Fatalf("a read %d, %v; want EOF", n, err)
 	}
+	a.Close()
 	e.waitFor("a closed", func(s *state) bool { return len(s.events) == 2 })
 	// A timer aborts b.
 	e.do(func(s *state) {
@@ -203,4 +204,91 @@ func TestHangupWhilePaused(t *testing.T) {
 	if st.err != nil {
 		t.Errorf("OnClose error %v", st.err)
 	}
+}
+
+// A graceful close with input not yet read does not reset the connection:
+// the peer reads every reply, then EOF.
+func TestCloseWithUnreadInput(t *testing.T) {
+	reply := pattern(1<<20, 17)
+	e, ln := closeListener(t, "tcp", stream.Handler[closeState]{
+		OnData: func(s *closeState, c *stream.Conn[closeState], in []byte) int {
+			// The first request gets a large reply and a close; the rest of
+			// the input stays unread.
+			c.Write(reply)
+			c.Close()
+			return 1
+		},
+		OnClose: func(s *closeState, c *stream.Conn[closeState], err error) { s.closed++; s.err = err },
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(make([]byte, 100<<10))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read %d bytes: %v", len(got), err)
+	}
+	if len(got) != len(reply) {
+		t.Fatalf("read %d bytes, want %d", len(got), len(reply))
+	}
+	c.Close()
+	e.waitFor("close", func(s *closeState) bool { return s.closed == 1 })
+	e.do(func(s *closeState) {
+		if s.err != nil {
+			t.Error(s.err)
+		}
+		ln.Close()
+	})
+}
+
+// After a graceful close the connection waits for the peer's EOF, at most
+// CloseTimeout: a peer that keeps its end open does not hold it longer.
+func TestLingerTimeout(t *testing.T) {
+	var closedAt, closeCalled time.Time
+	var st closeState
+	var ln *stream.Listener[closeState]
+	e := start(t, &st, func(l *calloop.Loop[closeState]) {
+		var err error
+		ln, err = stream.Listen(l, "tcp", "127.0.0.1:0", stream.Config{CloseTimeout: 100 * time.Millisecond}, stream.Handler[closeState]{
+			OnOpen: func(s *closeState, c *stream.Conn[closeState]) {
+				c.WriteString("bye")
+				closeCalled = time.Now()
+				c.Close()
+			},
+			OnData: func(s *closeState, c *stream.Conn[closeState], in []byte) int {
+				t.Error("OnData after Close")
+				return len(in)
+			},
+			OnClose: func(s *closeState, c *stream.Conn[closeState], err error) {
+				s.closed++
+				s.err = err
+				closedAt = time.Now()
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c) // "bye", then EOF: the server shut down its side
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	c.Write([]byte("ignored")) // dropped by the lingering server
+	e.waitFor("close", func(s *closeState) bool { return s.closed == 1 })
+	e.do(func(s *closeState) {
+		if s.err != nil {
+			t.Error(s.err)
+		}
+		if d := closedAt.Sub(closeCalled); d < 100*time.Millisecond {
+			t.Errorf("closed after %v, before CloseTimeout", d)
+		}
+		ln.Close()
+	})
 }

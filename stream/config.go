@@ -25,12 +25,15 @@ type Config struct {
 	// AcceptBudget is the number of connections a listener accepts per loop
 	// iteration before yielding to the other sources (default 64).
 	AcceptBudget int
-	// CloseTimeout bounds a graceful [Conn.Close] or the flush that follows
-	// the peer's end of input: output not written by then is dropped and
-	// the connection is closed with an error wrapping
-	// os.ErrDeadlineExceeded. Zero waits as long as the peer stays
-	// connected (a peer that never reads then holds the connection until
-	// MaxOutput or [Conn.Abort]).
+	// CloseTimeout bounds each of the two steps of a graceful close
+	// ([Conn.Close], or the close that follows the peer's end of input):
+	// the flush of the buffered output (output not written by then is
+	// dropped and OnClose gets an error wrapping os.ErrDeadlineExceeded),
+	// then the wait for the peer's EOF after this side has shut down its
+	// writing (input is dropped meanwhile; closing earlier could reset the
+	// connection and lose replies the peer has not read). Zero means no
+	// limit for the flush (a peer that never reads then holds the
+	// connection until MaxOutput or [Conn.Abort]) and 5 s for the wait.
 	CloseTimeout time.Duration
 }
 
@@ -46,6 +49,9 @@ const (
 	// bigWrite is the size from which a Write goes to the socket at once
 	// (with writev after queued output) instead of being copied.
 	bigWrite = 64 << 10
+	// defaultLinger bounds the wait for the peer's EOF after a graceful
+	// close when Config.CloseTimeout is zero.
+	defaultLinger = 5 * time.Second
 )
 
 // config is a Config with its defaults applied.

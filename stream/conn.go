@@ -55,6 +55,7 @@ const (
 	stDialing connState = iota // connecting; output is queued
 	stOpen
 	stClosing // graceful close: not reading, flushing output
+	stLinger  // graceful close: output flushed and shut down, discarding input until the peer's EOF
 	stDone    // closed for the user; descriptor closing at the next opportunity
 	stClosed  // descriptor closed, OnClose called
 )
@@ -305,16 +306,75 @@ func (c *Conn[S]) drained() {
 		}
 	}
 	if c.state == stClosing {
+		c.linger()
+	}
+}
+
+// linger ends a graceful close whose output is flushed. Closing a socket
+// with unread input makes the kernel reset the connection, and the reset
+// can make the peer drop replies it has not read yet; so unless the peer
+// has finished sending, the writing side is shut down (the peer reads EOF)
+// and input is read and dropped until the peer's EOF, for at most
+// Config.CloseTimeout (default 5 s), before the descriptor is closed.
+func (c *Conn[S]) linger() {
+	if c.eof {
 		c.finish(nil)
+		return
+	}
+	if !c.wrDone {
+		c.wrDone = true
+		if err := sock.ShutdownWrite(c.fd); err != nil {
+			c.finish(nil) // the peer is gone already
+			return
+		}
+	}
+	c.state = stLinger
+	if !c.timer.IsZero() {
+		c.e.l.Remove(c.timer)
+	}
+	d := c.sh.cfg.closeTimeout
+	if d <= 0 {
+		d = defaultLinger
+	}
+	c.timer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
+		c.timer = calloop.Token{}
+		if c.state == stLinger {
+			c.enter()
+			defer c.leave(s)
+			c.finish(nil)
+		}
+		return calloop.Drop()
+	})
+	if !c.busy {
+		c.sync()
+	}
+}
+
+// discard reads and drops input while lingering, until EOF or an error.
+func (c *Conn[S]) discard() {
+	buf := c.e.readBuf(c.sh.cfg.readSize)
+	for range 16 {
+		n, err := sock.Read(c.fd, buf)
+		if n > 0 {
+			continue
+		}
+		if err == nil || !sock.IsAgain(err) {
+			c.finish(nil) // EOF, or a reset after our end
+		}
+		return
 	}
 }
 
 // Close closes the connection gracefully: it stops reading, flushes the
-// buffered output, then closes the descriptor and calls OnClose(nil) (or
-// OnClose with the error that interrupted the flush). Closing a connection
-// whose dial is in progress abandons the dial. Close is idempotent while
-// the close is in progress and returns [ErrClosed] after. Loop goroutine
-// only.
+// buffered output, shuts down the writing side (the peer reads EOF), then
+// drops input until the peer's EOF, and closes the descriptor and calls
+// OnClose(nil) (or OnClose with the error that interrupted the flush).
+// Waiting for the peer's EOF keeps the kernel from resetting the
+// connection over unread input, which could lose replies the peer has not
+// read yet; [Config.CloseTimeout] bounds both the flush and that wait
+// (default for the wait: 5 s). Closing a connection whose dial is in
+// progress abandons the dial. Close is idempotent while the close is in
+// progress and returns [ErrClosed] after. Loop goroutine only.
 func (c *Conn[S]) Close() error {
 	switch c.state {
 	case stDialing:
@@ -323,7 +383,7 @@ func (c *Conn[S]) Close() error {
 	case stOpen:
 		c.closeGracefully()
 		return nil
-	case stClosing:
+	case stClosing, stLinger:
 		return nil
 	}
 	return ErrClosed
@@ -333,7 +393,7 @@ func (c *Conn[S]) closeGracefully() {
 	c.state = stClosing
 	c.in = nil
 	if c.pending() == 0 {
-		c.finish(nil)
+		c.linger()
 		return
 	}
 	if d := c.sh.cfg.closeTimeout; d > 0 && c.timer.IsZero() {
@@ -473,9 +533,12 @@ func (c *Conn[S]) sync() {
 		return
 	}
 	var want calloop.Events
-	if c.state == stDialing {
+	switch c.state {
+	case stDialing:
 		want = calloop.Writable
-	} else {
+	case stLinger:
+		want = calloop.Readable
+	default:
 		if c.readable() {
 			want |= calloop.Readable
 		}
@@ -599,6 +662,11 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 	case stDialing:
 		if sub == subTask || ev&(calloop.Writable|calloop.Error|calloop.Hangup) != 0 {
 			c.connected(s)
+		}
+		return calloop.Continue, nil
+	case stLinger:
+		if ev&(calloop.Readable|calloop.Error|calloop.Hangup) != 0 {
+			c.discard()
 		}
 		return calloop.Continue, nil
 	case stDone:

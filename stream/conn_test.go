@@ -300,6 +300,7 @@ func TestGracefulCloseFlushes(t *testing.T) {
 			if sum := sha256.Sum256(data); !bytes.Equal(h.Sum(nil), sum[:]) {
 				t.Fatal("checksum mismatch")
 			}
+			c.Close() // the server waits for this EOF before closing its end
 			e.waitFor("close", func(s *closeState) bool { return s.closed == 1 })
 			e.do(func(s *closeState) {
 				if s.err != nil {

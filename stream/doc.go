@@ -57,8 +57,11 @@
 //
 // # Closing
 //
-// [Conn.Close] is graceful: reading stops, buffered output is flushed, then
-// the descriptor is closed ([Config.CloseTimeout] bounds the flush).
+// [Conn.Close] is graceful: reading stops, buffered output is flushed, the
+// writing side is shut down, and the descriptor is closed once the peer has
+// finished sending too (input is dropped meanwhile: closing a socket with
+// unread input would reset the connection and could lose replies the peer
+// has not read yet). [Config.CloseTimeout] bounds the flush and the wait.
 // [Conn.CloseWrite] half-closes (the peer reads EOF, reading continues).
 // [Conn.Abort] drops the buffered output and closes at once. When the peer
 // finishes sending (EOF) the connection is closed gracefully, unless

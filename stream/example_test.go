@@ -15,7 +15,8 @@ import (
 
 // An echo server and a line client dialled through the same loop: the
 // client sends two lines, prints the echoes, and closes; the server sees
-// the end of input and closes too.
+// the end of input and closes too, and the client, which waited for the
+// server's end (see Conn.Close), is closed last.
 func Example() {
 	type App struct {
 		lines int // lines the client received
@@ -37,7 +38,6 @@ func Example() {
 		OnClose: func(a *App, c *stream.Conn[App], err error) {
 			a.conns--
 			fmt.Println("server: connection closed, err:", err)
-			l.Stop()
 		},
 	})
 	if err != nil {
@@ -66,6 +66,7 @@ func Example() {
 		},
 		OnClose: func(a *App, c *stream.Conn[App], err error) {
 			fmt.Println("client: closed, err:", err)
+			l.Stop()
 		},
 	})
 	if err != nil {
@@ -80,7 +81,7 @@ func Example() {
 	// Output:
 	// client: echo "hello"
 	// client: echo "world"
-	// client: closed, err: <nil>
 	// server: connection closed, err: <nil>
+	// client: closed, err: <nil>
 	// server connections open: 0
 }
