@@ -798,3 +798,41 @@ func TestChannelChurnWithConcurrentSenders(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelBoundedSendWaitsForEnable(t *testing.T) {
+	l := ctLoop[ctState](t)
+	var s ctState
+	rec := &ctChan{}
+	tx, err := calloop.NewBoundedChannel(l, 1, rec.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := l.Disable(tx.Token()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Send(1); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- tx.Send(2) }() // full and disabled: blocks until Enable
+	ctDispatch0(t, l, &s, 2)
+	if len(rec.msgs) != 0 {
+		t.Fatalf("disabled channel delivered %v", rec.msgs)
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("Send on a full, disabled channel returned %v before any delivery", err)
+	default:
+	}
+	if err := l.Enable(tx.Token()); err != nil {
+		t.Fatal(err)
+	}
+	ctUntil(t, l, &s, func() bool { return len(rec.msgs) == 2 })
+	if err := <-sent; err != nil {
+		t.Fatalf("blocked Send after Enable = %v", err)
+	}
+	if fmt.Sprint(rec.msgs) != "[1 2]" {
+		t.Fatalf("delivered %v, want [1 2]", rec.msgs)
+	}
+}

@@ -1582,3 +1582,26 @@ func TestRunEndsWithErrClosedWhenClosedFromCallback(t *testing.T) {
 		t.Fatal("Run did not end after the loop was closed from a callback")
 	}
 }
+
+func TestRunEndsWithErrClosedWhenClosedFromOtherGoroutine(t *testing.T) {
+	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := ctLoop[ctState](t, opts...)
+		var s ctState
+		if _, err := l.AddIdle(func(*ctState) { go l.Close() }); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.Run(context.Background(), &s) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, calloop.ErrClosed) {
+				t.Fatalf("Run while the loop is closed by another goroutine = %v, want ErrClosed", err)
+			}
+		case <-time.After(ctWatchdog):
+			t.Fatal("Close from another goroutine did not end Run")
+		}
+		if err := l.Dispatch(0, &s); !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Dispatch after Close = %v", err)
+		}
+	})
+}
