@@ -874,6 +874,16 @@ func TestStressModel(t *testing.T) {
 		seeds = append(seeds, s)
 		budget = 0
 	}
+	// Descriptors: a loop in each mode first, for whatever the runtime
+	// opens on first use; then no run may leave one behind.
+	for _, on := range []bool{true, false} {
+		l, err := calloop.New[int](calloop.WithNetpoller(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	fdsBefore := ctCountFDs(t)
 	base := uint64(time.Now().UnixNano())
 	end := time.Now().Add(budget)
 	runs := 0
@@ -888,6 +898,9 @@ func TestStressModel(t *testing.T) {
 			t.Fatalf("seed %d (netpoller %v; reproduce with RELSTRESS_SEED=%d): %s", seed, seed%2 == 0, seed, f)
 		}
 		runs++
+	}
+	if after := ctCountFDs(t); after != fdsBefore {
+		t.Fatalf("%d descriptors open before the runs, %d after", fdsBefore, after)
 	}
 	t.Logf("%d random runs of 150 steps", runs)
 }
