@@ -233,7 +233,7 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 }
 
 // WriteString is [Conn.Write] for a string; it does not copy s beyond what
-// Write buffers.
+// Write buffers. Loop goroutine only.
 func (c *Conn[S]) WriteString(s string) (int, error) {
 	return c.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 
 	"github.com/calloop-go/calloop"
@@ -79,4 +80,37 @@ func TestEcho(t *testing.T) {
 			})
 		})
 	}
+}
+
+// "tcp" with no host listens on IPv4 and IPv6 at once where the system
+// allows it (else on IPv4 only).
+func TestListenAnyHost(t *testing.T) {
+	var st echoState
+	var ln *stream.Listener[echoState]
+	e := start(t, &st, func(l *calloop.Loop[echoState]) {
+		var err error
+		ln, err = stream.Listen(l, "tcp", ":0", stream.Config{}, echoHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	port := ln.Addr().(*net.TCPAddr).Port
+	hosts := []string{"127.0.0.1"}
+	if ln.Addr().(*net.TCPAddr).IP.To4() == nil {
+		hosts = append(hosts, "::1")
+	}
+	for _, h := range hosts {
+		c, err := net.Dial("tcp", net.JoinHostPort(h, strconv.Itoa(port)))
+		if err != nil {
+			t.Fatalf("%s: %v", h, err)
+		}
+		c.Write([]byte("hi"))
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hi" {
+			t.Errorf("%s: echo %q, %v", h, buf, err)
+		}
+		c.Close()
+	}
+	e.waitFor("closes", func(s *echoState) bool { return s.closed == len(hosts) })
+	e.do(func(*echoState) { ln.Close() })
 }
