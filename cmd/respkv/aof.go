@@ -35,8 +35,9 @@ func parseFsync(s string) (int, error) {
 // aofAck is the writer's report to the loop: every batch up to seq is
 // written (and fsynced, with appendfsync always), or err happened.
 type aofAck struct {
-	seq uint64
-	err error
+	seq    uint64
+	err    error
+	status bool // everysec/no: err is the writer's new state (nil: recovered)
 }
 
 // aof is the append-only file. The loop appends commands to buf; flush hands
@@ -126,44 +127,82 @@ func (a *aof) close() error {
 
 func (a *aof) writer() {
 	defer close(a.done)
-	var tick <-chan time.Time
-	if a.policy == fsyncEverysec {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		tick = t.C
+	// A ticker drives the everysec fsync and the retries after an error.
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var spare, retry []byte
+	var size int64
+	if st, err := a.f.Stat(); err == nil {
+		size = st.Size()
 	}
-	var spare []byte
-	unsynced := false
+	unsynced, failing := false, false
 	lastSync := time.Now()
 	for {
 		select {
 		case <-a.kick:
-		case <-tick:
+		case <-t.C:
 		}
 		a.mu.Lock()
 		data, seq, closing := a.pending, a.pendSeq, a.closing
 		a.pending = spare[:0]
 		a.mu.Unlock()
+		if retry != nil {
+			// Writes that failed before go first, in order.
+			data = append(retry, data...)
+			retry = nil
+		}
 		var err error
 		if len(data) > 0 {
-			_, err = a.f.Write(data)
-			unsynced = true
+			var n int
+			n, err = a.f.Write(data)
+			if err != nil {
+				// Cut a partial record off, so that a later successful
+				// write does not follow garbage, and keep the data to
+				// write again (as Redis does).
+				if n > 0 {
+					if terr := a.f.Truncate(size); terr != nil {
+						data = data[n:] // cannot undo: keep what was not written
+						size += int64(n)
+					}
+				}
+				retry = data
+				data = nil
+			} else {
+				size += int64(n)
+				unsynced = true
+			}
 		}
 		spare = data
 		if err == nil && unsynced && (closing || a.policy == fsyncAlways ||
 			(a.policy == fsyncEverysec && time.Since(lastSync) >= time.Second)) {
 			err = a.f.Sync()
-			unsynced = false
-			lastSync = time.Now()
+			if err == nil {
+				unsynced = false
+				lastSync = time.Now()
+			}
 		}
-		if err != nil && a.werr == nil {
-			a.werr = err
-			fmt.Fprintf(a.warn, "respkv: writing the AOF: %v\n", err)
+		if err != nil {
+			if !failing {
+				fmt.Fprintf(a.warn, "respkv: writing the AOF: %v\n", err)
+			}
+			if a.werr == nil || !failing {
+				a.werr = err
+			}
 		}
-		if a.ack != nil && (len(data) > 0 || err != nil) {
-			a.ack.Send(aofAck{seq: seq, err: err})
+		switch {
+		case a.policy == fsyncAlways:
+			if a.ack != nil && (seq > 0 && (len(data) > 0 || err != nil)) {
+				a.ack.Send(aofAck{seq: seq, err: err})
+			}
+		case err != nil && !failing:
+			a.ack.Send(aofAck{status: true, err: err})
+		case err == nil && failing && retry == nil:
+			fmt.Fprintf(a.warn, "respkv: AOF write error is solved, the AOF is written again\n")
+			a.werr = nil
+			a.ack.Send(aofAck{status: true})
 		}
-		if closing {
+		failing = err != nil || retry != nil
+		if closing && (retry == nil || err != nil) {
 			if cerr := a.f.Close(); cerr != nil && a.werr == nil {
 				a.werr = cerr
 			}

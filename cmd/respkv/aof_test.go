@@ -202,6 +202,8 @@ func writeWorkload(t *testing.T, addr string) {
 		}()
 	}
 	wg.Wait()
+	// "gone" has expired before anyone compares keyspaces.
+	waitFor(t, 10*time.Second, "expiry of gone", func() bool { return rdb.Exists(ctx, "gone").Val() == 0 })
 }
 
 func TestAOFAlwaysKill9(t *testing.T) {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -48,6 +50,7 @@ type server struct {
 	loading    bool
 	shutdown   bool
 	aof        *aof
+	aofErr     error     // the AOF writer is failing: writes are refused (MISCONF)
 	waiting    []*client // clients with replies held until an fsync (always)
 	execDepth  int
 	multiSent  bool // MULTI propagated for the EXEC in progress
@@ -208,6 +211,13 @@ func (s *server) call(c *client, args [][]byte) {
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || len(args) < -cmd.arity {
 		c.errReply(errArity(cmd.name))
+		if c.multi {
+			c.multiDirty = true
+		}
+		return
+	}
+	if s.aofErr != nil && cmd.flags&flagWrite != 0 {
+		c.errReply(errMisconf(s.aofErr))
 		if c.multi {
 			c.multiDirty = true
 		}
@@ -425,4 +435,18 @@ func eqFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// errMisconf is Redis's refusal of writes while the AOF cannot be written:
+// "-MISCONF Errors writing to the AOF file: <strerror>".
+func errMisconf(err error) string {
+	var errno syscall.Errno
+	msg := err.Error()
+	if errors.As(err, &errno) {
+		msg = errno.Error()
+	}
+	if msg != "" && 'a' <= msg[0] && msg[0] <= 'z' {
+		msg = string(msg[0]-'a'+'A') + msg[1:]
+	}
+	return "MISCONF Errors writing to the AOF file: " + msg
 }

@@ -55,16 +55,17 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 		if err := s.loadAOF(cfg.AOF, warn); err != nil {
 			return fail(err)
 		}
-		var ack *calloop.Sender[aofAck]
-		if policy == fsyncAlways {
-			ack, err = calloop.NewChannel(l, func(s *server, m aofAck, ok bool) {
-				if ok {
-					s.onSynced(m)
-				}
-			})
-			if err != nil {
-				return fail(err)
+		ack, err := calloop.NewChannel(l, func(s *server, m aofAck, ok bool) {
+			switch {
+			case !ok:
+			case m.status:
+				s.aofErr = m.err
+			default:
+				s.onSynced(m)
 			}
+		})
+		if err != nil {
+			return fail(err)
 		}
 		s.aof, err = openAOF(cfg.AOF, policy, ack, warn)
 		if err != nil {
