@@ -95,13 +95,16 @@ func (l *Loop[S]) registerFD(idx, gen uint32, fd int, sub uint16, interest Event
 }
 
 // unregisterFD removes fd's kernel registration if slot idx still owns it.
-// Errors are those of a descriptor the caller already closed: the kernel
-// dropped it with the close, so there is nothing left to undo.
+// A descriptor the caller already closed is not an error: the kernel dropped
+// it with the close. Any other failure is returned, and the registration is
+// still there.
 func (l *Loop[S]) unregisterFD(idx uint32, fd int) error {
 	if fd < 0 || fd >= len(l.fdOwner) || l.fdOwner[fd] != idx+1 {
 		return nil
 	}
-	l.p.Delete(fd)
+	if err := l.p.Delete(fd); err != nil && !poller.Gone(err) {
+		return err
+	}
 	return nil
 }
 
@@ -111,7 +114,9 @@ func (l *Loop[S]) silenceFD(idx, gen uint32, fd int) error {
 	if fd < 0 || fd >= len(l.fdOwner) || l.fdOwner[fd] != idx+1 {
 		return nil
 	}
-	l.p.Disable(fd, key(idx, gen, 0)) // fails only for a closed fd: nothing to silence
+	if err := l.p.Disable(fd, key(idx, gen, 0)); err != nil && !poller.Gone(err) {
+		return err // a closed fd has nothing left to silence
+	}
 	return nil
 }
 

@@ -367,6 +367,9 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 	var act Action
 	switch sl.kind {
 	case kindFD:
+		if sl.fd < 0 {
+			return // its number was taken over by a newer source
+		}
 		r := Events(ev.Events)
 		if r&(Error|Hangup) != 0 {
 			r |= sl.interest & (Readable | Writable)

@@ -56,7 +56,9 @@ func (l *Loop[S]) release(idx uint32) {
 
 // Remove removes the source or timer t; t becomes invalid. It may be called
 // from any callback, including t's own; an event already received for t is
-// dropped. The loop does not close a file descriptor it was given.
+// dropped. The loop does not close a file descriptor it was given. If the
+// kernel fails to deregister an open descriptor (not a closed one, which is
+// fine), Remove returns that error and the source stays, t still valid.
 func (l *Loop[S]) Remove(t Token) error {
 	if l.closed {
 		return ErrClosed
@@ -70,7 +72,11 @@ func (l *Loop[S]) Remove(t Token) error {
 	}
 	switch sl.kind {
 	case kindFD:
-		l.unregisterFD(t.id, int(sl.fd)) // a disabled fd is still registered, silenced
+		// A disabled fd is still registered, silenced. If the kernel
+		// refuses to let it go, the source stays, its token valid.
+		if err := l.unregisterFD(t.id, int(sl.fd)); err != nil {
+			return err
+		}
 		l.disown(t.id, int(sl.fd))
 	case kindSource:
 		src, reg := sl.src, sl.reg
@@ -116,8 +122,11 @@ func (l *Loop[S]) Disable(t Token) error {
 	}
 	switch sl.kind {
 	case kindFD:
+		if err := l.silenceFD(t.id, sl.gen, int(sl.fd)); err != nil {
+			return err // still enabled
+		}
 		sl.enabled = false
-		return l.silenceFD(t.id, sl.gen, int(sl.fd))
+		return nil
 	case kindSource:
 		sl.enabled = false
 		l.unhook(t.id)

@@ -17,6 +17,11 @@
 // Keys are opaque to the poller: it hands back whatever was registered.
 package poller
 
+import (
+	"errors"
+	"syscall"
+)
+
 // Events is a set of readiness conditions. The values are shared with the
 // public package, which converts with a plain type conversion.
 type Events uint8
@@ -41,4 +46,11 @@ const (
 type Event struct {
 	Key    uint64
 	Events Events
+}
+
+// Gone reports whether err, from a control call, means the descriptor is
+// closed (EBADF) or no longer registered (ENOENT): the kernel has already
+// dropped it, so there is nothing left to undo.
+func Gone(err error) bool {
+	return errors.Is(err, syscall.EBADF) || errors.Is(err, syscall.ENOENT)
 }
