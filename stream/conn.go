@@ -207,9 +207,7 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 		} else {
 			c.outPos += w
 		}
-		if c.outPos == len(c.out) {
-			c.resetOut()
-		}
+		c.drained() // reset the buffer, end a backpressure pause
 	}
 	if len(p) > 0 {
 		c.appendOut(p)
