@@ -67,6 +67,9 @@ const subTask = 1
 
 var lastID atomic.Uint64
 
+// writeTrace, when set (by tests), sees the result of every write call.
+var writeTrace func(n int)
+
 // Conn is a buffered, non-blocking stream connection (TCP or Unix) on a
 // loop. It is a source of the loop: its callbacks ([Handler]) run on the
 // loop goroutine with the loop's *S.
@@ -194,6 +197,9 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 		} else {
 			w, err = sock.Writev(c.fd, pend, p)
 		}
+		if writeTrace != nil {
+			writeTrace(w)
+		}
 		if err != nil && !sock.IsAgain(err) {
 			c.fail(os.NewSyscallError("write", err))
 			return 0, c.err
@@ -265,6 +271,9 @@ func (c *Conn[S]) flush() {
 		return
 	}
 	n, err := sock.Write(c.fd, p)
+	if writeTrace != nil {
+		writeTrace(n)
+	}
 	c.outPos += n
 	if err != nil && !sock.IsAgain(err) {
 		c.fail(os.NewSyscallError("write", err))

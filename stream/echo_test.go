@@ -114,3 +114,65 @@ func TestListenAnyHost(t *testing.T) {
 	e.waitFor("closes", func(s *echoState) bool { return s.closed == len(hosts) })
 	e.do(func(*echoState) { ln.Close() })
 }
+
+// Pipelined replies: many Writes during one OnData leave in one write
+// system call; so do Writes to another connection made in that callback
+// (flushed before the loop sleeps).
+func TestWritesCoalesce(t *testing.T) {
+	var writes []int
+	stream.SetWriteTrace(func(n int) { writes = append(writes, n) })
+	defer stream.SetWriteTrace(nil)
+	type state struct {
+		conns []*stream.Conn[state]
+		calls int
+	}
+	var st state
+	var ln *stream.Listener[state]
+	e := start(t, &st, func(l *calloop.Loop[state]) {
+		var err error
+		ln, err = stream.Listen(l, "unix", sockPath(t), stream.Config{}, stream.Handler[state]{
+			OnOpen: func(s *state, c *stream.Conn[state]) { s.conns = append(s.conns, c) },
+			OnData: func(s *state, c *stream.Conn[state], in []byte) int {
+				s.calls++
+				for range 100 {
+					c.WriteString("+OK\r\n")
+					if len(s.conns) == 2 && c == s.conns[0] {
+						s.conns[1].WriteString("+PUB\r\n")
+					}
+				}
+				return len(in)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	a, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	e.waitFor("a", func(s *state) bool { return len(s.conns) == 1 })
+	b, err := net.Dial("unix", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	e.waitFor("b", func(s *state) bool { return len(s.conns) == 2 })
+	e.do(func(*state) { writes = nil })
+	a.Write([]byte("x"))
+	buf := make([]byte, 500)
+	if _, err := io.ReadFull(a, buf); err != nil {
+		t.Fatal(err)
+	}
+	buf = make([]byte, 600)
+	if _, err := io.ReadFull(b, buf); err != nil {
+		t.Fatal(err)
+	}
+	e.do(func(s *state) {
+		if s.calls != 1 || len(writes) != 2 || writes[0]+writes[1] != 1100 {
+			t.Errorf("%d OnData calls, write calls %v; want 1 call and 2 writes (500 and 600 bytes)", s.calls, writes)
+		}
+		ln.Close()
+	})
+}

@@ -14,3 +14,7 @@ func SetAcceptTrace(fn func(err error)) { acceptTrace = fn }
 
 // FD returns the connection's descriptor, for tests.
 func (c *Conn[S]) FD() int { return c.fd }
+
+// SetWriteTrace sets a function that sees the byte count of every write
+// system call; nil removes it.
+func SetWriteTrace(fn func(n int)) { writeTrace = fn }
