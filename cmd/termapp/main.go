@@ -1,3 +1,5 @@
+//go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
+
 // Command termapp is an interactive terminal program on one calloop loop: a
 // live clock on a loop timer, the window size (SIGWINCH through a signal
 // source), raw-mode keys from standard input as a descriptor source, and an
