@@ -5,6 +5,7 @@ package stream_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -237,5 +238,71 @@ func TestPauseResume(t *testing.T) {
 		}
 		ln.Close()
 		s.conn.Abort()
+	})
+}
+
+// A producer driven by OnDrain: it writes until its output passes
+// HighWater, then waits for OnDrain to write more; the peer reads
+// everything, in order.
+func TestOnDrainProducer(t *testing.T) {
+	const total, high = 16 << 20, 1 << 20
+	data := pattern(total, 21)
+	type state struct {
+		sent, drains, closed int
+		err                  error
+	}
+	produce := func(s *state, c *stream.Conn[state]) {
+		for s.sent < total && c.Buffered() <= high {
+			n := min(256<<10, total-s.sent)
+			if _, err := c.Write(data[s.sent : s.sent+n]); err != nil {
+				t.Error(err)
+				return
+			}
+			s.sent += n
+		}
+		if s.sent == total {
+			c.Close()
+		}
+	}
+	var st state
+	var ln *stream.Listener[state]
+	e := start(t, &st, func(l *calloop.Loop[state]) {
+		var err error
+		ln, err = stream.Listen(l, "tcp", "127.0.0.1:0", stream.Config{HighWater: high}, stream.Handler[state]{
+			OnOpen: produce,
+			OnData: func(s *state, c *stream.Conn[state], in []byte) int { return len(in) },
+			OnDrain: func(s *state, c *stream.Conn[state]) {
+				s.drains++
+				if c.Buffered() > high/4 {
+					t.Errorf("OnDrain with %d bytes buffered", c.Buffered())
+				}
+				produce(s, c)
+			},
+			OnClose: func(s *state, c *stream.Conn[state], err error) { s.closed++; s.err = err },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, want %d (or different content)", len(got), total)
+	}
+	c.Close()
+	e.waitFor("close", func(s *state) bool { return s.closed == 1 })
+	e.do(func(s *state) {
+		t.Logf("%d OnDrain calls", s.drains)
+		if s.drains == 0 || s.err != nil {
+			t.Errorf("%d OnDrain calls, err %v", s.drains, s.err)
+		}
+		ln.Close()
 	})
 }

@@ -34,6 +34,12 @@ type Handler[S any] struct {
 	// ErrOutputTooLarge. It is not called when the loop itself is closed
 	// with connections still open: their descriptors are closed silently.
 	OnClose func(s *S, c *Conn[S], err error)
+	// OnDrain is optional: output that had grown above Config.HighWater
+	// (which paused reading from the peer) has drained to
+	// Config.LowWater, and reading has resumed. A producer that stops
+	// writing once Buffered passes HighWater writes more here. It is
+	// called in the loop iteration after the drain.
+	OnDrain func(s *S, c *Conn[S])
 	// OnReadClosed is optional: the peer has closed its writing side (the
 	// input reached EOF) while this side may still write. If it is nil the
 	// connection is closed gracefully at EOF (buffered output is flushed
@@ -109,6 +115,7 @@ type Conn[S any] struct {
 	eof        bool // the peer finished sending
 	wrShut     bool // CloseWrite called
 	wrDone     bool // shutdown(SHUT_WR) done
+	drainDue   bool // OnDrain to call
 
 	in     []byte // unconsumed input
 	out    []byte // output; out[outPos:] not yet written
@@ -296,6 +303,10 @@ func (c *Conn[S]) drained() {
 		c.bpPaused = false
 		if len(c.in) > 0 && c.readable() {
 			c.raise() // offer the kept input again
+		}
+		if c.sh.h.OnDrain != nil && c.state == stOpen {
+			c.drainDue = true
+			c.raise()
 		}
 	}
 	if pend > 0 {
@@ -678,6 +689,12 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 		return calloop.Continue, nil
 	case stDone:
 		return calloop.Continue, nil
+	}
+	if c.drainDue {
+		c.drainDue = false
+		if c.state == stOpen {
+			c.sh.h.OnDrain(s, c)
+		}
 	}
 	if ev&(calloop.Writable|calloop.Error|calloop.Hangup) != 0 && c.pending() > 0 {
 		c.blocked = false
