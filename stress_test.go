@@ -9,12 +9,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/internal/poller"
 )
 
 // The model-based stress test: random sequences of add, remove, disable,
@@ -147,6 +149,43 @@ type relModel struct {
 	failure string
 	depth   int
 	drain   bool // the final drain: callbacks do nothing more
+	// faults, when set, makes control calls and waits fail at random (see
+	// TestStressModelFaults).
+	faults *relFaults
+}
+
+var relStressCtlErrnos = []syscall.Errno{unix.ENOMEM, unix.ENOSPC, unix.EBADF, unix.EPERM}
+
+// ctlFault, with faults on, decides at random to make the control call the
+// coming operation certainly makes fail, and returns the errno (or 0).
+// Deregistrations (Disable, Remove) take EBADF as "the caller closed the
+// fd", which is not an error: they get the other errnos only.
+func (m *relModel) ctlFault(deregister bool) syscall.Errno {
+	if m.faults == nil || m.drain || m.r.Intn(4) != 0 {
+		return 0
+	}
+	errnos := relStressCtlErrnos
+	if deregister {
+		errnos = []syscall.Errno{unix.ENOMEM, unix.ENOSPC, unix.EPERM}
+	}
+	e := errnos[m.r.Intn(len(errnos))]
+	m.faults.inject(poller.OpCtl, e)
+	return e
+}
+
+// faulted checks the result of an operation whose control call was made to
+// fail with e: the error comes back and the fault was consumed.
+func (m *relModel) faulted(what string, e syscall.Errno, err error) {
+	if !errors.Is(err, e) {
+		m.failf("%s with a failing control call (%v): %v", what, e, err)
+	}
+	m.faults.mu.Lock()
+	left := len(m.faults.queue[poller.OpCtl])
+	m.faults.queue[poller.OpCtl] = nil
+	m.faults.mu.Unlock()
+	if left > 0 {
+		m.failf("%s made no control call", what)
+	}
 }
 
 func (m *relModel) logf(format string, args ...any) {
@@ -422,9 +461,9 @@ func (m *relModel) add(k relKind) {
 		if m.count(relFD, true) >= 12 {
 			return
 		}
-		fds, e := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if e != nil {
-			m.failf("socketpair: %v", e)
+		fds, serr := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if serr != nil {
+			m.failf("socketpair: %v", serr)
 			return
 		}
 		s.a, s.b = fds[0], fds[1]
@@ -432,8 +471,17 @@ func (m *relModel) add(k relKind) {
 		s.mode = []calloop.Mode{calloop.Level, calloop.Level, calloop.OneShot, calloop.Edge}[m.r.Intn(4)]
 		s.interest = []calloop.Events{calloop.Readable, calloop.Writable, calloop.Readable | calloop.Writable}[m.r.Intn(3)]
 		s.armed, s.budget = true, 1
+		e := m.ctlFault(false)
 		s.tok, err = l.AddFD(s.a, s.interest, s.mode, m.fdCallback(s))
 		m.logf("add fd %d (fd %d, %v, %v): %v", s.id, s.a, s.interest, s.mode, err)
+		if e != 0 {
+			m.faulted("AddFD", e, err)
+			if !s.tok.IsZero() {
+				m.failf("failed AddFD returned token %v", s.tok)
+			}
+			m.closeFDs(s)
+			return
+		}
 	case relTimer:
 		if m.count(relTimer, true) >= 24 {
 			return
@@ -493,9 +541,17 @@ func (m *relModel) op() {
 		if s == nil {
 			return
 		}
+		var e syscall.Errno
+		if s.kind == relFD && s.alive {
+			e = m.ctlFault(true)
+		}
 		err := l.Remove(s.tok)
 		m.logf("remove %s %d: %v", s.kind, s.id, err)
 		m.touch(s)
+		if e != 0 {
+			m.faulted("Remove", e, err) // the source stays
+			return
+		}
 		if !s.alive {
 			if !errors.Is(err, calloop.ErrInvalidToken) {
 				m.failf("Remove of dead %s %d: %v, want ErrInvalidToken", s.kind, s.id, err)
@@ -514,16 +570,34 @@ func (m *relModel) op() {
 		if s == nil {
 			return
 		}
+		var e syscall.Errno
+		if s.kind == relFD && s.alive && s.enabled {
+			e = m.ctlFault(true)
+		}
 		err := l.Disable(s.tok)
 		m.logf("disable %s %d: %v", s.kind, s.id, err)
+		if e != 0 {
+			m.touch(s)
+			m.faulted("Disable", e, err) // still enabled
+			return
+		}
 		m.toggled(s, err, false)
 	case 6, 7: // enable
 		s := m.pick(relKinds)
 		if s == nil {
 			return
 		}
+		var e syscall.Errno
+		if s.kind == relFD && s.alive && (!s.enabled || s.mode == calloop.OneShot) {
+			e = m.ctlFault(false)
+		}
 		err := l.Enable(s.tok)
 		m.logf("enable %s %d: %v", s.kind, s.id, err)
+		if e != 0 {
+			m.touch(s)
+			m.faulted("Enable", e, err) // unchanged
+			return
+		}
 		m.toggled(s, err, true)
 	case 8: // modify an fd
 		s := m.pick(relFD)
@@ -532,9 +606,17 @@ func (m *relModel) op() {
 		}
 		mode := []calloop.Mode{calloop.Level, calloop.OneShot, calloop.Edge}[m.r.Intn(3)]
 		interest := []calloop.Events{calloop.Readable, calloop.Writable, calloop.Readable | calloop.Writable}[m.r.Intn(3)]
+		var e syscall.Errno
+		if s.alive && s.enabled {
+			e = m.ctlFault(false)
+		}
 		err := l.ModifyFD(s.tok, interest, mode)
 		m.logf("modify fd %d (%v, %v): %v", s.id, interest, mode, err)
 		m.touch(s)
+		if e != 0 {
+			m.faulted("ModifyFD", e, err) // the old interest and mode stay
+			return
+		}
 		if !s.alive {
 			if !errors.Is(err, calloop.ErrInvalidToken) {
 				m.failf("ModifyFD of dead fd %d: %v, want ErrInvalidToken", s.id, err)
@@ -681,10 +763,32 @@ func (m *relModel) dispatch(timeout time.Duration) {
 				timerDue: !s.fired && s.hi.Before(m.dStart)})
 		}
 	}
+	var waitErr syscall.Errno
+	if m.faults != nil && !m.drain && m.r.Intn(6) == 0 {
+		waitErr = []syscall.Errno{unix.EINTR, unix.EINTR, unix.ENOMEM, unix.EBADF, unix.EAGAIN}[m.r.Intn(5)]
+		m.faults.inject(poller.OpWait, waitErr)
+		m.logf("wait fails with %v", waitErr)
+	}
 	m.inD = true
 	start := time.Now()
 	err := m.l.Dispatch(timeout, m)
 	m.inD = false
+	if waitErr != 0 && waitErr != unix.EINTR {
+		// The iteration stopped at its poll: nothing ran, and the idles
+		// due now are due in the next one.
+		if !errors.Is(err, waitErr) {
+			m.failf("Dispatch with a failing wait (%v): %v", waitErr, err)
+		}
+		for _, s := range m.srcs {
+			if s.runD == m.d && s.runs > 0 {
+				m.failf("%s %d ran in a Dispatch whose wait failed", s.kind, s.id)
+			}
+			if s.kind == relIdle && s.alive && s.dueD == m.d {
+				s.dueD++
+			}
+		}
+		return
+	}
 	if err != nil {
 		m.failf("Dispatch: %v", err)
 	}
@@ -763,11 +867,15 @@ func (m *relModel) readyNow() bool {
 // relRun runs one model test: steps of outside operations and a Dispatch,
 // then enables and drains everything and checks that nothing was lost.
 func relRun(tb testing.TB, r relRand, steps int, opts ...calloop.Option) string {
+	return relRunWith(tb, r, steps, nil, opts...)
+}
+
+func relRunWith(tb testing.TB, r relRand, steps int, faults *relFaults, opts ...calloop.Option) string {
 	l, err := calloop.New[relModel](opts...)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
-	m := &relModel{l: l, r: r}
+	m := &relModel{l: l, r: r, faults: faults}
 	defer func() {
 		l.Close()
 		for _, s := range m.srcs {
@@ -793,6 +901,9 @@ func relRun(tb testing.TB, r relRand, steps int, opts ...calloop.Option) string 
 	// Drain: enable everything, then dispatch until every timer fired,
 	// every ping ran and every message was delivered.
 	m.drain = true
+	if faults != nil {
+		faults.clear()
+	}
 	for _, s := range m.srcs {
 		if s.alive && !s.enabled && s.kind != relIdle {
 			err := l.Enable(s.tok)
@@ -903,6 +1014,35 @@ func TestStressModel(t *testing.T) {
 		t.Fatalf("%d descriptors open before the runs, %d after", fdsBefore, after)
 	}
 	t.Logf("%d random runs of 150 steps", runs)
+}
+
+// TestStressModelFaults is TestStressModel with the poller's control calls
+// and waits failing at random: every failed AddFD, ModifyFD, Enable,
+// Disable and Remove must return its error and change nothing, a failed
+// wait must fail its Dispatch with nothing dispatched, EINTR must be
+// invisible, and the model's guarantees hold throughout.
+func TestStressModelFaults(t *testing.T) {
+	budget := time.Second
+	if testing.Short() {
+		budget = 200 * time.Millisecond
+	}
+	f := relInstallFaults(t)
+	base := uint64(time.Now().UnixNano())
+	if s := relStressSeed(t); s != 0 {
+		base, budget = s, 0
+	}
+	end := time.Now().Add(budget)
+	runs := 0
+	for i := 0; i == 0 || time.Now().Before(end); i++ {
+		seed := base + uint64(i)
+		r := relSeeded{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+		f.clear()
+		if fail := relRunWith(t, r, 150, f, calloop.WithNetpoller(seed%2 == 0)); fail != "" {
+			t.Fatalf("seed %d (netpoller %v; reproduce with RELSTRESS_SEED=%d): %s", seed, seed%2 == 0, seed, fail)
+		}
+		runs++
+	}
+	t.Logf("%d random runs of 150 steps with faults", runs)
 }
 
 // FuzzLoopOps drives the same model with the fuzzer's bytes as the choices.
