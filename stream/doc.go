@@ -52,8 +52,14 @@
 // again. Buffered output can exceed HighWater by what one OnData call
 // writes; [Config.MaxOutput] is the hard limit: beyond it the connection is
 // closed with [ErrOutputTooLarge]. [Conn.PauseReading] and
-// [Conn.ResumeReading] give the same control to the application, and
-// [Conn.Buffered] tells how much output is waiting.
+// [Conn.ResumeReading] give the same control to the application,
+// [Conn.Buffered] tells how much output is waiting, and [Handler.OnDrain]
+// tells a producer that stopped writing at HighWater when to write more.
+//
+// Two peers that both write more than HighWater without reading first
+// (both ends of a bulk exchange in both directions, say) stop reading from
+// each other and wait forever: such a protocol must stay below HighWater
+// or raise it.
 //
 // # Closing
 //
