@@ -13,7 +13,3 @@ import "golang.org/x/sys/unix"
 
 func read(fd int, p []byte) (int, error)  { return unix.Read(fd, p) }
 func write(fd int, p []byte) (int, error) { return unix.Write(fd, p) }
-
-func writev(fd int, a, b []byte) (int, error) {
-	return unix.Writev(fd, [][]byte{a, b})
-}

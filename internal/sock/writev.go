@@ -1,0 +1,9 @@
+//go:build linux || darwin || openbsd
+
+package sock
+
+import "golang.org/x/sys/unix"
+
+func writev(fd int, a, b []byte) (int, error) {
+	return unix.Writev(fd, [][]byte{a, b})
+}
