@@ -284,7 +284,12 @@ func relLimitedServer(t *testing.T, fsync string) (s *relServer, aof, bin string
 	bin = relBuild(t)
 	aof = filepath.Join(t.TempDir(), "appendonly.aof")
 	s = relStart(t, bin, "-aof", aof, "-appendfsync", fsync)
-	lim := unix.Rlimit{Cur: 64 << 10, Max: 64 << 10}
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &cur); err != nil {
+		t.Fatal(err)
+	}
+	// Only the soft limit: the test raises it back later.
+	lim := unix.Rlimit{Cur: 64 << 10, Max: cur.Max}
 	if err := unix.Prlimit(s.cmd.Process.Pid, unix.RLIMIT_FSIZE, &lim, nil); err != nil {
 		t.Fatalf("prlimit: %v", err)
 	}
@@ -312,9 +317,10 @@ func relFill(t *testing.T, rdb *redis.Client, limit time.Duration) (int, error) 
 // TestReliabilityDiskFullEverysec: when the AOF cannot grow, the server
 // stays up (it answers reads and PING) and refuses writes with an error
 // reply, as Redis does with -MISCONF, instead of acknowledging writes it
-// cannot persist.
+// cannot persist; once the file can grow again, writes are accepted and the
+// AOF replays every acknowledged write after a restart.
 func TestReliabilityDiskFullEverysec(t *testing.T) {
-	s, aof, _ := relLimitedServer(t, "everysec")
+	s, aof, bin := relLimitedServer(t, "everysec")
 	rdb := relClient(s.addr)
 	defer rdb.Close()
 	ctx := context.Background()
@@ -345,6 +351,53 @@ func TestReliabilityDiskFullEverysec(t *testing.T) {
 	}
 	if !strings.Contains(werr.Error(), "MISCONF") && !strings.Contains(werr.Error(), "ERR") {
 		t.Errorf("write refused with %v, want a -MISCONF/-ERR reply", werr)
+	}
+
+	// Room again: writes are accepted once the AOF can be written, and
+	// the file stays replayable (no torn record left in its middle): after
+	// a graceful restart every acknowledged write is there.
+	var inf unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_FSIZE, &inf); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prlimit(s.cmd.Process.Pid, unix.RLIMIT_FSIZE, &inf, nil); err != nil {
+		t.Fatalf("prlimit: %v", err)
+	}
+	var acked []relAck
+	for i := 0; i < n; i++ {
+		acked = append(acked, relAck{key: fmt.Sprintf("fill:%d", i), val: strings.Repeat("v", 1000)})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		key := fmt.Sprintf("after:%d", len(acked))
+		err := rdb.Set(ctx, key, "x", 0).Err()
+		if err == nil {
+			acked = append(acked, relAck{key: key, val: "x"})
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writes still refused 10s after the AOF could grow again: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the server retries the AOF about once a second
+	}
+	for i := 0; i < 100; i++ {
+		key := fmt.Sprintf("after2:%d", i)
+		if err := rdb.Set(ctx, key, "y", 0).Err(); err != nil {
+			t.Fatalf("SET after recovery: %v", err)
+		}
+		acked = append(acked, relAck{key: key, val: "y"})
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("respkv did not exit on SIGTERM")
+	}
+	s.cmd.Wait()
+	s2 := relStart(t, bin, "-aof", aof, "-appendfsync", "everysec")
+	if m := relMissing(t, s2.addr, acked); len(m) > 0 {
+		t.Fatalf("%d of %d acknowledged writes missing after the AOF recovered and the server restarted, e.g. %s\nlog:\n%s\nrestart log:\n%s",
+			len(m), len(acked), m[0].key, s.log(), s2.log())
 	}
 }
 
