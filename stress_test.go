@@ -152,6 +152,47 @@ type relModel struct {
 	// faults, when set, makes control calls and waits fail at random (see
 	// TestStressModelFaults).
 	faults *relFaults
+	// panics: callbacks panic at random (TestStressModelPanics).
+	panics     bool
+	panicked   bool // the Dispatch in progress panicked
+	afterPanic int  // the Dispatch after one that panicked
+	streak     int  // consecutive Dispatches that panicked, up to afterPanic-1
+	cbCount    int  // callbacks in this Dispatch
+	panicAt    int  // the callback of this Dispatch that panics, or -1
+}
+
+// relPanic is what callbacks panic with.
+type relPanic struct{}
+
+// maybePanic, with panics on, panics at random in a callback of s after
+// the model recorded the call. The loop's promise: the call counts as
+// made, its source stays as it was (a timer is removed), the events,
+// timers and idles the iteration did not reach are kept for the next.
+func (m *relModel) maybePanic(s *relSrc) {
+	if !m.panics || m.drain || m.depth > 0 {
+		return
+	}
+	m.cbCount++
+	if m.cbCount-1 != m.panicAt {
+		return
+	}
+	m.logf("%s %d panics", s.kind, s.id)
+	if s.kind == relTimer {
+		s.alive = false
+	}
+	m.panicked = true
+	panic(relPanic{})
+}
+
+// maxRuns is how often an fd may run in this Dispatch: after a panic also
+// once for each event kept from the panicking iterations (a Dispatch that
+// panics before reaching the events kept from the previous one keeps them
+// again, besides its own kernel batch).
+func (m *relModel) maxRuns() int {
+	if m.d == m.afterPanic {
+		return 1 + m.streak
+	}
+	return 1
 }
 
 var relStressCtlErrnos = []syscall.Errno{unix.ENOMEM, unix.ENOSPC, unix.EBADF, unix.EPERM}
@@ -285,20 +326,25 @@ func (m *relModel) callbackOps() {
 func (m *relModel) fdCallback(s *relSrc) func(*relModel, calloop.Events) calloop.Action {
 	return func(_ *relModel, ev calloop.Events) calloop.Action {
 		m.ran(s)
-		if s.runs > 1 {
+		if s.runs > m.maxRuns() {
 			m.failf("fd %d ran %d times in one Dispatch", s.id, s.runs)
 		}
 		if s.mode != calloop.Level {
-			if s.budget == 0 {
+			// Events kept from a panicking iteration may predate a
+			// re-arming: not counted against the budget.
+			if s.budget == 0 && m.d != m.afterPanic {
 				m.failf("%v fd %d ran again without being re-armed", s.mode, s.id)
 			}
-			s.budget--
+			if s.budget > 0 {
+				s.budget--
+			}
 			s.armed = false
 		}
-		if !s.touched && ev != s.interest {
+		if !s.touched && ev != s.interest && m.d != m.afterPanic {
 			m.failf("fd %d with interest %v reported %v", s.id, s.interest, ev)
 		}
 		m.logf("fd %d runs (%v)", s.id, ev)
+		m.maybePanic(s)
 		m.callbackOps()
 		if !s.alive || !s.enabled {
 			return calloop.Continue
@@ -347,6 +393,7 @@ func (m *relModel) timerCallback(s *relSrc) func(*relModel, time.Time) calloop.T
 		}
 		s.fired = true
 		m.logf("timer %d fires", s.id)
+		m.maybePanic(s)
 		m.callbackOps()
 		if !s.alive {
 			return calloop.Drop()
@@ -375,6 +422,7 @@ func (m *relModel) pingCallback(s *relSrc) func(*relModel) {
 		}
 		s.unseen = false
 		m.logf("ping %d runs", s.id)
+		m.maybePanic(s)
 		m.callbackOps()
 	}
 }
@@ -408,6 +456,7 @@ func (m *relModel) chanCallback(s *relSrc) func(*relModel, int, bool) {
 		if s.recv-s.startRec > 1024 {
 			m.failf("chan %d delivered more than 1024 messages in one Dispatch", s.id)
 		}
+		m.maybePanic(s)
 		if m.r.Intn(64) == 0 {
 			m.logf("chan %d message %d", s.id, msg)
 			m.callbackOps()
@@ -423,6 +472,7 @@ func (m *relModel) idleCallback(s *relSrc) func(*relModel) {
 		}
 		s.alive = false // its token is spent
 		m.logf("idle %d runs", s.id)
+		m.maybePanic(s)
 		m.inIdle = true
 		m.callbackOps()
 		m.inIdle = false
@@ -771,8 +821,56 @@ func (m *relModel) dispatch(timeout time.Duration) {
 	}
 	m.inD = true
 	start := time.Now()
-	err := m.l.Dispatch(timeout, m)
+	m.panicked = false
+	m.cbCount, m.panicAt = 0, -1
+	if m.panics && m.r.Intn(4) == 0 {
+		m.panicAt = m.r.Intn(12)
+	}
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				if _, ok := v.(relPanic); !ok {
+					panic(v)
+				}
+				if !m.panicked {
+					m.failf("Dispatch panicked with no callback panicking")
+				}
+				err = nil
+			} else if m.panicked {
+				m.failf("a callback panicked and Dispatch returned")
+			}
+		}()
+		return m.l.Dispatch(timeout, m)
+	}()
 	m.inD = false
+	m.inIdle = false
+	m.depth = 0
+	if m.d == m.afterPanic && !m.panicked {
+		// The kept events are all dispatched now; a OneShot or Edge fd's
+		// kernel registration may still hold a real arming whose budget a
+		// kept event used.
+		for _, s := range m.srcs {
+			if s.kind == relFD && s.mode != calloop.Level && s.alive && s.enabled && s.budget == 0 {
+				s.budget = 1
+			}
+		}
+	}
+	if m.panicked {
+		// Nothing more is promised for this iteration: what it did not
+		// reach comes in the next one.
+		if m.afterPanic == m.d {
+			m.streak++
+		} else {
+			m.streak = 1
+		}
+		m.afterPanic = m.d + 1
+		for _, s := range m.srcs {
+			if s.kind == relIdle && s.alive && s.dueD == m.d {
+				s.dueD++
+			}
+		}
+		return
+	}
 	if waitErr != 0 && waitErr != unix.EINTR {
 		// The iteration stopped at its poll: nothing ran, and the idles
 		// due now are due in the next one.
@@ -797,7 +895,7 @@ func (m *relModel) dispatch(timeout time.Duration) {
 	}
 	for _, b := range snap {
 		s := b.s
-		if s.touched || !b.enabled {
+		if s.touched || !b.enabled || m.d == m.afterPanic {
 			continue
 		}
 		runs := 0
@@ -871,11 +969,15 @@ func relRun(tb testing.TB, r relRand, steps int, opts ...calloop.Option) string 
 }
 
 func relRunWith(tb testing.TB, r relRand, steps int, faults *relFaults, opts ...calloop.Option) string {
+	return relRunModel(tb, r, steps, faults, false, opts...)
+}
+
+func relRunModel(tb testing.TB, r relRand, steps int, faults *relFaults, panics bool, opts ...calloop.Option) string {
 	l, err := calloop.New[relModel](opts...)
 	if err != nil {
 		tb.Fatalf("New: %v", err)
 	}
-	m := &relModel{l: l, r: r, faults: faults}
+	m := &relModel{l: l, r: r, faults: faults, panics: panics}
 	defer func() {
 		l.Close()
 		for _, s := range m.srcs {
@@ -1043,6 +1145,32 @@ func TestStressModelFaults(t *testing.T) {
 		runs++
 	}
 	t.Logf("%d random runs of 150 steps with faults", runs)
+}
+
+// TestStressModelPanics is TestStressModel with callbacks panicking at
+// random: Dispatch propagates the panic, and the loop stays consistent: no
+// source runs when it must not, nothing due is lost (it comes in the next
+// iteration), the panicking timer is removed.
+func TestStressModelPanics(t *testing.T) {
+	budget := time.Second
+	if testing.Short() {
+		budget = 200 * time.Millisecond
+	}
+	base := uint64(time.Now().UnixNano())
+	if s := relStressSeed(t); s != 0 {
+		base, budget = s, 0
+	}
+	end := time.Now().Add(budget)
+	runs := 0
+	for i := 0; i == 0 || time.Now().Before(end); i++ {
+		seed := base + uint64(i)
+		r := relSeeded{rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+		if fail := relRunModel(t, r, 150, nil, true, calloop.WithNetpoller(seed%2 == 0)); fail != "" {
+			t.Fatalf("seed %d (netpoller %v; reproduce with RELSTRESS_SEED=%d): %s", seed, seed%2 == 0, seed, fail)
+		}
+		runs++
+	}
+	t.Logf("%d random runs of 150 steps with panics", runs)
 }
 
 // FuzzLoopOps drives the same model with the fuzzer's bytes as the choices.
