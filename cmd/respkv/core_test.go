@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
@@ -134,4 +135,22 @@ func FuzzFeed(f *testing.F) {
 			c.out = c.out[:0]
 		}
 	})
+}
+
+func TestMisconfText(t *testing.T) {
+	if got := errMisconf(syscall.ENOSPC); got != "MISCONF Errors writing to the AOF file: No space left on device" {
+		t.Fatal(got)
+	}
+	k := newCore(t)
+	k.s.aofErr = syscall.EFBIG
+	if got := k.do("SET a b"); got != "(error) MISCONF Errors writing to the AOF file: File too large" {
+		t.Fatal(got)
+	}
+	if got := k.do("GET a"); got != "(nil)" {
+		t.Fatal(got)
+	}
+	k.s.aofErr = nil
+	if got := k.do("SET a b"); got != "OK" {
+		t.Fatal(got)
+	}
 }
