@@ -206,8 +206,9 @@ func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 // [ErrDispatching] when called while the loop is already dispatching. A panic
 // in a callback propagates out of Dispatch; the loop stays consistent (the
 // events not yet dispatched are kept for the next iteration, where a
-// level-triggered fd may be reported twice; the timer whose callback panicked
-// is removed) and can be dispatched again.
+// level-triggered fd may be reported once more than usual, and an event kept
+// for an fd whose interest changed meanwhile may be stale; the timer whose
+// callback panicked is removed) and can be dispatched again.
 func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 	if !l.running.CompareAndSwap(false, true) {
 		return ErrDispatching
