@@ -4,11 +4,11 @@ package calloop_test
 
 import (
 	"errors"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/calloop-go/calloop"
@@ -19,9 +19,10 @@ import (
 // source_test.go, nest_test.go) check epoll's semantics and use Linux system
 // calls: they run on Linux; the kqueue systems only build the package.
 
-// TestMain fails the whole run if any test leaves a goroutine behind.
+// TestMain fails the whole run if the tests leave a goroutine or a file
+// descriptor behind.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	os.Exit(leakcheck.Run(m))
 }
 
 // raceEnabled is set by race_test.go when the race detector is on, to size

@@ -4,6 +4,7 @@ package stream_test
 
 import (
 	"context"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,11 +13,10 @@ import (
 	"time"
 
 	"github.com/calloop-go/calloop"
-	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	os.Exit(leakcheck.Run(m))
 }
 
 // env runs a loop with state *S on a goroutine of its own; do runs a

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,7 @@ func demoBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := leakcheck.Run(m)
 	if binary != "" {
 		os.RemoveAll(filepath.Dir(binary))
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +27,7 @@ var (
 
 // TestMain removes the binary built for the subprocess tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := leakcheck.Run(m)
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}

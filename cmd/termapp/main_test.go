@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TERMAPP_CHILD") == "1" {
 		os.Exit(run(strings.Fields(os.Getenv("TERMAPP_ARGS")), os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(leakcheck.Run(m))
 }
 
 // watchdog bounds every wait for output.
