@@ -120,10 +120,11 @@
 // task (kept, up to 1024 per loop, for reuse by later tasks until Close). Closing a loop leaves no goroutine and no descriptor
 // of its own behind.
 //
-// On Linux a sleeping loop parks its goroutine in Go's runtime netpoller, so
-// an idle loop holds no OS thread; elsewhere, with GOMAXPROCS=1, or with
-// [WithNetpoller](false), it blocks an OS thread in the kernel, as a
-// goroutine in a system call does. [WithLockOSThread] pins Run's goroutine to
+// A sleeping loop blocks its OS thread in the kernel, as a goroutine in a
+// system call does, after a non-blocking look and a runtime.Gosched (so
+// that goroutines its callbacks made ready run first). [WithNetpoller]
+// parks it in Go's runtime netpoller instead, so that an idle loop holds no
+// thread. [WithLockOSThread] pins Run's goroutine to
 // its thread, for thread-affine C libraries.
 //
 // # Errors and panics

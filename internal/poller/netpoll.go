@@ -62,6 +62,9 @@ func (pk *parker) close() error {
 }
 
 // park waits until try reports true, or timeout passes (negative: no limit).
+// The first call of try, made after the runtime reset the descriptor's
+// readiness, is what makes parking race-free: an event that arrived before
+// it is seen there, one that arrives after it wakes the parked goroutine.
 func (pk *parker) park(timeout time.Duration, try func(uintptr) bool) error {
 	if timeout > 0 {
 		pk.f.SetReadDeadline(time.Now().Add(timeout))

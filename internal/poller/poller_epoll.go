@@ -4,6 +4,7 @@ package poller
 
 import (
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -168,8 +169,21 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		}
 		n, errno = p.tryN, p.tryErr
 		p.tryN, p.tryErr = 0, 0
+	} else if timeout == 0 {
+		n, errno = p.wait(raw, 0)
 	} else {
-		n, errno = p.wait(raw, timeout)
+		// Look first, without a scheduler hand-off. If nothing is ready,
+		// let a goroutine that the callbacks just made ready run before
+		// this thread blocks in the kernel: it sits on this thread's P,
+		// which a blocked thread keeps from it until sysmon retakes it.
+		p.tryRaw = raw
+		if p.try(uintptr(p.epfd)) {
+			n, errno = p.tryN, p.tryErr
+		} else {
+			runtime.Gosched()
+			n, errno = p.wait(raw, timeout)
+		}
+		p.tryN, p.tryErr = 0, 0
 	}
 	if errno != 0 {
 		if errno == unix.EINTR {

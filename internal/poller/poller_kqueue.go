@@ -4,6 +4,7 @@ package poller
 
 import (
 	"os"
+	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -186,12 +187,23 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		n, err = p.tryN, p.tryErr
 		p.tryN, p.tryErr = 0, nil
 	} else {
-		var ts *unix.Timespec
-		if timeout >= 0 {
-			t := unix.NsecToTimespec(int64(timeout))
-			ts = &t
+		// As on epoll: look first; if nothing is ready, let goroutines the
+		// callbacks made ready run before this thread blocks.
+		p.tryRaw = raw
+		if timeout != 0 && p.try(0) {
+			n, err = p.tryN, p.tryErr
+		} else {
+			if timeout != 0 {
+				runtime.Gosched()
+			}
+			var ts *unix.Timespec
+			if timeout >= 0 {
+				t := unix.NsecToTimespec(int64(timeout))
+				ts = &t
+			}
+			n, err = unix.Kevent(p.kq, nil, raw, ts)
 		}
-		n, err = unix.Kevent(p.kq, nil, raw, ts)
+		p.tryN, p.tryErr = 0, nil
 	}
 	if err != nil {
 		if err == unix.EINTR {
