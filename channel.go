@@ -233,6 +233,15 @@ func (c *chanCore[T]) takeAll(dst []T) ([]T, bool) {
 	return dst, c.closed
 }
 
+// waiting reports whether messages or the closed event wait for the loop.
+// A source's Register asks it, so that an Enable raises them again however
+// the signals and Disables of earlier iterations interleaved.
+func (c *chanCore[T]) waiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n > 0 || c.closed
+}
+
 // drop empties the queue for good: the receiving source is gone.
 func (c *chanCore[T]) drop() {
 	c.mu.Lock()
@@ -244,11 +253,7 @@ func (c *chanCore[T]) drop() {
 
 func (cs *chanSource[S, T]) Register(r *Registrar) error {
 	cs.active = true
-	c := cs.c
-	c.mu.Lock()
-	more := c.n > 0 || c.closed
-	c.mu.Unlock()
-	if more || cs.cur != nil {
+	if cs.c.waiting() || cs.cur != nil {
 		r.Ready(0, Readable) // what arrived or was left while disabled
 	}
 	return nil
@@ -268,7 +273,6 @@ func (cs *chanSource[S, T]) removed() {
 
 func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	c := cs.c
-	c.node.deferred = false
 	if cs.cur == nil {
 		c.mu.Lock()
 		cs.cur, cs.pos = c.head, 0

@@ -57,9 +57,8 @@ func NewInbox[S, T any](l *Loop[S], capacity int) (*Inbox[T], *Sender[T], error)
 }
 
 func (is *inboxSource[S, T]) Register(r *Registrar) error {
-	if n := &is.in.c.node; n.deferred {
-		n.deferred = false
-		r.Ready(0, Readable)
+	if is.in.c.waiting() {
+		r.Ready(0, Readable) // what arrived while disabled
 	}
 	return nil
 }

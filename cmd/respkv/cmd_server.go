@@ -231,10 +231,7 @@ func cmdClient(s *server, c *client, args [][]byte) {
 			"SETINFO <option> <value>", "    Accepted and ignored (LIB-NAME, LIB-VER).",
 			"HELP", "    Print this help.",
 		}
-		c.array(len(help))
-		for _, h := range help {
-			c.simple(h)
-		}
+		c.help(help)
 	default:
 		c.errReply(errUnknownSub("client", sub))
 	}
@@ -354,10 +351,7 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 			"RESETSTAT", "    Reset statistics reported by the INFO command.",
 			"HELP", "    Print this help.",
 		}
-		c.array(len(help))
-		for _, h := range help {
-			c.simple(h)
-		}
+		c.help(help)
 	default:
 		c.errReply(errUnknownSub("config", sub))
 	}
@@ -490,10 +484,7 @@ func cmdCommand(s *server, c *client, args [][]byte) {
 			"GETKEYS <full-command>", "    Return the keys from a full Redis command.",
 			"HELP", "    Print this help.",
 		}
-		c.array(len(help))
-		for _, h := range help {
-			c.simple(h)
-		}
+		c.help(help)
 	default:
 		c.errReply(errUnknownSub("command", sub))
 	}
@@ -648,4 +639,13 @@ func maxInput(maxReq int64) int64 {
 		v = 1 << 30
 	}
 	return v
+}
+
+// help replies with lines as an array of simple strings, as Redis's HELP
+// subcommands do.
+func (c *client) help(lines []string) {
+	c.array(len(lines))
+	for _, h := range lines {
+		c.simple(h)
+	}
 }
