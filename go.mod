@@ -2,12 +2,14 @@ module github.com/calloop-go/calloop
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
+require (
+	github.com/creack/pty v1.1.24
+	github.com/redis/go-redis/v9 v9.23.0
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.50.0
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/creack/pty v1.1.24 // indirect
-	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
-	go.uber.org/goleak v1.3.0 // indirect
 )

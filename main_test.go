@@ -4,7 +4,6 @@ package calloop_test
 
 import (
 	"errors"
-	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 )
 
 // The conformance tests of the core loop (this file and loop_test.go,

@@ -4,7 +4,6 @@ package stream_test
 
 import (
 	"context"
-	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/calloop-go/calloop"
+	"github.com/calloop-go/calloop/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/calloop-go/calloop/internal/leakcheck"
 )
 
 // wait bounds every wait for the demo's output.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/calloop-go/calloop/internal/leakcheck"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"github.com/redis/go-redis/v9"
 )
 

@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"github.com/calloop-go/calloop/internal/leakcheck"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calloop-go/calloop/internal/leakcheck"
 	"github.com/creack/pty"
 )
 
