@@ -105,6 +105,18 @@
 // Closing the loop cancels every work context and waits for the work
 // goroutines, and stops every task, so nothing outlives Close.
 //
+// # Per-loop values
+//
+// A package that layers on the loop (a protocol library, a widget toolkit)
+// often needs one value per loop: a shared read buffer, the list of its
+// connections to flush before the loop sleeps. [Value] keeps it on the loop,
+// under a package-level [Key], typed, and created on first use; the value's
+// type may depend on S, so one key serves every Loop[S]. When the loop
+// closes, after its sources were removed, the values that implement
+// [io.Closer] are closed. [LookupValue] and [DeleteValue] complete the set.
+// No process-global registry keyed by the loop is needed, and nothing
+// outlives the loop.
+//
 // # Concurrency
 //
 // A Loop belongs to one goroutine at a time: its methods are called from its

@@ -56,11 +56,12 @@ type Loop[S any] struct {
 	batchPos int
 	kernel   []poller.Event // the kernel's events, until their batch starts
 	idlePos  int
-	firing   Token    // the timer whose callback is running
-	due      []Token  // timers due in this iteration (fireTimers)
-	duePos   int      // the one firing
-	later    []uint32 // due timers set during this iteration
-	async    *hub[S]  // futures and tasks (future.go); nil until first used
+	firing   Token       // the timer whose callback is running
+	due      []Token     // timers due in this iteration (fireTimers)
+	duePos   int         // the one firing
+	later    []uint32    // due timers set during this iteration
+	async    *hub[S]     // futures and tasks (future.go); nil until first used
+	values   []loopValue // per-loop values of packages (value.go)
 
 	iter    uint64 // iterations begun, for per-iteration budgets of sources
 	err     error  // first failure of this iteration (Fail, a source's error)
@@ -489,9 +490,10 @@ func (l *Loop[S]) closeNow() error {
 	}
 	l.timers.reset()
 	l.closed = true
+	verr := l.closeValues()
 	l.w.mu.Lock()
 	l.w.closed = true
 	err := l.p.Close()
 	l.w.mu.Unlock()
-	return err
+	return errors.Join(verr, err)
 }
