@@ -314,6 +314,30 @@ func cmdMsetnx(s *server, c *client, args [][]byte) {
 
 const errTooLong = "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
+// fits reports whether a string of size bytes grown by add bytes stays
+// within proto-max-bulk-len (Redis's checkStringLength). Both are >= 0; the
+// comparison cannot overflow.
+func (s *server) fits(size, add int64) bool {
+	return size <= s.cfg.MaxReq && add <= s.cfg.MaxReq-size
+}
+
+// grow returns v extended to n bytes (if shorter), the new bytes zero: the
+// capacity beyond len(v) may hold an older, longer value's bytes.
+func grow(v []byte, n int) []byte {
+	if len(v) >= n {
+		return v
+	}
+	if cap(v) >= n {
+		old := len(v)
+		v = v[:n]
+		clear(v[old:])
+		return v
+	}
+	nv := make([]byte, n, n+n/4)
+	copy(nv, v)
+	return nv
+}
+
 func cmdAppend(s *server, c *client, args [][]byte) {
 	i := s.getString(c, args[1])
 	if i == -2 {
@@ -327,7 +351,7 @@ func cmdAppend(s *server, c *client, args [][]byte) {
 		return
 	}
 	e := &d.ents[i]
-	if int64(len(e.val))+int64(len(args[2])) > s.cfg.MaxReq {
+	if !s.fits(int64(len(e.val)), int64(len(args[2]))) {
 		c.errReply(errTooLong)
 		return
 	}
@@ -410,7 +434,7 @@ func cmdSetrange(s *server, c *client, args [][]byte) {
 			c.int(0)
 			return
 		}
-		if off+int64(len(val)) > s.cfg.MaxReq {
+		if !s.fits(off, int64(len(val))) {
 			c.errReply(errTooLong)
 			return
 		}
@@ -420,22 +444,13 @@ func cmdSetrange(s *server, c *client, args [][]byte) {
 			c.int(int64(len(d.ents[i].val)))
 			return
 		}
-		if off+int64(len(val)) > s.cfg.MaxReq {
+		if !s.fits(off, int64(len(val))) {
 			c.errReply(errTooLong)
 			return
 		}
 	}
 	e := &d.ents[i]
-	need := int(off) + len(val)
-	if len(e.val) < need {
-		if cap(e.val) >= need {
-			e.val = e.val[:need]
-		} else {
-			nv := make([]byte, need, need+need/4)
-			copy(nv, e.val)
-			e.val = nv
-		}
-	}
+	e.val = grow(e.val, int(off)+len(val))
 	copy(e.val[off:], val)
 	s.modified(c.db, args[1])
 	c.int(int64(len(e.val)))
@@ -594,18 +609,7 @@ func cmdSetbit(s *server, c *client, args [][]byte) {
 	}
 	e := &d.ents[i]
 	byteIdx := int(off >> 3)
-	if len(e.val) <= byteIdx {
-		need := byteIdx + 1
-		if cap(e.val) >= need {
-			old := len(e.val)
-			e.val = e.val[:need]
-			clear(e.val[old:])
-		} else {
-			nv := make([]byte, need, need+need/4)
-			copy(nv, e.val)
-			e.val = nv
-		}
-	}
+	e.val = grow(e.val, byteIdx+1)
 	bit := byte(7 - off&7)
 	old := (e.val[byteIdx] >> bit) & 1
 	e.val[byteIdx] &^= 1 << bit
