@@ -22,9 +22,18 @@ type Handler[S any] struct {
 	// OnOpen is optional: a connection was accepted or a dial completed.
 	OnOpen func(s *S, c *Conn[S])
 	// OnData is required: in holds every unconsumed byte received so far;
-	// return how many bytes were consumed (the rest is kept and offered
-	// again, prefixed to the next data). in is only valid during the call.
-	// A return value below 0 counts as 0, above len(in) as len(in).
+	// return how many bytes were consumed. in is only valid during the
+	// call. A return value below 0 counts as 0, above len(in) as len(in).
+	//
+	// The rest is kept and offered again, prefixed to newer data, by this
+	// rule: when more data arrives; in a later loop iteration, even without
+	// new data, after reading resumes ([Conn.ResumeReading], or the end of
+	// a backpressure pause) and after [Conn.OfferAgain]. Otherwise kept
+	// input waits for more data: that suits a handler that stops because
+	// its input ends in an incomplete message, but a handler that stops
+	// early for another reason (it has written enough for now) must call
+	// OfferAgain, or it will not see the complete messages it left until
+	// the peer sends more, which the peer may never do.
 	OnData func(s *S, c *Conn[S], in []byte) int
 	// OnClose is optional: called exactly once per connection, after its
 	// descriptor is closed; err is nil for a clean close by either side
@@ -116,6 +125,10 @@ type Conn[S any] struct {
 	wrShut     bool // CloseWrite called
 	wrDone     bool // shutdown(SHUT_WR) done
 	drainDue   bool // OnDrain to call
+	again      bool // OfferAgain called during OnData
+	waitLow    bool // OfferAgain: not reading until output is at LowWater, then offer
+	offerDue   bool // OfferAgain: kept input to offer in the next iteration
+	inData     bool // inside OnData
 
 	in     []byte // unconsumed input
 	out    []byte // output; out[outPos:] not yet written
@@ -169,7 +182,7 @@ func (c *Conn[S]) pending() int { return len(c.out) - c.outPos }
 
 // readable reports whether the connection wants input now.
 func (c *Conn[S]) readable() bool {
-	return c.state == stOpen && !c.userPaused && !c.bpPaused && !c.eof
+	return c.state == stOpen && !c.userPaused && !c.bpPaused && !c.waitLow && !c.eof
 }
 
 // Write queues p for the peer and returns len(p). It never blocks: when
@@ -299,6 +312,10 @@ func (c *Conn[S]) drained() {
 		c.resetOut()
 	}
 	pend := c.pending()
+	if c.waitLow && pend <= c.sh.cfg.low {
+		c.waitLow = false
+		c.scheduleOffer()
+	}
 	if c.bpPaused && pend <= c.sh.cfg.low {
 		c.bpPaused = false
 		if len(c.in) > 0 && c.readable() {
@@ -509,6 +526,46 @@ func (c *Conn[S]) ResumeReading() {
 	}
 }
 
+// OfferAgain asks for the input that OnData leaves unconsumed to be
+// offered again without waiting for new data from the peer: once the
+// buffered output has drained to [Config.LowWater] (reading from the peer
+// pauses until then), in a later loop iteration, never from inside the
+// current callback. It is for a handler that stops before the end of its
+// input for another reason than an incomplete message, typically because
+// it has written enough replies for now; see [Handler.OnData] for the
+// whole rule.
+//
+// Called during OnData it applies to the input that call leaves; called
+// elsewhere, to the input kept at the time. One call asks for one offer (a
+// handler that stops early again calls it again). It does nothing when no
+// input is kept or the connection is not open; while reading is paused by
+// [Conn.PauseReading] the offer waits for [Conn.ResumeReading]. Loop
+// goroutine only.
+func (c *Conn[S]) OfferAgain() {
+	if c.inData {
+		c.again = true
+		return
+	}
+	c.scheduleOffer()
+}
+
+// scheduleOffer offers the kept input in the next iteration if the output
+// is at LowWater, or pauses reading until it is.
+func (c *Conn[S]) scheduleOffer() {
+	if len(c.in) == 0 || c.state != stOpen || c.eof {
+		return
+	}
+	if c.pending() > c.sh.cfg.low {
+		c.waitLow = true
+		if !c.busy {
+			c.sync()
+		}
+		return
+	}
+	c.offerDue = true
+	c.raise()
+}
+
 // fail closes the connection with err (unless it is already closing for
 // another reason), dropping its buffers.
 func (c *Conn[S]) fail(err error) {
@@ -670,6 +727,7 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 	c := (*Conn[S])(cs)
 	if sub == subTask {
 		c.raised = false
+		c.offerDue = false
 	}
 	if c.state == stClosed {
 		return calloop.Continue, nil
@@ -746,7 +804,7 @@ func (c *Conn[S]) connected(s *S) {
 func (c *Conn[S]) read(s *S) {
 	size := c.sh.cfg.readSize
 	budget := c.sh.cfg.readBudget
-	for c.readable() {
+	for c.readable() && !c.offerDue {
 		buf := c.e.readBuf(size)
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
@@ -780,10 +838,12 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 	if len(in) == 0 {
 		return
 	}
+	c.inData = true
 	k := c.sh.h.OnData(s, c, in)
+	c.inData = false
 	k = min(max(k, 0), len(in))
 	if c.state != stOpen {
-		c.in = nil
+		c.in, c.again = nil, false
 		return
 	}
 	switch {
@@ -802,6 +862,11 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 	}
 	if len(c.in) > c.sh.cfg.maxInput {
 		c.fail(ErrInputTooLarge)
+		return
+	}
+	if c.again {
+		c.again = false
+		c.scheduleOffer()
 	}
 }
 

@@ -27,8 +27,12 @@
 // unconsumed byte: OnData returns how many it consumed, and only the rest is
 // copied into a buffer of the connection. A protocol whose messages arrive
 // whole therefore copies nothing, and a message split across reads is
-// presented whole once its end arrives. Unconsumed input beyond
-// [Config.MaxInput] closes the connection with [ErrInputTooLarge].
+// presented whole once its end arrives. Unconsumed input is offered again
+// when more data arrives, when reading resumes after a pause, and after
+// [Conn.OfferAgain] (the rule is in [Handler.OnData]); a handler that stops
+// before the end of its input with complete messages left calls
+// OfferAgain. Unconsumed input beyond [Config.MaxInput] closes the
+// connection with [ErrInputTooLarge].
 //
 // [Conn.Write] appends to the connection's output buffer. Writes made in
 // the callbacks of this package are coalesced: the connection whose

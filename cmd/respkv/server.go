@@ -178,6 +178,12 @@ func (s *server) onData(conn *stream.Conn[server], in []byte) int {
 	}
 	n := s.feed(c, in)
 	s.flushClient(c)
+	if c.stopped && c.conn != nil {
+		// feed stopped on output volume with requests left: have them
+		// offered again once the replies have drained, without waiting
+		// for the client to send more.
+		conn.OfferAgain()
+	}
 	return n
 }
 
