@@ -15,7 +15,7 @@ import (
 // The loop does not own fd: the caller closes it, after removing the source
 // or from inside fn before returning [Remove]. A closed or invalid fd is an
 // error here, not a crash later; so is an fd already registered with this
-// loop. If fd was closed without removing its source and its number was then
+// loop, and so are Events bits and Modes the package does not define. If fd was closed without removing its source and its number was then
 // reused, the new registration takes the number over and the old source stays
 // silent until removed.
 func (l *Loop[S]) AddFD(fd int, interest Events, mode Mode, fn func(s *S, ev Events) Action) (Token, error) {
@@ -24,6 +24,9 @@ func (l *Loop[S]) AddFD(fd int, interest Events, mode Mode, fn func(s *S, ev Eve
 	}
 	if fd < 0 {
 		return Token{}, fmt.Errorf("calloop: AddFD: invalid fd %d", fd)
+	}
+	if err := checkInterest("AddFD", interest, mode); err != nil {
+		return Token{}, err
 	}
 	idx, err := l.addSlot(kindFD)
 	if err != nil {
@@ -35,7 +38,7 @@ func (l *Loop[S]) AddFD(fd int, interest Events, mode Mode, fn func(s *S, ev Eve
 		l.release(idx)
 		return Token{}, err
 	}
-	return Token{idx, sl.gen}, nil
+	return l.tok(idx, sl.gen), nil
 }
 
 // ModifyFD changes the interest and mode of fd source t. It also re-arms a
@@ -52,6 +55,9 @@ func (l *Loop[S]) ModifyFD(t Token, interest Events, mode Mode) error {
 	if sl.kind != kindFD {
 		return fmt.Errorf("calloop: ModifyFD: %v is not an fd source", t)
 	}
+	if err := checkInterest("ModifyFD", interest, mode); err != nil {
+		return err
+	}
 	interest &= Readable | Writable
 	if sl.enabled {
 		if err := l.registerFD(t.id, sl.gen, int(sl.fd), 0, interest, mode, false); err != nil {
@@ -59,6 +65,19 @@ func (l *Loop[S]) ModifyFD(t Token, interest Events, mode Mode) error {
 		}
 	}
 	sl.interest, sl.mode = interest, mode
+	return nil
+}
+
+// checkInterest rejects Events bits and Modes the package does not define.
+// Error and Hangup are allowed in an interest, and ignored: they are always
+// reported.
+func checkInterest(op string, interest Events, mode Mode) error {
+	if interest&^(Readable|Writable|Error|Hangup) != 0 {
+		return fmt.Errorf("calloop: %s: unknown Events bits %#x", op, uint8(interest&^(Readable|Writable|Error|Hangup)))
+	}
+	if mode != Level && mode != Edge && mode != OneShot {
+		return fmt.Errorf("calloop: %s: unknown %v", op, mode)
+	}
 	return nil
 }
 
@@ -70,7 +89,7 @@ func (l *Loop[S]) ModifyFD(t Token, interest Events, mode Mode) error {
 // registration takes the number over.
 func (l *Loop[S]) registerFD(idx, gen uint32, fd int, sub uint16, interest Events, mode Mode, add bool) error {
 	if fd < 0 {
-		return fmt.Errorf("calloop: fd of %v was closed and its number reused", Token{idx, gen})
+		return fmt.Errorf("calloop: fd of %v was closed and its number reused", l.tok(idx, gen))
 	}
 	k := key(idx, gen, sub)
 	var err error

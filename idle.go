@@ -17,7 +17,7 @@ func (l *Loop[S]) AddIdle(fn func(s *S)) (Token, error) {
 	}
 	sl := &l.slots[idx]
 	sl.idleFn = fn
-	t := Token{idx, sl.gen}
+	t := l.tok(idx, sl.gen)
 	l.idles = append(l.idles, t)
 	return t, nil
 }

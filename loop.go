@@ -29,6 +29,7 @@ const maxEventBatch = 8192
 type Loop[S any] struct {
 	w    *wakeup
 	p    *poller.Poller
+	id   uint32 // identity for tokens (token.go)
 	opts options
 	base time.Time // timer clock origin; timers use nanoseconds since base
 	now  int64     // this iteration's clock reading (since base), if nowSet
@@ -62,6 +63,7 @@ type Loop[S any] struct {
 	later    []uint32    // due timers set during this iteration
 	async    *hub[S]     // futures and tasks (future.go); nil until first used
 	values   []loopValue // per-loop values of packages (value.go)
+	host     loopNode    // the loop this one is nested in (nest.go), or nil
 
 	iter    uint64 // iterations begun, for per-iteration budgets of sources
 	err     error  // first failure of this iteration (Fail, a source's error)
@@ -112,6 +114,7 @@ func New[S any](opts ...Option) (*Loop[S], error) {
 	}
 	l := &Loop[S]{
 		w:      &wakeup{p: p},
+		id:     nextLoopID(),
 		p:      p,
 		opts:   o,
 		base:   time.Now(),
@@ -229,7 +232,7 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		idx := l.hooks[i]
 		sl := &l.slots[idx]
 		if err := sl.src.(BeforeSleeper).BeforeSleep(sl.reg); err != nil {
-			l.Fail(fmt.Errorf("calloop: %v: before sleep: %w", Token{idx, sl.gen}, err))
+			l.Fail(fmt.Errorf("calloop: %v: before sleep: %w", l.tok(idx, sl.gen), err))
 		}
 	}
 
@@ -365,7 +368,7 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 	if uint16(sl.gen) != gen16 || !sl.enabled {
 		return
 	}
-	tok := Token{idx, sl.gen}
+	tok := l.tok(idx, sl.gen)
 	var act Action
 	switch sl.kind {
 	case kindFD:
@@ -485,7 +488,7 @@ func (l *Loop[S]) closeNow() error {
 	}
 	for i := 0; i < len(l.slots); i++ { // removals may add slots
 		if l.slots[i].kind != kindFree {
-			l.Remove(Token{uint32(i), l.slots[i].gen})
+			l.Remove(l.tok(uint32(i), l.slots[i].gen))
 		}
 	}
 	l.timers.reset()

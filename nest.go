@@ -9,22 +9,84 @@ import (
 // do (a ready descriptor, a due timer, a ping, an idle callback), outer
 // dispatches one iteration of inner, without blocking, with the state that
 // state returns. The two loops share a goroutine; inner must not be run or
-// dispatched elsewhere meanwhile. Removing the source detaches inner, which
-// can then be run on its own again. An error from inner's dispatch fails
-// outer's iteration.
+// dispatched elsewhere meanwhile. A loop is nested in at most one loop at a
+// time, and never in itself or in a loop nested in it: those are errors.
+// Removing the source detaches inner, which can then be run on its own, or
+// nested elsewhere, again. An error from inner's dispatch fails outer's
+// iteration.
 func AddLoop[S, T any](outer *Loop[S], inner *Loop[T], state func(*S) *T) (Token, error) {
-	if inner == nil || state == nil {
+	if outer == nil || inner == nil || state == nil {
 		return Token{}, errors.New("calloop: AddLoop with a nil loop or state function")
 	}
-	return outer.AddSource(&nestSource[S, T]{outer: outer, inner: inner, state: state})
+	n := &nestSource[S, T]{outer: outer, inner: inner, state: state}
+	if err := inner.attach(outer); err != nil {
+		return Token{}, err
+	}
+	tok, err := outer.AddSource(n)
+	if err != nil {
+		inner.detach()
+		return Token{}, err
+	}
+	return tok, nil
+}
+
+// nestedLoop is what a nest source needs of its inner loop: the loop's
+// public face plus two questions only the loop can answer. It keeps the
+// nest source out of the inner loop's fields.
+type nestedLoop[T any] interface {
+	Fd() int
+	Dispatch(timeout time.Duration, s *T) error
+	// nestWork reports whether the loop has work its descriptor does not
+	// show (synthetic events, idle callbacks, a signal not yet taken), and
+	// its earliest timer deadline, if it has timers.
+	nestWork() (now bool, deadline time.Time, timed bool)
+	detach()
+}
+
+// loopNode is a loop as a node of the nesting forest; it is not generic,
+// so that loops of different state types can be compared.
+type loopNode interface{ nestHost() loopNode }
+
+func (l *Loop[S]) nestHost() loopNode {
+	if l.host == nil {
+		return nil
+	}
+	return l.host
+}
+
+// attach records that l is nested in host.
+func (l *Loop[S]) attach(host loopNode) error {
+	if l.closed {
+		return ErrClosed
+	}
+	if l.host != nil {
+		return errors.New("calloop: AddLoop: the inner loop is already nested in a loop")
+	}
+	for h := host; h != nil; h = h.nestHost() {
+		if h == loopNode(l) {
+			return errors.New("calloop: AddLoop: a loop cannot be nested in itself or in a loop nested in it")
+		}
+	}
+	l.host = host
+	return nil
+}
+
+func (l *Loop[S]) detach() { l.host = nil }
+
+func (l *Loop[S]) nestWork() (bool, time.Time, bool) {
+	now := len(l.synthNext) > 0 || len(l.idles) > 0 || l.w.pending()
+	if l.timers.len() == 0 {
+		return now, time.Time{}, false
+	}
+	return now, l.base.Add(time.Duration(l.timers.next())), true
 }
 
 type nestSource[S, T any] struct {
 	outer *Loop[S]
-	inner *Loop[T]
+	inner nestedLoop[T]
 	state func(*S) *T
-	timer Token // an outer timer at inner's earliest deadline
-	when  int64 // that deadline, in inner's clock
+	timer Token     // an outer timer at inner's earliest deadline
+	when  time.Time // that deadline
 }
 
 func (n *nestSource[S, T]) Register(r *Registrar) error {
@@ -35,6 +97,8 @@ func (n *nestSource[S, T]) Unregister(r *Registrar) error {
 	n.dropTimer()
 	return r.DeleteFD(n.inner.Fd())
 }
+
+func (n *nestSource[S, T]) removed() { n.inner.detach() }
 
 func (n *nestSource[S, T]) dropTimer() {
 	if !n.timer.IsZero() {
@@ -50,21 +114,20 @@ func (n *nestSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 // BeforeSleep keeps outer awake for work of inner's that its descriptor does
 // not show: synthetic events and idle callbacks now, timers later.
 func (n *nestSource[S, T]) BeforeSleep(r *Registrar) error {
-	in := n.inner
-	if len(in.synthNext) > 0 || len(in.idles) > 0 || in.w.pending() {
+	now, when, timed := n.inner.nestWork()
+	if now {
 		r.Ready(0, Readable)
 	}
-	if in.timers.len() == 0 {
+	if !timed {
 		n.dropTimer()
 		return nil
 	}
-	when := in.timers.next()
-	if !n.timer.IsZero() && when == n.when {
+	if !n.timer.IsZero() && when.Equal(n.when) {
 		return nil
 	}
 	n.dropTimer()
 	n.when = when
-	tok, err := n.outer.AddTimerAt(in.base.Add(time.Duration(when)), func(s *S, _ time.Time) TimerAction {
+	tok, err := n.outer.AddTimerAt(when, func(s *S, _ time.Time) TimerAction {
 		n.timer = Token{}
 		if err := n.inner.Dispatch(0, n.state(s)); err != nil {
 			n.outer.Fail(err)

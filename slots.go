@@ -32,7 +32,7 @@ func (l *Loop[S]) addSlot(kind slotKind) (uint32, error) {
 
 // lookup returns the live slot t names, or nil.
 func (l *Loop[S]) lookup(t Token) *slot[S] {
-	if t.id&timerBit != 0 || int(t.id) >= len(l.slots) {
+	if t.id&timerBit != 0 || t.loop != l.id || int(t.id) >= len(l.slots) {
 		return nil
 	}
 	sl := &l.slots[t.id]

@@ -47,6 +47,7 @@ type remover interface{ removed() }
 type Registrar struct {
 	reg      registry
 	idx, gen uint32
+	loop     uint32 // the loop's identity, for Token
 	dead     bool
 }
 
@@ -61,13 +62,16 @@ type registry interface {
 func (r *Registrar) close() { r.dead = true }
 
 // Token returns the token of the source r belongs to.
-func (r *Registrar) Token() Token { return Token{r.idx, r.gen} }
+func (r *Registrar) Token() Token { return Token{r.idx, r.gen, r.loop} }
 
 // AddFD registers fd under sub-token sub; its events reach the source's
 // Process with that sub-token.
 func (r *Registrar) AddFD(fd int, sub uint16, interest Events, mode Mode) error {
 	if r.dead {
 		return ErrInvalidToken
+	}
+	if err := checkInterest("Registrar.AddFD", interest, mode); err != nil {
+		return err
 	}
 	return r.reg.registerFD(r.idx, r.gen, fd, sub, interest&(Readable|Writable), mode, true)
 }
@@ -77,6 +81,9 @@ func (r *Registrar) AddFD(fd int, sub uint16, interest Events, mode Mode) error 
 func (r *Registrar) ModifyFD(fd int, sub uint16, interest Events, mode Mode) error {
 	if r.dead {
 		return ErrInvalidToken
+	}
+	if err := checkInterest("Registrar.ModifyFD", interest, mode); err != nil {
+		return err
 	}
 	return r.reg.registerFD(r.idx, r.gen, fd, sub, interest&(Readable|Writable), mode, false)
 }
@@ -118,7 +125,7 @@ func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 		return Token{}, err
 	}
 	sl := &l.slots[idx]
-	reg := &Registrar{reg: l, idx: idx, gen: sl.gen}
+	reg := &Registrar{reg: l, idx: idx, gen: sl.gen, loop: l.id}
 	sl.src, sl.reg = src, reg
 	if err := src.Register(reg); err != nil {
 		reg.close()
@@ -127,5 +134,5 @@ func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 		return Token{}, fmt.Errorf("calloop: registering source: %w", err)
 	}
 	l.hook(idx)
-	return Token{idx, reg.gen}, nil
+	return l.tok(idx, reg.gen), nil
 }

@@ -90,14 +90,14 @@ func (l *Loop[S]) addTimer(when int64, fn func(*S, time.Time) TimerAction) (Toke
 		return Token{}, errTooManySources
 	}
 	id := l.timers.alloc(when, fn)
-	return Token{id | timerBit, l.timers.item(id).gen}, nil
+	return l.tok(id|timerBit, l.timers.item(id).gen), nil
 }
 
 func (l *Loop[S]) timer(t Token) (uint32, *timer[S], error) {
 	if l.closed {
 		return 0, nil, ErrClosed
 	}
-	if t.id&timerBit == 0 {
+	if t.id&timerBit == 0 || t.loop != l.id {
 		return 0, nil, ErrInvalidToken
 	}
 	id := t.id &^ timerBit
@@ -174,7 +174,7 @@ func (l *Loop[S]) fireTimers(s *S) {
 				continue
 			}
 			ts.item(e.id).pos = posDue
-			l.due = append(l.due, Token{e.id | timerBit, ts.item(e.id).gen})
+			l.due = append(l.due, l.tok(e.id|timerBit, ts.item(e.id).gen))
 		}
 		for _, id := range l.later {
 			ts.push(id)
