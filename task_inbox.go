@@ -89,10 +89,19 @@ func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 }
 
 func (is *inboxSource[S, T]) removed() {
-	c := is.in.c
+	in, c := is.in, is.in.c
 	c.node.dead.Store(true)
 	c.drop()
-	is.in.closed = true
+	in.closed = true
+	// Tasks already waiting in Recv learn of it: their Recv fails. (Tasks
+	// of a closing loop are stopped by the hub instead.)
+	if !is.h.dead.Load() {
+		for i, e := range in.waiters {
+			is.h.ready(e)
+			in.waiters[i] = wakeEntry{}
+		}
+	}
+	in.waiters = in.waiters[:0]
 }
 
 // Len returns the number of messages taken from the channel by the loop and
