@@ -1,20 +1,18 @@
 package stream
 
 import (
-	"sync"
-
 	"github.com/calloop-go/calloop"
 )
 
-// engines maps a *calloop.Loop[S] to its *engine[S]. An engine lives while
-// the loop has listeners or connections of this package, so a loop that is
-// dropped without being closed leaves nothing here.
-var engines sync.Map
+// engineKey is the key of a loop's engine among its per-loop values.
+var engineKey = calloop.NewKey("stream.engine")
 
 // engine is the per-loop part of the package: the read buffer every
 // connection of the loop reads into, and the list of connections with
 // output queued during callbacks, flushed before the loop sleeps. It is a
-// source of its own (without descriptors) for its BeforeSleep hook.
+// source of its own (without descriptors) for its BeforeSleep hook, and the
+// loop's value for engineKey while the loop has listeners or connections of
+// this package (so the package keeps no process-global state).
 type engine[S any] struct {
 	l     *calloop.Loop[S]
 	tok   calloop.Token
@@ -26,17 +24,15 @@ type engine[S any] struct {
 }
 
 func getEngine[S any](l *calloop.Loop[S]) (*engine[S], error) {
-	if v, ok := engines.Load(l); ok {
-		return v.(*engine[S]), nil
-	}
-	e := &engine[S]{l: l}
-	tok, err := l.AddSource(e)
-	if err != nil {
-		return nil, err
-	}
-	e.tok = tok
-	engines.Store(l, e)
-	return e, nil
+	return calloop.Value(l, engineKey, func() (*engine[S], error) {
+		e := &engine[S]{l: l}
+		tok, err := l.AddSource(e)
+		if err != nil {
+			return nil, err
+		}
+		e.tok = tok
+		return e, nil
+	})
 }
 
 func (e *engine[S]) acquire() { e.refs++ }
@@ -46,7 +42,7 @@ func (e *engine[S]) release() {
 	e.refs--
 	if e.refs <= 0 && !e.dead {
 		e.dead = true
-		engines.CompareAndDelete(e.l, e)
+		calloop.DeleteValue(e.l, engineKey)
 		e.l.Remove(e.tok)
 	}
 }
@@ -65,10 +61,7 @@ func (e *engine[S]) Register(*calloop.Registrar) error { return nil }
 // Unregister implements calloop.Source. Called by anyone but release, it
 // means that the loop is closing.
 func (e *engine[S]) Unregister(*calloop.Registrar) error {
-	if !e.dead {
-		e.dead = true
-		engines.CompareAndDelete(e.l, e)
-	}
+	e.dead = true // the loop's Close forgets its values by itself
 	return nil
 }
 
