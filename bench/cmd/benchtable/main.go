@@ -2,7 +2,9 @@
 // table (or JSON): each workload, each implementation's value, and the
 // ratios of Go to each anchor, oriented so that > 1.0 means Go is ahead.
 //
-//	benchtable [-json] [FILE...]   (default: standard input)
+//	benchtable [-json] [-svg FILE] [FILE...]   (default: standard input)
+//
+// With -svg it also writes a chart of the ratios (see svg.go).
 //
 // Input lines (anything else is ignored):
 //
@@ -65,6 +67,7 @@ func better(a, b value) bool {
 
 func main() {
 	asJSON := flag.Bool("json", false, "print JSON instead of a table")
+	svgOut := flag.String("svg", "", "also write an SVG chart of the ratios to `file`")
 	flag.Parse()
 	d := &data{
 		values:  map[string]map[string]value{},
@@ -87,6 +90,19 @@ func main() {
 		d.printJSON(os.Stdout)
 	} else {
 		d.printTable(os.Stdout)
+	}
+	if *svgOut != "" {
+		f, err := os.Create(*svgOut)
+		if err == nil {
+			err = d.writeSVG(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
 	}
 }
 
@@ -336,10 +352,13 @@ func (d *data) targets() []string {
 			}
 		}
 	}
-	for _, wl := range []string{"ping-pong", "fd-pingpong", "idle-dispatch"} {
+	for _, wl := range []string{"ping-pong", "fd-pingpong", "idle-dispatch", "timers", "timers-cancel"} {
 		vs := d.values[wl]
 		if r, ok := ratio(vs["go"], vs["epoll"], hasKey(vs, "go"), hasKey(vs, "epoll")); ok {
 			out = append(out, line(wl, "go/epoll", r, ">= 0.67", mark(r >= 1/1.5), "(within 1.5x of the floor)"))
+			if wl == "ping-pong" || wl == "fd-pingpong" {
+				out = append(out, line(wl, "go/epoll", r, ">= 0.80", mark(r >= 1/1.25), "(issue 14: within 1.25x of the floor)"))
+			}
 		}
 	}
 	ms, fp := d.values["many-sources"]["go"], d.values["fd-pingpong"]["go"]
