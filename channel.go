@@ -52,8 +52,7 @@ type chanCore[T any] struct {
 	gone      bool // the source was removed or the loop closed
 	waiters   int  // senders blocked on a full channel
 
-	w    *wakeup
-	node remoteNode
+	bell bell
 	tok  Token
 }
 
@@ -96,12 +95,15 @@ func newChannel[S, T any](l *Loop[S], limit int, fn func(*S, T, bool)) (*Sender[
 	if fn == nil {
 		return nil, errors.New("calloop: NewChannel with a nil callback")
 	}
-	c := newChanCore[T](l.w, limit)
-	tok, err := l.AddSource(&chanSource[S, T]{c: c, fn: fn, iter: &l.iter})
+	c := newChanCore[T](limit)
+	cs := &chanSource[S, T]{c: c, fn: fn, iter: &l.iter}
+	tok, err := l.AddSource(cs)
 	if err != nil {
 		return nil, err
 	}
-	c.node.idx, c.node.gen, c.tok = tok.id, tok.gen, tok
+	c.bell.work = cs.waiting
+	l.bind(tok, &c.bell)
+	c.tok = tok
 	return &Sender[T]{c: c}, nil
 }
 
@@ -160,7 +162,7 @@ func (tx *Sender[T]) send(msg T, block bool) error {
 	first := c.n == 1
 	c.mu.Unlock()
 	if first {
-		c.w.signal(&c.node)
+		c.bell.ring()
 	}
 	return nil
 }
@@ -197,17 +199,17 @@ func (tx *Sender[T]) Close() error {
 	}
 	c.mu.Unlock()
 	if last {
-		c.w.signal(&c.node)
+		c.bell.ring()
 	}
 	return nil
 }
 
 // newChanCore returns a channel with one open sender and a block size of
 // about 8 KiB of messages.
-func newChanCore[T any](w *wakeup, limit int) *chanCore[T] {
+func newChanCore[T any](limit int) *chanCore[T] {
 	var zero T
 	size := max(32, min(1024, 8192/max(1, int(unsafe.Sizeof(zero)))))
-	c := &chanCore[T]{limit: limit, senders: 1, w: w, blockSize: size}
+	c := &chanCore[T]{limit: limit, senders: 1, blockSize: size}
 	c.notFull.L = &c.mu
 	return c
 }
@@ -233,9 +235,9 @@ func (c *chanCore[T]) takeAll(dst []T) ([]T, bool) {
 	return dst, c.closed
 }
 
-// waiting reports whether messages or the closed event wait for the loop.
-// A source's Register asks it, so that an Enable raises them again however
-// the signals and Disables of earlier iterations interleaved.
+// waiting reports whether messages or the closed event wait for the loop:
+// the work of the channel's bell, so that an Enable raises them again
+// however the signals and Disables of earlier iterations interleaved.
 func (c *chanCore[T]) waiting() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -253,11 +255,12 @@ func (c *chanCore[T]) drop() {
 
 func (cs *chanSource[S, T]) Register(r *Registrar) error {
 	cs.active = true
-	if cs.c.waiting() || cs.cur != nil {
-		r.Ready(0, Readable) // what arrived or was left while disabled
-	}
 	return nil
 }
+
+// waiting is the work of the channel's bell: messages sent, or taken and
+// left undelivered (a budget, a Disable), or the closed event.
+func (cs *chanSource[S, T]) waiting() bool { return cs.cur != nil || cs.c.waiting() }
 
 func (cs *chanSource[S, T]) Unregister(r *Registrar) error {
 	cs.active = false
@@ -266,13 +269,14 @@ func (cs *chanSource[S, T]) Unregister(r *Registrar) error {
 
 func (cs *chanSource[S, T]) removed() {
 	cs.active = false
-	cs.c.node.dead.Store(true)
+	cs.c.bell.silence()
 	cs.c.drop()
 	cs.cur, cs.pos, cs.empty = nil, 0, nil
 }
 
 func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	c := cs.c
+	c.bell.take()
 	if cs.cur == nil {
 		c.mu.Lock()
 		cs.cur, cs.pos = c.head, 0
@@ -332,7 +336,7 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 func (cs *chanSource[S, T]) settle() {
 	c := cs.c
 	cs.spent += cs.delivered
-	if c.node.dead.Load() {
+	if c.bell.dead.Load() {
 		return
 	}
 	c.mu.Lock()
@@ -352,6 +356,6 @@ func (cs *chanSource[S, T]) settle() {
 	clear(cs.empty)
 	cs.empty = cs.empty[:0]
 	if more && cs.active {
-		c.w.signal(&c.node)
+		c.bell.ring()
 	}
 }

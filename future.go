@@ -108,8 +108,7 @@ type wakeEntry struct {
 // asyncCore is the part of the hub that is not generic in S, so that a
 // Future[T] can reach it.
 type asyncCore struct {
-	w    *wakeup
-	node remoteNode
+	bell bell
 	head atomic.Pointer[asyncNode]
 	dead atomic.Bool // the loop is closing or closed: posts are dropped
 
@@ -149,7 +148,7 @@ func (c *asyncCore) post(n *asyncNode) {
 			break
 		}
 	}
-	c.w.signal(&c.node)
+	c.bell.ring()
 }
 
 // ready queues a continuation. Inside a hub callback the queue is drained
@@ -207,7 +206,6 @@ func hubOf[S any](l *Loop[S]) (*hub[S], error) {
 		return nil, ErrClosed
 	}
 	h := &hub[S]{l: l}
-	h.w = l.w
 	h.timers = h
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	tok, err := l.AddSource(h)
@@ -215,17 +213,13 @@ func hubOf[S any](l *Loop[S]) (*hub[S], error) {
 		h.cancel()
 		return nil, err
 	}
-	h.node.idx, h.node.gen = tok.id, tok.gen
+	l.bind(tok, &h.bell)
 	l.async = h
 	return h, nil
 }
 
 func (h *hub[S]) Register(r *Registrar) error {
 	h.reg = r
-	if h.node.deferred {
-		h.node.deferred = false
-		r.Ready(subRemote, Readable)
-	}
 	return nil
 }
 
@@ -236,6 +230,9 @@ func (h *hub[S]) Process(s *S, sub uint16, _ Events) (Action, error) {
 	d := h.enter()
 	defer h.exit(d)
 	h.s = s
+	if sub == subRemote {
+		h.bell.take()
+	}
 	if sub == subRun {
 		h.runReady = false
 	}
@@ -282,7 +279,7 @@ func (h *hub[S]) leave(s *S) {
 // goroutines waited for, and every task's coroutine is stopped.
 func (h *hub[S]) removed() {
 	h.dead.Store(true)
-	h.node.dead.Store(true)
+	h.bell.silence()
 	h.cancel()
 	h.wg.Wait()
 	for len(h.tasks) > 0 {

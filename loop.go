@@ -94,6 +94,7 @@ type slot[S any] struct {
 	fdFn     func(*S, Events) Action
 	src      Source[S]
 	reg      *Registrar
+	bell     *bell // of a source other goroutines wake
 	idleFn   func(*S)
 }
 
@@ -337,17 +338,32 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 	return nil
 }
 
-// remoteReady turns a cross-goroutine signal into a synthetic event.
-func (l *Loop[S]) remoteReady(n *remoteNode) {
+// remoteReady turns a bell rung from another goroutine into a synthetic
+// event (see bell).
+func (l *Loop[S]) remoteReady(n *bell) {
 	if int(n.idx) >= len(l.slots) || l.slots[n.idx].gen != n.gen || n.dead.Load() {
 		return
 	}
 	n.pending = true
 	if !l.slots[n.idx].enabled {
-		n.deferred = true
-		return // the source's Register raises it again on Enable
+		return // raised again when the source is activated (raiseOwed)
 	}
 	l.synth = append(l.synth, poller.Event{Key: key(n.idx, n.gen, 0), Events: poller.Readable})
+}
+
+// bind ties bell b to source t, which it wakes.
+func (l *Loop[S]) bind(t Token, b *bell) {
+	b.w, b.idx, b.gen = l.w, t.id, t.gen
+	l.slots[t.id].bell = b
+}
+
+// raiseOwed raises, for a source just activated, the event its bell owes:
+// what was rung while the source was inactive, or left undelivered.
+func (l *Loop[S]) raiseOwed(idx uint32) {
+	sl := &l.slots[idx]
+	if b := sl.bell; b != nil && b.owed() {
+		l.ready(idx, sl.gen, 0, Readable)
+	}
 }
 
 func (l *Loop[S]) dispatchBatch(s *S, batch []poller.Event) {

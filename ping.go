@@ -6,8 +6,7 @@ import "errors"
 // since the callback last ran is delivered as one call. Pinging allocates
 // nothing and makes a system call only when the loop is asleep.
 type Ping struct {
-	w    *wakeup
-	node remoteNode
+	bell bell
 	tok  Token
 }
 
@@ -23,42 +22,33 @@ func NewPing[S any](l *Loop[S], fn func(s *S)) (*Ping, error) {
 	if fn == nil {
 		return nil, errors.New("calloop: NewPing with a nil callback")
 	}
-	p := &Ping{w: l.w}
+	p := &Ping{}
 	tok, err := l.AddSource(&pingSource[S]{p: p, fn: fn})
 	if err != nil {
 		return nil, err
 	}
-	p.node.idx, p.node.gen, p.tok = tok.id, tok.gen, tok
+	l.bind(tok, &p.bell)
+	p.tok = tok
 	return p, nil
 }
 
 // Ping wakes the loop and has the callback run. Safe from any goroutine;
 // after the source is removed or the loop closed it does nothing.
-func (p *Ping) Ping() {
-	if !p.node.dead.Load() {
-		p.w.signal(&p.node)
-	}
-}
+func (p *Ping) Ping() { p.bell.ring() }
 
 // Token returns the ping source's token, to remove or disable it.
 func (p *Ping) Token() Token { return p.tok }
 
-func (ps *pingSource[S]) Register(r *Registrar) error {
-	if ps.p.node.pending { // cleared by Process: a Ready dropped by a new Disable is raised again
-		r.Ready(0, Readable)
-	}
-	return nil
-}
+func (ps *pingSource[S]) Register(r *Registrar) error { return nil }
 
 func (ps *pingSource[S]) Unregister(r *Registrar) error { return nil }
 
 func (ps *pingSource[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
-	if !ps.p.node.pending {
-		return Continue, nil // a second Ready raised by Disable/Enable cycles
+	if !ps.p.bell.take() {
+		return Continue, nil // a second event for one ring (Disable/Enable cycles)
 	}
-	ps.p.node.pending = false
 	ps.fn(s)
 	return Continue, nil
 }
 
-func (ps *pingSource[S]) removed() { ps.p.node.dead.Store(true) }
+func (ps *pingSource[S]) removed() { ps.p.bell.silence() }

@@ -28,7 +28,6 @@ func Notify[S any](l *Loop[S], fn func(s *S, sig os.Signal), sigs ...os.Signal) 
 	}
 	src := &signalSource[S]{
 		fn:   fn,
-		w:    l.w,
 		ch:   make(chan os.Signal, signalBuffer),
 		done: make(chan struct{}),
 	}
@@ -36,7 +35,7 @@ func Notify[S any](l *Loop[S], fn func(s *S, sig os.Signal), sigs ...os.Signal) 
 	if err != nil {
 		return Token{}, err
 	}
-	src.node.idx, src.node.gen = tok.id, tok.gen
+	l.bind(tok, &src.bell)
 	signal.Notify(src.ch, sigs...)
 	src.wg.Add(1)
 	go src.forward()
@@ -45,8 +44,7 @@ func Notify[S any](l *Loop[S], fn func(s *S, sig os.Signal), sigs ...os.Signal) 
 
 type signalSource[S any] struct {
 	fn   func(*S, os.Signal)
-	w    *wakeup
-	node remoteNode
+	bell bell
 	ch   chan os.Signal
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -64,29 +62,24 @@ func (ss *signalSource[S]) forward() {
 			ss.mu.Lock()
 			ss.pending = append(ss.pending, sig)
 			ss.mu.Unlock()
-			ss.w.signal(&ss.node)
+			ss.bell.ring()
 		case <-ss.done:
 			return
 		}
 	}
 }
 
-func (ss *signalSource[S]) Register(r *Registrar) error {
-	if ss.node.pending { // cleared by Process: a Ready dropped by a new Disable is raised again
-		r.Ready(0, Readable)
-	}
-	return nil
-}
+func (ss *signalSource[S]) Register(r *Registrar) error { return nil }
 
 func (ss *signalSource[S]) Unregister(r *Registrar) error { return nil }
 
 func (ss *signalSource[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
-	ss.node.pending = false
+	ss.bell.take()
 	ss.mu.Lock()
 	ss.taken, ss.pending = ss.pending, ss.taken[:0]
 	ss.mu.Unlock()
 	for _, sig := range ss.taken {
-		if ss.node.dead.Load() {
+		if ss.bell.dead.Load() {
 			break // removed by the callback
 		}
 		ss.fn(s, sig)
@@ -96,7 +89,7 @@ func (ss *signalSource[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
 }
 
 func (ss *signalSource[S]) removed() {
-	ss.node.dead.Store(true)
+	ss.bell.silence()
 	signal.Stop(ss.ch)
 	close(ss.done)
 	ss.wg.Wait()

@@ -169,6 +169,7 @@ func (l *Loop[S]) Enable(t Token) error {
 			return err
 		}
 		l.hook(t.id)
+		l.raiseOwed(t.id)
 		return nil
 	}
 	return errIdleToggle

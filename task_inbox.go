@@ -46,22 +46,19 @@ func NewInbox[S, T any](l *Loop[S], capacity int) (*Inbox[T], *Sender[T], error)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := newChanCore[T](l.w, capacity)
+	c := newChanCore[T](capacity)
 	in := &Inbox[T]{h: &h.asyncCore, c: c}
 	tok, err := l.AddSource(&inboxSource[S, T]{h: h, in: in})
 	if err != nil {
 		return nil, nil, err
 	}
-	c.node.idx, c.node.gen, c.tok = tok.id, tok.gen, tok
+	c.bell.work = c.waiting
+	l.bind(tok, &c.bell)
+	c.tok = tok
 	return in, &Sender[T]{c: c}, nil
 }
 
-func (is *inboxSource[S, T]) Register(r *Registrar) error {
-	if is.in.c.waiting() {
-		r.Ready(0, Readable) // what arrived while disabled
-	}
-	return nil
-}
+func (is *inboxSource[S, T]) Register(r *Registrar) error { return nil }
 
 func (is *inboxSource[S, T]) Unregister(r *Registrar) error { return nil }
 
@@ -69,6 +66,7 @@ func (is *inboxSource[S, T]) Unregister(r *Registrar) error { return nil }
 // the channel's capacity, or by nothing, as the channel's is.
 func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	h, in, c := is.h, is.in, is.in.c
+	c.bell.take()
 	d := h.enter()
 	defer h.exit(d)
 	if in.head == len(in.buf) {
@@ -90,7 +88,7 @@ func (is *inboxSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 
 func (is *inboxSource[S, T]) removed() {
 	in, c := is.in, is.in.c
-	c.node.dead.Store(true)
+	c.bell.silence()
 	c.drop()
 	in.closed = true
 	// Tasks already waiting in Recv learn of it: their Recv fails. (Tasks
