@@ -167,6 +167,7 @@ func (s *server) renameGeneric(c *client, args [][]byte, nx bool) {
 		}
 		return
 	}
+	// Looking dst up may delete it (expired), moving src: find src again.
 	j := s.lookupKey(c.db, dst)
 	if j >= 0 {
 		if nx {
@@ -174,11 +175,12 @@ func (s *server) renameGeneric(c *client, args [][]byte, nx bool) {
 			return
 		}
 		d.remove(j)
-		i = d.find(src)
 	}
+	i = d.find(src)
 	e := d.ents[i]
 	d.remove(i)
 	k := d.addOwned(string(dst), e.val, e.typ)
+	d.ents[k].enc = e.enc
 	if e.exp != 0 {
 		d.setExpire(k, e.exp)
 	}
@@ -197,8 +199,11 @@ func cmdRenamenx(s *server, c *client, args [][]byte) { s.renameGeneric(c, args,
 // dbIndex parses a database number.
 func dbIndex(b []byte) (int, string) {
 	v, ok := parseInt(b)
-	if !ok || v < math.MinInt32 || v > math.MaxInt32 {
+	if !ok {
 		return 0, errNotInt
+	}
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, "ERR value is out of range, value must between -2147483648 and 2147483647"
 	}
 	if v < 0 || v >= numDBs {
 		return 0, errDBRange
@@ -244,12 +249,14 @@ func cmdCopy(s *server, c *client, args [][]byte) {
 			return
 		}
 		dd.remove(j)
-		i = s.dbs[c.db].find(src) // positions may have moved (same db)
 	}
+	// Looking dst up or removing it may have moved src (same db).
+	i = s.dbs[c.db].find(src)
 	e := s.dbs[c.db].ents[i]
 	v := make([]byte, len(e.val))
 	copy(v, e.val)
 	k := dd.addOwned(string(dst), v, e.typ)
+	dd.ents[k].enc = e.enc
 	if e.exp != 0 {
 		dd.setExpire(k, e.exp)
 	}
@@ -258,16 +265,11 @@ func cmdCopy(s *server, c *client, args [][]byte) {
 }
 
 func cmdMove(s *server, c *client, args [][]byte) {
-	v, ok := parseInt(args[2])
-	if !ok || v < math.MinInt32 || v > math.MaxInt32 {
-		c.errReply(errNotInt)
+	to, msg := dbIndex(args[2])
+	if msg != "" {
+		c.errReply(msg)
 		return
 	}
-	if v < 0 || v >= numDBs {
-		c.errReply(errDBRange)
-		return
-	}
-	to := int(v)
 	if to == c.db {
 		c.errReply(errSameObject)
 		return
@@ -286,6 +288,7 @@ func cmdMove(s *server, c *client, args [][]byte) {
 	d.remove(i)
 	dd := s.dbs[to]
 	k := dd.addOwned(e.key, e.val, e.typ)
+	dd.ents[k].enc = e.enc
 	if e.exp != 0 {
 		dd.setExpire(k, e.exp)
 	}
@@ -504,6 +507,9 @@ func cmdPersist(s *server, c *client, args [][]byte) {
 // parseCursor parses a SCAN cursor as Redis's strtoul does: an optional
 // sign ("-1" wraps around), decimal digits, no spaces, no overflow.
 func parseCursor(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, true // strtoul of "" is 0, with nothing left over
+	}
 	neg := false
 	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
 		neg = b[0] == '-'

@@ -13,6 +13,7 @@ func cmdMulti(s *server, c *client, args [][]byte) {
 func (c *client) discardMulti() {
 	c.multi = false
 	c.multiDirty = false
+	c.queueWrites = false
 	clear(c.queue)
 	c.queue = c.queue[:0]
 }

@@ -51,57 +51,6 @@ func cmdTime(s *server, c *client, args [][]byte) {
 
 func cmdLastsave(s *server, c *client, args [][]byte) { c.int(s.start.Unix()) }
 
-func cmdHello(s *server, c *client, args [][]byte) {
-	if len(args) >= 2 {
-		v, ok := parseInt(args[1])
-		if !ok || v < 0 || v > 1<<31-1 {
-			c.errReply("ERR Protocol version is not an integer or out of range")
-			return
-		}
-		if v != 2 {
-			c.errReply("NOPROTO unsupported protocol version")
-			return
-		}
-	}
-	name, setName := "", false
-	for j := 2; j < len(args); j++ {
-		more := len(args) - j - 1
-		switch {
-		case eqFold(args[j], "auth") && more >= 2:
-			// No users or passwords: the default user accepts any password.
-			j += 2
-		case eqFold(args[j], "setname") && more >= 1:
-			name, setName = string(args[j+1]), true
-			if !validClientName(name) {
-				c.errReply("ERR Client names cannot contain spaces, newlines or special characters.")
-				return
-			}
-			j++
-		default:
-			c.errReply("ERR Syntax error in HELLO option '" + string(args[j]) + "'")
-			return
-		}
-	}
-	if setName {
-		c.name = name
-	}
-	c.array(14)
-	c.bulkStr("server")
-	c.bulkStr("redis")
-	c.bulkStr("version")
-	c.bulkStr(redisVersion)
-	c.bulkStr("proto")
-	c.int(2)
-	c.bulkStr("id")
-	c.int(int64(c.id))
-	c.bulkStr("mode")
-	c.bulkStr("standalone")
-	c.bulkStr("role")
-	c.bulkStr("master")
-	c.bulkStr("modules")
-	c.array(0)
-}
-
 func validClientName(n string) bool {
 	for i := 0; i < len(n); i++ {
 		if n[i] < '!' || n[i] > '~' {
@@ -340,9 +289,7 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 			return
 		}
 		s.stats = stats{}
-		for _, cmd := range commandList {
-			cmd.calls = 0
-		}
+		clear(s.cmdStats)
 		c.ok()
 	case eqFold(sub, "help"):
 		help := []string{
@@ -588,7 +535,7 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			"evicted_keys:0",
 			"keyspace_hits:"+strconv.FormatUint(s.stats.hits, 10),
 			"keyspace_misses:"+strconv.FormatUint(s.stats.misses, 10),
-			"total_error_replies:0",
+			"total_error_replies:"+strconv.FormatUint(s.stats.errorReplies, 10),
 			"protocol_errors:"+strconv.FormatUint(s.stats.protoErrors, 10),
 			"active_expire_cycles:"+strconv.FormatUint(s.stats.activeCycles, 10))
 	}
@@ -601,8 +548,8 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 	if want["commandstats"] || want["everything"] {
 		var lines []string
 		for _, cmd := range commandList {
-			if cmd.calls > 0 {
-				lines = append(lines, fmt.Sprintf("cmdstat_%s:calls=%d,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0", cmd.name, cmd.calls))
+			if st := s.cmdStat(cmd); st.calls > 0 || st.rejected > 0 {
+				lines = append(lines, fmt.Sprintf("cmdstat_%s:calls=%d,usec=0,usec_per_call=0.00,rejected_calls=%d,failed_calls=%d", cmd.name, st.calls, st.rejected, st.failed))
 			}
 		}
 		add("Commandstats", lines...)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // getString returns the position of a live string key, -1 when missing, or
@@ -241,8 +242,9 @@ func cmdGetdel(s *server, c *client, args [][]byte) {
 }
 
 func cmdGetex(s *server, c *client, args [][]byte) {
-	flags, at, msg := s.parseSetArgs(args[2:], true, "getex")
-	if msg != "" {
+	// Redis checks the option syntax, then looks the key up, then checks
+	// the expire time: a missing key answers nil even with a bad time.
+	if _, _, msg := s.parseSetArgs(args[2:], true, "getex"); msg == errSyntax {
 		c.errReply(msg)
 		return
 	}
@@ -251,6 +253,11 @@ func cmdGetex(s *server, c *client, args [][]byte) {
 		if i == -1 {
 			c.null()
 		}
+		return
+	}
+	flags, at, msg := s.parseSetArgs(args[2:], true, "getex")
+	if msg != "" {
+		c.errReply(msg)
 		return
 	}
 	d := s.dbs[c.db]
@@ -356,6 +363,7 @@ func cmdAppend(s *server, c *client, args [][]byte) {
 		return
 	}
 	e.val = append(e.val, args[2]...)
+	e.enc = encRaw
 	s.modified(c.db, args[1])
 	c.int(int64(len(e.val)))
 }
@@ -452,6 +460,7 @@ func cmdSetrange(s *server, c *client, args [][]byte) {
 	e := &d.ents[i]
 	e.val = grow(e.val, int(off)+len(val))
 	copy(e.val[off:], val)
+	e.enc = encRaw
 	s.modified(c.db, args[1])
 	c.int(int64(len(e.val)))
 }
@@ -512,18 +521,117 @@ func cmdDecrby(s *server, c *client, args [][]byte) {
 	s.incrGeneric(c, args[1], -by)
 }
 
-// longDouble parses a float argument as Redis's strtold would, into a
-// big.Float with the 64-bit mantissa of an x87 long double.
-func longDouble(b []byte) (*big.Float, bool) {
-	f, ok := parseFloat(b)
-	if !ok || math.IsInf(f, 0) {
-		return nil, false
+// longDouble parses a float argument as Redis's string2ld does (strtold,
+// then refusing leading spaces, trailing bytes, NaN, overflow and underflow
+// to zero) into a big.Float with the 64-bit mantissa of an x87 long
+// double. inf reports an infinite value (accepted by string2ld; the sum is
+// then refused).
+func longDouble(b []byte) (x *big.Float, inf, ok bool) {
+	kind, ok := strtoldSyntax(b)
+	if !ok {
+		return nil, false, false
 	}
-	x := new(big.Float).SetPrec(64)
-	if _, ok := x.SetString(string(b)); !ok {
-		x.SetFloat64(f)
+	switch kind {
+	case numNaN:
+		return nil, false, false
+	case numInf:
+		return nil, true, true
 	}
-	return x, true
+	str := string(b)
+	if kind == numHex && !strings.ContainsAny(str, "pP") {
+		str += "p0"
+	}
+	x = new(big.Float).SetPrec(64)
+	if _, ok := x.SetString(str); !ok {
+		return nil, false, false
+	}
+	if x.Sign() != 0 {
+		if exp := x.MantExp(nil); exp > ldblMaxExp || exp < ldblMinExp {
+			return nil, false, false // ERANGE: HUGE_VAL or zero
+		}
+	}
+	return x, false, true
+}
+
+// The binary exponent range of an x87 long double, as big.Float.MantExp
+// reports it (0.5 <= mantissa < 1): LDBL_MAX < 2^16384, the smallest
+// denormal is 2^-16445.
+const (
+	ldblMaxExp = 16384
+	ldblMinExp = -16444
+)
+
+const (
+	numDecimal = iota
+	numHex
+	numInf
+	numNaN
+)
+
+// strtoldSyntax reports whether all of b is one number as C's strtold
+// reads it: [sign] then decimal digits with optional '.' and e-exponent,
+// 0x and hex digits with optional '.' and p-exponent, inf, infinity, nan
+// or nan(chars). Leading spaces are refused (Redis checks isspace first);
+// so is anything after the number, and anything of 5120 bytes or more.
+func strtoldSyntax(b []byte) (kind int, ok bool) {
+	if len(b) == 0 || len(b) >= 5*1024 {
+		return 0, false
+	}
+	i := 0
+	if b[0] == '+' || b[0] == '-' {
+		i++
+	}
+	rest := strings.ToLower(string(b[i:]))
+	switch {
+	case rest == "inf" || rest == "infinity":
+		return numInf, true
+	case rest == "nan":
+		return numNaN, true
+	case strings.HasPrefix(rest, "nan(") && strings.HasSuffix(rest, ")"):
+		for _, ch := range rest[4 : len(rest)-1] {
+			if !(ch == '_' || '0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z') {
+				return 0, false
+			}
+		}
+		return numNaN, true
+	}
+	isDigit := func(ch byte) bool { return '0' <= ch && ch <= '9' }
+	isHexDigit := func(ch byte) bool { return isDigit(ch) || 'a' <= ch && ch <= 'f' }
+	digit, expCh, kind := isDigit, byte('e'), numDecimal
+	if len(rest) > 2 && rest[0] == '0' && rest[1] == 'x' && (isHexDigit(rest[2]) || rest[2] == '.' && len(rest) > 3 && isHexDigit(rest[3])) {
+		digit, expCh, kind = isHexDigit, 'p', numHex
+		rest = rest[2:]
+	}
+	j, n := 0, 0
+	for j < len(rest) && digit(rest[j]) {
+		j++
+		n++
+	}
+	if j < len(rest) && rest[j] == '.' {
+		j++
+		for j < len(rest) && digit(rest[j]) {
+			j++
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	if j < len(rest) && rest[j] == expCh {
+		j++
+		if j < len(rest) && (rest[j] == '+' || rest[j] == '-') {
+			j++
+		}
+		e := 0
+		for j < len(rest) && isDigit(rest[j]) {
+			j++
+			e++
+		}
+		if e == 0 {
+			return 0, false
+		}
+	}
+	return kind, j == len(rest)
 }
 
 // formatLongDouble formats x as Redis's ld2string(LD_STR_HUMAN) does:
@@ -541,40 +649,41 @@ func formatLongDouble(x *big.Float) []byte {
 }
 
 func cmdIncrbyfloat(s *server, c *client, args [][]byte) {
-	by, ok := longDouble(args[2])
-	if !ok {
-		if f, ok := parseFloat(args[2]); ok && math.IsInf(f, 0) {
-			c.errReply("ERR increment would produce NaN or Infinity")
-			return
-		}
-		c.errReply(errNotFloat)
-		return
-	}
 	i := s.getString(c, args[1])
 	if i == -2 {
 		return
 	}
 	d := s.dbs[c.db]
-	cur := new(big.Float).SetPrec(64)
+	cur, curInf := new(big.Float).SetPrec(64), false
 	if i >= 0 {
-		v, ok := longDouble(d.ents[i].val)
+		v, inf, ok := longDouble(d.ents[i].val)
 		if !ok {
 			c.errReply(errNotFloat)
 			return
 		}
-		cur = v
+		cur, curInf = v, inf
+	}
+	by, byInf, ok := longDouble(args[2])
+	if !ok {
+		c.errReply(errNotFloat)
+		return
+	}
+	if curInf || byInf {
+		c.errReply("ERR increment would produce NaN or Infinity")
+		return
 	}
 	cur.Add(cur, by)
-	if f, _ := cur.Float64(); math.IsInf(f, 0) {
+	if cur.Sign() != 0 && cur.MantExp(nil) > ldblMaxExp {
 		c.errReply("ERR increment would produce NaN or Infinity")
 		return
 	}
 	num := formatLongDouble(cur)
-	if i >= 0 {
-		d.setVal(i, num)
+	if i < 0 {
+		i = d.add(args[1], num)
 	} else {
-		d.add(args[1], num)
+		d.setVal(i, num)
 	}
+	d.ents[i].enc = embstrOrRaw(len(num))
 	s.modified(c.db, args[1])
 	s.propagate(c.db, []byte("SET"), args[1], num, []byte("KEEPTTL"))
 	c.bulk(num)
@@ -610,6 +719,7 @@ func cmdSetbit(s *server, c *client, args [][]byte) {
 	e := &d.ents[i]
 	byteIdx := int(off >> 3)
 	e.val = grow(e.val, byteIdx+1)
+	e.enc = encRaw
 	bit := byte(7 - off&7)
 	old := (e.val[byteIdx] >> bit) & 1
 	e.val[byteIdx] &^= 1 << bit

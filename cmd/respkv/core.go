@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"net"
-	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +19,9 @@ type Config struct {
 	MaxReq      int64  // largest bulk argument (proto-max-bulk-len)
 	AOF         string // append-only file path; "" = off
 	AppendFsync string // "always", "everysec" or "no"
+
+	RequirePass   string // password of the default user; "" = none (AUTH refused)
+	ProtectedMode bool   // without a password, refuse connections from outside loopback
 }
 
 // netConn is what the core needs of a connection (a *stream.Conn).
@@ -56,7 +59,8 @@ type server struct {
 	multiSent  bool // MULTI propagated for the EXEC in progress
 	propCustom bool // the command propagated itself
 
-	stats stats
+	stats    stats
+	cmdStats []cmdStat // by command.id
 }
 
 type stats struct {
@@ -68,11 +72,20 @@ type stats struct {
 	netIn, netOut uint64
 	protoErrors   uint64
 	activeCycles  uint64
+	errorReplies  uint64
+}
+
+// cmdStat is one command's statistics (INFO commandstats): calls run,
+// calls refused before running (rejected_calls) and calls that answered an
+// error (failed_calls).
+type cmdStat struct {
+	calls, rejected, failed uint64
 }
 
 // client is one connection's state.
 type client struct {
 	id      uint64
+	srv     *server
 	conn    netConn
 	parser  *resp.Parser
 	out     []byte
@@ -84,11 +97,14 @@ type client struct {
 
 	closing bool // close after the replies are written
 
-	multi      bool
-	multiDirty bool // a queued command was refused: EXECABORT
-	casDirty   bool // a watched key changed: EXEC fails
-	queue      []queued
-	watching   []watchedKey
+	authenticated bool // AUTH passed, or no password was required when it last mattered
+
+	multi       bool
+	multiDirty  bool // a queued command was refused: EXECABORT
+	queueWrites bool // a queued command writes (EXEC is refused by MISCONF)
+	casDirty    bool // a watched key changed: EXEC fails
+	queue       []queued
+	watching    []watchedKey
 
 	// replies held until the AOF writer confirms an fsync (appendfsync always)
 	held      []heldReply
@@ -127,7 +143,7 @@ func newServer(cfg Config) *server {
 
 func (s *server) newClient(conn netConn) *client {
 	s.nextID++
-	c := &client{id: s.nextID, conn: conn, parser: resp.NewParser(s.cfg.MaxReq), born: s.now, last: s.now}
+	c := &client{id: s.nextID, srv: s, authenticated: !s.authRequired(), conn: conn, parser: resp.NewParser(s.cfg.MaxReq), born: s.now, last: s.now}
 	return c
 }
 
@@ -199,28 +215,40 @@ func errArity(name string) string {
 	return "ERR wrong number of arguments for '" + name + "' command"
 }
 
-// call runs one command.
+// call runs one command, or queues it inside MULTI. The checks before
+// running are Redis's processCommand's, in its order: existence (and the
+// subcommand's), arity, authentication, MISCONF; a command refused here
+// flags an open transaction (EXEC answers EXECABORT), and a refused EXEC
+// aborts it.
 func (s *server) call(c *client, args [][]byte) {
 	cmd := lookup(args[0])
 	if cmd == nil {
-		c.errReply(errUnknownCommand(args))
-		if c.multi {
-			c.multiDirty = true
-		}
+		s.reject(c, nil, errUnknownCommand(args))
 		return
 	}
-	if (cmd.arity > 0 && len(args) != cmd.arity) || len(args) < -cmd.arity {
-		c.errReply(errArity(cmd.name))
-		if c.multi {
-			c.multiDirty = true
+	if cmd.subs != nil && len(args) >= 2 {
+		arity, ok := cmd.subArity(args[1])
+		if !ok {
+			s.reject(c, cmd, errUnknownSub(cmd.name, args[1]))
+			return
 		}
+		if (arity > 0 && len(args) != arity) || len(args) < -arity {
+			s.reject(c, cmd, errArity(cmd.name+"|"+lowerString(args[1])))
+			return
+		}
+	} else if (cmd.arity > 0 && len(args) != cmd.arity) || len(args) < -cmd.arity {
+		s.reject(c, cmd, errArity(cmd.name))
 		return
 	}
-	if s.aofErr != nil && cmd.flags&flagWrite != 0 {
-		c.errReply(errMisconf(s.aofErr))
-		if c.multi {
-			c.multiDirty = true
+	if !c.authenticated && cmd.flags&flagNoAuth == 0 {
+		if s.authRequired() {
+			s.reject(c, cmd, "NOAUTH Authentication required.")
+			return
 		}
+		c.authenticated = true
+	}
+	if s.aofErr != nil && (cmd.flags&flagWrite != 0 || cmd.name == "exec" && c.queueWrites) {
+		s.reject(c, cmd, errMisconf(s.aofErr))
 		return
 	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {
@@ -231,17 +259,58 @@ func (s *server) call(c *client, args [][]byte) {
 	s.exec(c, cmd, args)
 }
 
+// reject refuses a command before it runs (Redis's rejectCommand).
+func (s *server) reject(c *client, cmd *command, msg string) {
+	if c.multi {
+		c.multiDirty = true
+	}
+	if cmd != nil {
+		s.cmdStat(cmd).rejected++
+		if cmd.name == "exec" {
+			c.discardMulti()
+			s.unwatchAll(c)
+			msg = "EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR ")
+		}
+	}
+	c.errReply(msg)
+}
+
+// lowerString returns b in ASCII lower case.
+func lowerString(b []byte) string {
+	out := make([]byte, len(b))
+	for i, ch := range b {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		out[i] = ch
+	}
+	return string(out)
+}
+
 // exec runs cmd and propagates its effect to the AOF.
 func (s *server) exec(c *client, cmd *command, args [][]byte) {
 	s.stats.commands++
-	cmd.calls++
+	st := s.cmdStat(cmd)
+	st.calls++
 	c.lastCmd = cmd
 	dirty := s.dirty
+	errs := s.stats.errorReplies
 	s.propCustom = false
 	cmd.fn(s, c, args)
+	if s.stats.errorReplies != errs && cmd.name != "exec" {
+		st.failed++
+	}
 	if s.dirty != dirty && !s.propCustom && cmd.flags&flagWrite != 0 {
 		s.propagate(c.db, args...)
 	}
+}
+
+// cmdStat is the statistics of cmd in this server (INFO commandstats).
+func (s *server) cmdStat(cmd *command) *cmdStat {
+	if cmd.id >= len(s.cmdStats) {
+		s.cmdStats = append(s.cmdStats, make([]cmdStat, len(commandList)-len(s.cmdStats))...)
+	}
+	return &s.cmdStats[cmd.id]
 }
 
 // propagate appends a command to the AOF.
@@ -257,14 +326,21 @@ func (s *server) propagate(dbi int, args ...[]byte) {
 	s.aof.append(dbi, args...)
 }
 
-func (c *client) errReply(msg string) { c.out = resp.AppendError(c.out, msg) }
-func (c *client) ok()                 { c.out = resp.AppendOK(c.out) }
-func (c *client) int(n int64)         { c.out = resp.AppendInt(c.out, n) }
-func (c *client) bulk(b []byte)       { c.out = resp.AppendBulk(c.out, b) }
-func (c *client) bulkStr(s string)    { c.out = resp.AppendBulkString(c.out, s) }
-func (c *client) null()               { c.out = resp.AppendNull(c.out) }
-func (c *client) array(n int)         { c.out = resp.AppendArray(c.out, n) }
-func (c *client) simple(s string)     { c.out = resp.AppendSimple(c.out, s) }
+// errReply appends an error reply and counts it (total_error_replies).
+func (c *client) errReply(msg string) {
+	c.out = resp.AppendError(c.out, msg)
+	if c.srv != nil {
+		c.srv.stats.errorReplies++
+	}
+}
+
+func (c *client) ok()              { c.out = resp.AppendOK(c.out) }
+func (c *client) int(n int64)      { c.out = resp.AppendInt(c.out, n) }
+func (c *client) bulk(b []byte)    { c.out = resp.AppendBulk(c.out, b) }
+func (c *client) bulkStr(s string) { c.out = resp.AppendBulkString(c.out, s) }
+func (c *client) null()            { c.out = resp.AppendNull(c.out) }
+func (c *client) array(n int)      { c.out = resp.AppendArray(c.out, n) }
+func (c *client) simple(s string)  { c.out = resp.AppendSimple(c.out, s) }
 
 func (c *client) queueCommand(cmd *command, args [][]byte) {
 	n := 0
@@ -279,6 +355,9 @@ func (c *client) queueCommand(cmd *command, args [][]byte) {
 		cp[i] = buf[start:len(buf):len(buf)]
 	}
 	c.queue = append(c.queue, queued{cmd: cmd, args: cp})
+	if cmd.flags&flagWrite != 0 {
+		c.queueWrites = true
+	}
 }
 
 // Common errors, Redis's texts.
@@ -392,33 +471,6 @@ func (s *server) unwatchAll(c *client) {
 
 // parseInt parses a Redis integer argument.
 func parseInt(b []byte) (int64, bool) { return resp.ParseInt(b) }
-
-// parseFloat parses a Redis float argument (strtold-like: no spaces, no
-// NaN).
-func parseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 5000 {
-		return 0, false
-	}
-	if isSpaceByte(b[0]) || isSpaceByte(b[len(b)-1]) {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil {
-		// strtold accepts overflowing values as inf; Redis then refuses them.
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			return f, true
-		}
-		return 0, false
-	}
-	if f != f { // NaN
-		return 0, false
-	}
-	return f, true
-}
-
-func isSpaceByte(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
-}
 
 // eqFold reports whether b equals the lower-case ASCII word s, ignoring case.
 func eqFold(b []byte, s string) bool {

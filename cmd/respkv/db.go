@@ -27,6 +27,7 @@ type entry struct {
 	exp  int64 // unix milliseconds; 0 = no expiry
 	vpos int32 // position in db.vol, or -1
 	typ  uint8
+	enc  uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
 }
 
 // db is one of the numbered databases.
@@ -56,7 +57,36 @@ func (d *db) add(key []byte, val []byte) int {
 	k := string(key)
 	v := make([]byte, len(val))
 	copy(v, val)
-	return d.addOwned(k, v, typeString)
+	i := d.addOwned(k, v, typeString)
+	d.ents[i].enc = encodingOf(val)
+	return i
+}
+
+// String encodings, as OBJECT ENCODING reports Redis's: a value SET as an
+// integer is "int", other values up to 44 bytes "embstr", longer ones and
+// values changed in place (APPEND, SETRANGE, SETBIT) "raw".
+const (
+	encEmbstr uint8 = iota
+	encInt
+	encRaw
+)
+
+// encodingOf is Redis's tryObjectEncoding for a string value.
+func encodingOf(val []byte) uint8 {
+	if len(val) <= 20 {
+		if _, ok := parseInt(val); ok {
+			return encInt
+		}
+	}
+	return embstrOrRaw(len(val))
+}
+
+// embstrOrRaw is the encoding of a newly created string object.
+func embstrOrRaw(n int) uint8 {
+	if n <= 44 {
+		return encEmbstr
+	}
+	return encRaw
 }
 
 // addOwned appends a new key with a value the db may keep.
@@ -71,6 +101,7 @@ func (d *db) addOwned(key string, val []byte, typ uint8) int {
 // when that does not waste much.
 func (d *db) setVal(i int, val []byte) {
 	e := &d.ents[i]
+	e.enc = encodingOf(val)
 	if cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
 		e.val = append(e.val[:0], val...)
 		return

@@ -77,3 +77,23 @@ func TestSetrangeZeroesGap(t *testing.T) {
 		t.Fatalf("GET after INCR+SETRANGE: %s, want %s", got, want)
 	}
 }
+
+// Looking up the second key of RENAME, COPY or LCS may delete it (expired)
+// and move the first key's entry: the first key must be found again.
+func TestTwoKeysOneExpired(t *testing.T) {
+	for _, tc := range []struct{ cmd, want, check, after string }{
+		{"RENAME src dst", "OK", "GET dst", `"v"`},
+		{"COPY src dst", "(integer) 1", "GET dst", `"v"`},
+		{"LCS src dst", `""`, "GET src", `"v"`},
+	} {
+		k := newCore(t)
+		k.do("SET dst old PXAT 1") // expired, not yet deleted
+		k.do("SET src v")          // the last entry: deleting dst moves it
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Fatalf("%s: %s, want %s", tc.cmd, got, tc.want)
+		}
+		if got := k.do(tc.check); got != tc.after {
+			t.Fatalf("%s then %s: %s, want %s", tc.cmd, tc.check, got, tc.after)
+		}
+	}
+}

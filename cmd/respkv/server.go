@@ -162,6 +162,12 @@ func (in *instance) beginShutdown() {
 }
 
 func (s *server) onOpen(conn *stream.Conn[server]) {
+	if s.denied(conn.RemoteAddr()) {
+		conn.Write([]byte(errProtectedMode))
+		conn.Close()
+		s.stats.rejectedConns++
+		return
+	}
 	c := s.newClient(conn)
 	conn.SetContext(c)
 	s.clients[c.id] = c

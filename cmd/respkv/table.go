@@ -13,6 +13,7 @@ const (
 	flagLoading
 	flagStale
 	flagNoScript
+	flagNoAuth // allowed before AUTH (AUTH, HELLO, QUIT, RESET)
 )
 
 // command is one entry of the command table.
@@ -27,7 +28,24 @@ type command struct {
 	since   string
 	summary string
 	fn      func(s *server, c *client, args [][]byte)
-	calls   uint64
+	subs    map[string]int // subcommands (lower case) and their arities, for a container command
+	id      int            // position in commandList
+}
+
+// subArity returns the arity of subcommand sub of a container command.
+func (c *command) subArity(sub []byte) (int, bool) {
+	var buf [32]byte
+	if len(sub) > len(buf) {
+		return 0, false
+	}
+	for i, ch := range sub {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	a, ok := c.subs[string(buf[:len(sub)])]
+	return a, ok
 }
 
 var commands map[string]*command
@@ -50,6 +68,7 @@ func init() {
 		{name: "append", arity: 3, flags: flagWrite | flagDenyOOM | flagFast, first: 1, last: 1, step: 1, group: "string", since: "2.0.0", summary: "Append a value to a key", fn: cmdAppend},
 		{name: "strlen", arity: 2, flags: flagReadonly | flagFast, first: 1, last: 1, step: 1, group: "string", since: "2.2.0", summary: "Get the length of the value stored in a key", fn: cmdStrlen},
 		{name: "getrange", arity: 4, flags: flagReadonly, first: 1, last: 1, step: 1, group: "string", since: "2.4.0", summary: "Get a substring of the string stored at a key", fn: cmdGetrange},
+		{name: "lcs", arity: -3, flags: flagReadonly, first: 1, last: 2, step: 1, group: "string", since: "7.0.0", summary: "Find longest common substring", fn: cmdLcs},
 		{name: "setrange", arity: 4, flags: flagWrite | flagDenyOOM, first: 1, last: 1, step: 1, group: "string", since: "2.2.0", summary: "Overwrite part of a string at key starting at the specified offset", fn: cmdSetrange},
 		{name: "incr", arity: 2, flags: flagWrite | flagDenyOOM | flagFast, first: 1, last: 1, step: 1, group: "string", since: "1.0.0", summary: "Increment the integer value of a key by one", fn: cmdIncr},
 		{name: "decr", arity: 2, flags: flagWrite | flagDenyOOM | flagFast, first: 1, last: 1, step: 1, group: "string", since: "1.0.0", summary: "Decrement the integer value of a key by one", fn: cmdDecr},
@@ -94,18 +113,28 @@ func init() {
 		// connection and server
 		{name: "ping", arity: -1, flags: flagFast | flagStale, group: "connection", since: "1.0.0", summary: "Ping the server", fn: cmdPing},
 		{name: "echo", arity: 2, flags: flagFast, group: "connection", since: "1.0.0", summary: "Echo the given string", fn: cmdEcho},
-		{name: "quit", arity: -1, flags: flagNoQueue | flagFast | flagLoading | flagStale, group: "connection", since: "1.0.0", summary: "Close the connection", fn: cmdQuit},
-		{name: "reset", arity: 1, flags: flagNoQueue | flagFast | flagLoading | flagStale, group: "connection", since: "6.2.0", summary: "Reset the connection", fn: cmdReset},
+		{name: "quit", arity: -1, flags: flagNoQueue | flagNoAuth | flagFast | flagLoading | flagStale, group: "connection", since: "1.0.0", summary: "Close the connection", fn: cmdQuit},
+		{name: "reset", arity: 1, flags: flagNoQueue | flagNoAuth | flagFast | flagLoading | flagStale, group: "connection", since: "6.2.0", summary: "Reset the connection", fn: cmdReset},
 		{name: "time", arity: 1, flags: flagFast | flagLoading | flagStale, group: "server", since: "2.6.0", summary: "Return the current server time", fn: cmdTime},
 		{name: "lastsave", arity: 1, flags: flagFast | flagLoading | flagStale, group: "server", since: "1.0.0", summary: "Get the UNIX time stamp of the last successful save to disk", fn: cmdLastsave},
 		{name: "info", arity: -1, flags: flagLoading | flagStale, group: "server", since: "1.0.0", summary: "Get information and statistics about the server", fn: cmdInfo},
-		{name: "command", arity: -1, flags: flagLoading | flagStale, group: "server", since: "2.8.13", summary: "Get array of Redis command details", fn: cmdCommand},
-		{name: "config", arity: -2, flags: flagAdmin | flagLoading | flagStale, group: "server", since: "2.0.0", summary: "A container for server configuration commands", fn: cmdConfig},
-		{name: "client", arity: -2, flags: flagLoading | flagStale, group: "connection", since: "2.4.0", summary: "A container for client connection commands", fn: cmdClient},
-		{name: "hello", arity: -1, flags: flagFast | flagLoading | flagStale, group: "connection", since: "6.0.0", summary: "Handshake with Redis", fn: cmdHello},
+		{name: "command", arity: -1, flags: flagLoading | flagStale, group: "server", since: "2.8.13", summary: "Get array of Redis command details", fn: cmdCommand,
+			subs: map[string]int{"count": 2, "docs": -2, "getkeys": -4, "help": 2, "info": -2, "list": -2}},
+		{name: "config", arity: -2, flags: flagAdmin | flagLoading | flagStale, group: "server", since: "2.0.0", summary: "A container for server configuration commands", fn: cmdConfig,
+			subs: map[string]int{"get": -3, "set": -4, "resetstat": 2, "rewrite": 2, "help": 2}},
+		{name: "client", arity: -2, flags: flagLoading | flagStale, group: "connection", since: "2.4.0", summary: "A container for client connection commands", fn: cmdClient,
+			subs: map[string]int{"id": 2, "setname": 3, "getname": 2, "info": 2, "list": -2, "no-evict": 3, "no-touch": 3, "setinfo": 4, "help": 2,
+				"kill": -3, "pause": -3, "unpause": 2, "reply": 3, "tracking": -3, "trackinginfo": 2, "caching": 3, "getredir": 2, "unblock": -3}},
+		{name: "hello", arity: -1, flags: flagNoAuth | flagFast | flagLoading | flagStale, group: "connection", since: "6.0.0", summary: "Handshake with Redis", fn: cmdHello},
+		{name: "auth", arity: -2, flags: flagNoAuth | flagNoScript | flagFast | flagLoading | flagStale, group: "connection", since: "1.0.0", summary: "Authenticate to the server", fn: cmdAuth},
+		{name: "object", arity: -2, flags: flagReadonly, group: "generic", since: "2.2.3", summary: "A container for object introspection commands", fn: cmdObject,
+			subs: map[string]int{"encoding": 3, "refcount": 3, "idletime": 3, "freq": 3, "help": 2}},
+		{name: "function", arity: -2, group: "scripting", since: "7.0.0", summary: "A container for function commands", fn: cmdFunction,
+			subs: map[string]int{"flush": -2, "list": -2, "help": 2, "delete": 3, "dump": 2, "kill": 2, "load": -3, "restore": -3, "stats": 2}},
 	}
 	commands = make(map[string]*command, len(list))
-	for _, c := range list {
+	for i, c := range list {
+		c.id = i
 		commands[c.name] = c
 	}
 	commandList = list
@@ -153,6 +182,7 @@ func (c *command) flagNames() []string {
 	add(flagLoading, "loading")
 	add(flagStale, "stale")
 	add(flagFast, "fast")
+	add(flagNoAuth, "no_auth")
 	if c.flags&flagNoQueue != 0 && c.name != "watch" {
 		f = append(f, "no_multi")
 	}

@@ -136,7 +136,13 @@ func readLine(b []byte, start int, tooBig error) (line []byte, next int, err err
 }
 
 func (p *Parser) inline(b []byte) ([][]byte, int, error) {
-	nl := bytes.IndexByte(limit(b), '\n')
+	lim := limit(b)
+	nl := bytes.IndexByte(lim, '\n')
+	if nl >= 0 && bytes.IndexByte(lim[:nl], 0) >= 0 {
+		// Redis looks for the newline with strchr, which stops at a NUL:
+		// the request stays incomplete until it is too big.
+		nl = -1
+	}
 	if nl < 0 {
 		if len(b) > InlineMax {
 			return nil, 0, ErrTooBigInline

@@ -183,3 +183,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A NUL before the newline of an inline request hides the newline, as
+// Redis's strchr does: the request is incomplete until it passes
+// InlineMax, then refused.
+func TestInlineNUL(t *testing.T) {
+	p := NewParser(1 << 20)
+	for _, in := range []string{"ECHO a\x00b\r\n", "\x00\r\nPING\r\n"} {
+		if args, n, err := p.Parse([]byte(in)); n != 0 || err != nil || args != nil {
+			t.Errorf("%q: %q %d %v, want incomplete", in, args, n, err)
+		}
+	}
+	big := append([]byte("ECHO \x00\r\n"), make([]byte, InlineMax)...)
+	if _, _, err := p.Parse(big); err != ErrTooBigInline {
+		t.Errorf("NUL then %d bytes: %v, want %v", InlineMax, err, ErrTooBigInline)
+	}
+}
