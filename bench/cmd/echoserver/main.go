@@ -2,7 +2,7 @@
 // server on loopback, in one of several implementations, run as its own
 // process so that the load generator (cmd/tcpload) does not share its runtime.
 //
-//	echoserver -impl=go|go-stream|gnet|net [-addr 127.0.0.1:7711]
+//	echoserver -impl=go|go-stream|gnet|net [-addr 127.0.0.1:7711] [-loops N]
 //
 // The implementations:
 //
@@ -11,6 +11,11 @@
 //   - go-stream: calloop for Go with its stream package (Listen, OnData).
 //   - gnet: github.com/panjf2000/gnet/v2 on one event loop.
 //   - net: Go's standard net package, one goroutine per connection.
+//
+// With -loops N (go-stream and gnet only), the server runs N event loops in
+// one process, each with its own SO_REUSEPORT listener on the port (the
+// tcp-echo-multi workload, bench/multicore.sh); without it, one loop and a
+// plain listener.
 //
 // It prints "READY <addr>" on stdout once it accepts connections and runs
 // until SIGINT or SIGTERM.
@@ -45,6 +50,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
 	rawIO := flag.Bool("rawio", false, "diagnostics for -impl=go: raw read/write system calls")
 	traceFile := flag.String("trace", "", "write a runtime execution trace to `file` (stopped on SIGINT/SIGTERM)")
+	loops := flag.Int("loops", 0, "go-stream and gnet: N event loops sharing the port with SO_REUSEPORT (0: one loop, no SO_REUSEPORT)")
 	flag.Parse()
 	if *traceFile != "" {
 		f, err := os.Create(*traceFile)
@@ -85,6 +91,18 @@ func main() {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "echoserver: unknown -impl %q\n", *impl)
 		os.Exit(2)
+	}
+	if *loops > 0 {
+		n := *loops
+		switch *impl {
+		case "go-stream":
+			serve = func(addr string, ready func()) error { return serveStreamLoops(addr, n, ready) }
+		case "gnet":
+			serve = func(addr string, ready func()) error { return serveGnetLoops(addr, n, ready) }
+		default:
+			fmt.Fprintf(os.Stderr, "echoserver: -loops is for -impl=go-stream or gnet\n")
+			os.Exit(2)
+		}
 	}
 	ready := func() { fmt.Printf("READY %s\n", *addr) }
 	errc := make(chan error, 1)

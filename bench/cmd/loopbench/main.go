@@ -97,6 +97,7 @@ func main() {
 	netpoller := flag.String("netpoller", "", "diagnostics: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
 	flag.BoolVar(&verbose, "v", false, "more progress on stderr (timers: insert and fire phases)")
 	rawIO := flag.Bool("rawio", false, "diagnostics: fd-pingpong/many-sources callbacks use raw read/write system calls (no entersyscall/exitsyscall)")
+	timerFn := flag.String("timerfn", "closure", "diagnostics: timers/timers-cancel with a closure per timer (\"closure\", the workload) or one shared callback (\"shared\"; the index sum is then not checked)")
 	flag.StringVar(&pingAnswer, "answer", "eventfd", "diagnostics: how ping-pong's loop answers: \"eventfd\" (blocking eventfd, as the anchors) or \"chan\" (a Go channel)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: loopbench [flags] [WORKLOAD...]\nworkloads: %s\nflags:\n", names())
@@ -116,6 +117,13 @@ func main() {
 	}
 	if *rawIO {
 		fdRead, fdWrite = rawRead, rawWrite
+	}
+	switch *timerFn {
+	case "closure":
+	case "shared":
+		timerFnShared = true
+	default:
+		fatal(fmt.Errorf("-timerfn must be closure or shared, not %q", *timerFn))
 	}
 	if pingAnswer != "eventfd" && pingAnswer != "chan" {
 		fatal(fmt.Errorf("-answer must be eventfd or chan, not %q", pingAnswer))
