@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -38,6 +38,8 @@ type aofAck struct {
 	seq    uint64
 	err    error
 	status bool // everysec/no: err is the writer's new state (nil: recovered)
+	rw     bool // a rewrite ended: err is its failure, size the new file's
+	size   int64
 }
 
 // aof is the append-only file. The loop appends commands to buf; flush hands
@@ -47,10 +49,12 @@ type aofAck struct {
 // to writes are sent only once the writes are durable.
 type aof struct {
 	policy int
+	path   string
 	f      *os.File
-	buf    []byte // loop side: commands not yet handed over
-	curDB  int    // database of the last appended command, -1 = unknown
-	seq    uint64 // last batch handed over
+	size   atomic.Int64 // bytes in the file, as the writer last left it
+	buf    []byte       // loop side: commands not yet handed over
+	curDB  int          // database of the last appended command, -1 = unknown
+	seq    uint64       // last batch handed over
 	ack    *calloop.Sender[aofAck]
 
 	mu      sync.Mutex
@@ -61,6 +65,12 @@ type aof struct {
 	done    chan struct{}
 	werr    error
 	warn    io.Writer
+
+	// rewrite (see aof_rewrite.go)
+	rwMark int           // under mu: pending[rwMark:] is after the snapshot; -1 none
+	rwJob  *rwJob        // under mu: the rewriter's finished temporary file
+	rwQuit chan struct{} // closed by close: a running rewriter stops
+	rwDone chan struct{} // the running rewriter has exited (nil: none started)
 }
 
 // openAOF opens (creating) path for appending and starts the writer.
@@ -69,7 +79,10 @@ func openAOF(path string, policy int, ack *calloop.Sender[aofAck], warn io.Write
 	if err != nil {
 		return nil, err
 	}
-	a := &aof{policy: policy, f: f, curDB: -1, ack: ack, kick: make(chan struct{}, 1), done: make(chan struct{}), warn: warn}
+	a := &aof{policy: policy, path: path, f: f, curDB: -1, ack: ack, kick: make(chan struct{}, 1), done: make(chan struct{}), warn: warn,
+		rwMark: -1, rwQuit: make(chan struct{})}
+	// A temporary file left by a rewrite that a crash interrupted.
+	os.Remove(rewriteTmp(path))
 	go a.writer()
 	return a, nil
 }
@@ -100,17 +113,27 @@ func (a *aof) flush() uint64 {
 	}
 	a.pendSeq = a.seq
 	a.mu.Unlock()
+	a.wake()
+	return a.seq
+}
+
+// wake makes the writer look at its inputs.
+func (a *aof) wake() {
 	select {
 	case a.kick <- struct{}{}:
 	default:
 	}
-	return a.seq
 }
 
 // close flushes, waits for the writer to write and fsync everything, and
 // closes the file.
 func (a *aof) close() error {
 	a.flush()
+	// A running rewrite is abandoned: the old file is complete.
+	close(a.rwQuit)
+	if a.rwDone != nil {
+		<-a.rwDone
+	}
 	a.mu.Lock()
 	a.closing = true
 	a.mu.Unlock()
@@ -135,6 +158,12 @@ func (a *aof) writer() {
 	if st, err := a.f.Stat(); err == nil {
 		size = st.Size()
 	}
+	a.size.Store(size)
+	// A rewrite in progress: the batches after its snapshot, and its
+	// finished temporary file waiting for the switch.
+	var tail []byte
+	tailing := false
+	var job *rwJob
 	unsynced, failing := false, false
 	lastSync := time.Now()
 	for {
@@ -144,8 +173,19 @@ func (a *aof) writer() {
 		}
 		a.mu.Lock()
 		data, seq, closing := a.pending, a.pendSeq, a.closing
+		mark, newJob := a.rwMark, a.rwJob
+		a.rwMark, a.rwJob = -1, nil
 		a.pending = spare[:0]
 		a.mu.Unlock()
+		if mark >= 0 {
+			tailing = true
+			tail = append(tail[:0], data[mark:]...)
+		} else if tailing {
+			tail = append(tail, data...)
+		}
+		if newJob != nil {
+			job = newJob
+		}
 		if retry != nil {
 			// Writes that failed before go first, in order.
 			data = append(retry, data...)
@@ -169,6 +209,7 @@ func (a *aof) writer() {
 				data = nil
 			} else {
 				size += int64(n)
+				a.size.Store(size)
 				unsynced = true
 			}
 		}
@@ -202,6 +243,28 @@ func (a *aof) writer() {
 			a.ack.Send(aofAck{status: true})
 		}
 		failing = err != nil || retry != nil
+		if job != nil && (closing || job.err != nil || !failing) {
+			// The rewrite ends: switch to the new file, between two
+			// batches, or give it up. While the old file is failing the
+			// switch waits (the failed batches are in the tail already).
+			var nsize int64
+			rerr := errRewriteAborted
+			if !closing {
+				nsize, rerr = a.switchTo(job, tail)
+			}
+			if rerr == nil {
+				a.f.Close()
+				a.f, size, unsynced = job.f, nsize, false
+				a.size.Store(size)
+				lastSync = time.Now()
+			} else {
+				dropJob(job)
+			}
+			if a.ack != nil && !closing {
+				a.ack.Send(aofAck{rw: true, err: rerr, size: nsize})
+			}
+			job, tail, tailing = nil, nil, false
+		}
 		if closing && (retry == nil || err != nil) {
 			if cerr := a.f.Close(); cerr != nil && a.werr == nil {
 				a.werr = cerr
@@ -209,53 +272,4 @@ func (a *aof) writer() {
 			return
 		}
 	}
-}
-
-// loadAOF replays the append-only file at path into s. A last command cut
-// short (a crash in the middle of a write), or a transaction without its
-// EXEC, is cut off the file with a warning; garbage in the middle is an error.
-func (s *server) loadAOF(path string, warn io.Writer) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	s.loading = true
-	defer func() { s.loading = false }()
-	s.now = time.Now().UnixMilli()
-	c := s.newClient(nil)
-	c.parser = resp.NewParser(1 << 62)
-	off, good := 0, 0
-	count := 0
-	for off < len(data) {
-		args, n, perr := c.parser.Parse(data[off:])
-		if perr != nil {
-			return fmt.Errorf("bad file format reading the append only file %s at offset %d: %v", path, off, perr)
-		}
-		if n == 0 {
-			break
-		}
-		off += n
-		if len(args) > 0 {
-			s.call(c, args)
-			count++
-			c.out = c.out[:0]
-		}
-		if !c.multi {
-			good = off
-		}
-	}
-	if good < len(data) {
-		fmt.Fprintf(warn, "!!! Warning: short read while loading the AOF file %s !!!\n", path)
-		fmt.Fprintf(warn, "!!! Truncating the AOF at offset %d (of %d bytes) !!!\n", good, len(data))
-		if err := os.Truncate(path, int64(good)); err != nil {
-			return fmt.Errorf("truncating the torn tail of %s: %w", path, err)
-		}
-		fmt.Fprintf(warn, "AOF loaded anyway because aof-load-truncated is enabled\n")
-	}
-	// Expired keys stay until touched or sampled, as after Redis's load.
-	_ = count
-	return nil
 }

@@ -180,6 +180,7 @@ func (s *server) renameGeneric(c *client, args [][]byte, nx bool) {
 	e := d.ents[i]
 	d.remove(i)
 	k := d.addOwned(string(dst), e.val, e.typ)
+	d.ents[k].shared = e.shared
 	d.ents[k].enc = e.enc
 	if e.exp != 0 {
 		d.setExpire(k, e.exp)
@@ -288,6 +289,7 @@ func cmdMove(s *server, c *client, args [][]byte) {
 	d.remove(i)
 	dd := s.dbs[to]
 	k := dd.addOwned(e.key, e.val, e.typ)
+	dd.ents[k].shared = e.shared
 	dd.ents[k].enc = e.enc
 	if e.exp != 0 {
 		dd.setExpire(k, e.exp)

@@ -240,6 +240,8 @@ func (s *server) configValues() [][2]string {
 		{"maxmemory", "0"},
 		{"maxmemory-policy", "noeviction"},
 		{"maxclients", "10000"},
+		{"auto-aof-rewrite-percentage", strconv.FormatInt(s.cfg.AutoAOFRewritePercentage, 10)},
+		{"auto-aof-rewrite-min-size", strconv.FormatInt(s.cfg.AutoAOFRewriteMinSize, 10)},
 		{"proto-max-bulk-len", strconv.FormatInt(s.cfg.MaxReq, 10)},
 		{"client-query-buffer-limit", strconv.FormatInt(maxInput(s.cfg.MaxReq), 10)},
 		{"port", port},
@@ -520,8 +522,10 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			"rdb_changes_since_last_save:"+strconv.FormatUint(s.dirty, 10),
 			"rdb_bgsave_in_progress:0",
 			"rdb_last_save_time:"+strconv.FormatInt(s.start.Unix(), 10),
-			"aof_enabled:"+aofOn,
-			"aof_rewrite_in_progress:0")
+			"aof_enabled:"+aofOn)
+		for _, l := range s.aofInfo() {
+			b.WriteString(l + "\r\n")
+		}
 	}
 	if section("stats") {
 		add("Stats",

@@ -457,6 +457,7 @@ func cmdSetrange(s *server, c *client, args [][]byte) {
 			return
 		}
 	}
+	d.own(i)
 	e := &d.ents[i]
 	e.val = grow(e.val, int(off)+len(val))
 	copy(e.val[off:], val)
@@ -488,6 +489,7 @@ func (s *server) incrGeneric(c *client, key []byte, by int64) {
 	var buf [24]byte
 	num := strconv.AppendInt(buf[:0], cur, 10)
 	if i >= 0 {
+		d.own(i)
 		d.ents[i].val = append(d.ents[i].val[:0], num...)
 	} else {
 		d.add(key, num)
@@ -716,6 +718,7 @@ func cmdSetbit(s *server, c *client, args [][]byte) {
 	if i == -1 {
 		i = d.add(args[1], nil)
 	}
+	d.own(i)
 	e := &d.ents[i]
 	byteIdx := int(off >> 3)
 	e.val = grow(e.val, byteIdx+1)

@@ -20,6 +20,11 @@ type Config struct {
 	AOF         string // append-only file path; "" = off
 	AppendFsync string // "always", "everysec" or "no"
 
+	// AOF rewrite: automatic when the AOF has grown by this percentage
+	// since the last rewrite (0: never) and is larger than the minimum size.
+	AutoAOFRewritePercentage int64
+	AutoAOFRewriteMinSize    int64
+
 	RequirePass   string // password of the default user; "" = none (AUTH refused)
 	ProtectedMode bool   // without a password, refuse connections from outside loopback
 }
@@ -58,6 +63,7 @@ type server struct {
 	execDepth  int
 	multiSent  bool // MULTI propagated for the EXEC in progress
 	propCustom bool // the command propagated itself
+	rw         rewriteState
 
 	stats    stats
 	cmdStats []cmdStat // by command.id

@@ -27,7 +27,10 @@ type entry struct {
 	exp  int64 // unix milliseconds; 0 = no expiry
 	vpos int32 // position in db.vol, or -1
 	typ  uint8
-	enc  uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
+	// shared: an AOF rewrite's snapshot may be reading val; change it in
+	// place only after own (aof_rewrite.go).
+	shared bool
+	enc    uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
 }
 
 // db is one of the numbered databases.
@@ -102,13 +105,14 @@ func (d *db) addOwned(key string, val []byte, typ uint8) int {
 func (d *db) setVal(i int, val []byte) {
 	e := &d.ents[i]
 	e.enc = encodingOf(val)
-	if cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
+	if !e.shared && cap(e.val) >= len(val) && cap(e.val) <= 2*len(val)+64 {
 		e.val = append(e.val[:0], val...)
 		return
 	}
 	v := make([]byte, len(val))
 	copy(v, val)
 	e.val = v
+	e.shared = false
 }
 
 // remove deletes the entry at position i.

@@ -23,6 +23,13 @@ func main() {
 	flag.Int64Var(&cfg.MaxReq, "maxreq", 512<<20, "largest bulk argument in bytes (proto-max-bulk-len); also the largest string value")
 	flag.StringVar(&cfg.AOF, "aof", "", "append-only file (off when empty)")
 	flag.StringVar(&cfg.AppendFsync, "appendfsync", "everysec", "AOF fsync policy: always, everysec or no")
+	flag.Int64Var(&cfg.AutoAOFRewritePercentage, "auto-aof-rewrite-percentage", 100, "rewrite the AOF when it has grown by this percentage since the last rewrite (0: never)")
+	flag.Func("auto-aof-rewrite-min-size", "do not rewrite the AOF automatically below this size (bytes, or 64mb, 1gb...; default 64mb)", func(v string) error {
+		n, err := parseMemory(v)
+		cfg.AutoAOFRewriteMinSize = n
+		return err
+	})
+	cfg.AutoAOFRewriteMinSize = 64 << 20
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	flag.Parse()
 	if flag.NArg() > 0 {

@@ -58,6 +58,8 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 		ack, err := calloop.NewChannel(l, func(s *server, m aofAck, ok bool) {
 			switch {
 			case !ok:
+			case m.rw:
+				s.rewriteDone(m)
 			case m.status:
 				s.aofErr = m.err
 			default:
@@ -89,6 +91,7 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 	}
 	if _, err := l.AddTimer(100*time.Millisecond, func(s *server, _ time.Time) calloop.TimerAction {
 		s.activeExpire()
+		s.aofCron()
 		return calloop.Again(100 * time.Millisecond)
 	}); err != nil {
 		return fail(err)

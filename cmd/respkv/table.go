@@ -92,6 +92,7 @@ func init() {
 		{name: "dbsize", arity: 1, flags: flagReadonly | flagFast, group: "server", since: "1.0.0", summary: "Return the number of keys in the selected database", fn: cmdDbsize},
 		{name: "flushdb", arity: -1, flags: flagWrite, group: "server", since: "1.0.0", summary: "Remove all keys from the current database", fn: cmdFlushdb},
 		{name: "flushall", arity: -1, flags: flagWrite, group: "server", since: "1.0.0", summary: "Remove all keys from all databases", fn: cmdFlushall},
+		{name: "bgrewriteaof", arity: 1, flags: flagAdmin | flagNoScript, group: "server", since: "1.0.0", summary: "Asynchronously rewrite the append-only file", fn: cmdBgrewriteaof},
 		{name: "select", arity: 2, flags: flagLoading | flagStale | flagFast, group: "connection", since: "1.0.0", summary: "Change the selected database for the current connection", fn: cmdSelect},
 		{name: "swapdb", arity: 3, flags: flagWrite | flagFast, group: "server", since: "4.0.0", summary: "Swaps two Redis databases", fn: cmdSwapdb},
 		// expiry
