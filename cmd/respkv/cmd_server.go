@@ -39,6 +39,7 @@ func cmdReset(s *server, c *client, args [][]byte) {
 	s.unwatchAll(c)
 	c.db = 0
 	c.name = ""
+	c.authenticated = !s.authRequired() // Redis's clientSetDefaultAuth
 	c.simple("RESET")
 }
 
@@ -268,7 +269,7 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 		var out [][2]string
 		for _, kv := range s.configValues() {
 			for _, p := range args[2:] {
-				if globMatch([]byte(strings.ToLower(string(p))), []byte(kv[0])) {
+				if globMatchFold(p, []byte(kv[0])) {
 					out = append(out, kv)
 					break
 				}

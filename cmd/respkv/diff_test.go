@@ -368,7 +368,8 @@ func (g *gen) command() []string {
 		return []string{"LCS", k(), k()}
 	case 51:
 		// Not REFCOUNT: Redis counts references held by queued commands too.
-		return []string{"OBJECT", g.pick([]string{"ENCODING", "IDLETIME", "FREQ", "NOPE"}), k()}
+		// Not IDLETIME either: respkv does not track access times (README).
+		return []string{"OBJECT", g.pick([]string{"ENCODING", "FREQ", "NOPE"}), k()}
 	case 52:
 		return []string{"STRLEN", k(), "extra"}
 	case 53:
@@ -404,7 +405,13 @@ func normalize(cmd []string, r *reply, queued [][]string) *reply {
 	case "KEYS":
 		return sortReply(r)
 	case "SCAN":
-		if len(r.arr) == 2 && r.arr[0].leaf == `"0"` && r.arr[1].isArr {
+		count := int64(10)
+		for i := 2; i+1 < len(cmd); i++ {
+			if strings.EqualFold(cmd[i], "count") {
+				count, _ = strconv.ParseInt(cmd[i+1], 10, 64)
+			}
+		}
+		if count >= 1000 && len(r.arr) == 2 && r.arr[0].leaf == `"0"` && r.arr[1].isArr {
 			return &reply{isArr: true, arr: []*reply{r.arr[0], sortReply(r.arr[1])}}
 		}
 		// A partial page: cursors and pages differ (README).

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"net"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The reproducers of issue 9 and their classes: integer arguments at their
@@ -95,5 +99,127 @@ func TestTwoKeysOneExpired(t *testing.T) {
 		if got := k.do(tc.check); got != tc.after {
 			t.Fatalf("%s then %s: %s, want %s", tc.cmd, tc.check, got, tc.after)
 		}
+	}
+}
+
+// Transactions as Redis 7.0: a refused EXEC aborts the transaction, and
+// unknown subcommands and subcommand arity are checked at queue time.
+func TestTransactionsLikeRedis7(t *testing.T) {
+	k := newCore(t)
+	for _, tc := range []struct{ cmd, want string }{
+		{"MULTI", "OK"},
+		{"SET a 1", "QUEUED"},
+		{"EXEC x", "(error) EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"},
+		{"EXEC", "(error) ERR EXEC without MULTI"},
+		{"GET a", "(nil)"},
+		{"MULTI", "OK"},
+		{"CONFIG NOPE", "(error) ERR unknown subcommand 'NOPE'. Try CONFIG HELP."},
+		{"SET a 1", "QUEUED"},
+		{"EXEC", "(error) EXECABORT Transaction discarded because of previous errors."},
+		{"GET a", "(nil)"},
+		{"MULTI", "OK"},
+		{"CONFIG GET", "(error) ERR wrong number of arguments for 'config|get' command"},
+		{"CLIENT", "(error) ERR wrong number of arguments for 'client' command"},
+		{"EXEC", "(error) EXECABORT Transaction discarded because of previous errors."},
+		{"MULTI", "OK"},
+		{"MULTI", "(error) ERR MULTI calls can not be nested"},
+		{"WATCH a", "(error) ERR WATCH inside MULTI is not allowed"},
+		{"SET a 2", "QUEUED"},
+		{"EXEC", "[OK]"},
+		{"EXEC x", "(error) EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"},
+	} {
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+}
+
+// AUTH and HELLO AUTH with requirepass, Redis's texts.
+func TestAuth(t *testing.T) {
+	k := newCore(t)
+	for _, tc := range []struct{ cmd, want string }{
+		{"AUTH x", "(error) ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"},
+		{"AUTH default x", "OK"},
+		{"AUTH nobody x", "(error) WRONGPASS invalid username-password pair or user is disabled."},
+	} {
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+	k = newCore(t)
+	k.s.cfg.RequirePass = "s3cret"
+	k.c = k.s.newClient(nil)
+	for _, tc := range []struct{ cmd, want string }{
+		{"GET a", "(error) NOAUTH Authentication required."},
+		{"MULTI", "(error) NOAUTH Authentication required."},
+		{"HELLO 2", "(error) NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"},
+		{"AUTH wrong", "(error) WRONGPASS invalid username-password pair or user is disabled."},
+		{"AUTH a b c", "(error) ERR syntax error"},
+		{"PING", "(error) NOAUTH Authentication required."},
+		{"AUTH s3cret", "OK"},
+		{"PING", "PONG"},
+		{"RESET", "RESET"},
+		{"PING", "(error) NOAUTH Authentication required."},
+	} {
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+	k.c = k.s.newClient(nil)
+	if got := k.do("HELLO 2 AUTH default s3cret"); !strings.HasPrefix(got, `["server", "redis"`) {
+		t.Errorf("HELLO AUTH: %s", got)
+	}
+	if got := k.do("GET a"); got != "(nil)" {
+		t.Errorf("GET after HELLO AUTH: %s", got)
+	}
+}
+
+// go-redis with a password works against requirepass; without one every
+// command is refused.
+func TestGoRedisPassword(t *testing.T) {
+	addr := startServer(t, Config{RequirePass: "pw"})
+	ctx := context.Background()
+	rdb := newClientOpts(t, addr, "pw")
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rdb.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET: %q %v", v, err)
+	}
+	bad := newClientOpts(t, addr, "")
+	if err := bad.Get(ctx, "k").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Fatalf("without a password: %v", err)
+	}
+	wrong := newClientOpts(t, addr, "nope")
+	if err := wrong.Get(ctx, "k").Err(); err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+func newClientOpts(t *testing.T, addr, password string) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, Password: password, Protocol: 2, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// Protected mode refuses peers outside loopback unless a password is set.
+func TestProtectedMode(t *testing.T) {
+	s := newServer(Config{ProtectedMode: true})
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{{"127.0.0.1:5", false}, {"[::1]:5", false}, {"[::ffff:127.0.0.1]:5", false}, {"10.0.0.1:5", true}, {"127.0.0.2:5", true}, {"[fe80::1]:5", true}} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.denied(a); got != tc.want {
+			t.Errorf("%s: denied %v, want %v", tc.addr, got, tc.want)
+		}
+		s.cfg.RequirePass = "x"
+		if s.denied(a) {
+			t.Errorf("%s: denied with a password", tc.addr)
+		}
+		s.cfg.RequirePass = ""
 	}
 }
