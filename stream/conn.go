@@ -2,6 +2,7 @@ package stream
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync/atomic"
@@ -130,17 +131,31 @@ type Conn[S any] struct {
 	offerDue   bool // OfferAgain: kept input to offer in the next iteration
 	inData     bool // inside OnData
 
-	in     []byte // unconsumed input
-	out    []byte // output; out[outPos:] not yet written
-	outPos int
-	err    error // the close reason for OnClose
+	in       []byte // unconsumed input
+	out      []byte // copied output; out[outPos:] not yet written
+	outPos   int
+	refs     []outRef // output queued by reference; refs[refHead:] not yet written
+	refHead  int
+	refBytes int   // bytes of refs[refHead:] not yet written
+	err      error // the close reason for OnClose
+
+	isSock  bool   // a socket (not a descriptor of another kind given to Wrap)
+	wrapped bool   // made by Wrap: opening, with no connect to check
+	noHalf  bool   // readable and writable, but cannot be half-closed
+	curIn   []byte // the in of the running OnData
+	inKept  bool   // curIn is the connection's own buffer
+	taken   bool   // TakeInput during the running OnData
+	reserve int    // ReserveInput during the running OnData
+	// inReserved: in's spare capacity was reserved by the last OnData
+	// call; reads go there, however small the room left.
+	inReserved bool
 
 	raddr, laddr net.Addr
 	ctx          any
 }
 
 func newConn[S any](e *engine[S], sh *shared[S], fd int, raddr net.Addr, st connState) *Conn[S] {
-	c := &Conn[S]{e: e, sh: sh, fd: fd, raddr: raddr, state: st, id: lastID.Add(1)}
+	c := &Conn[S]{e: e, sh: sh, fd: fd, raddr: raddr, state: st, id: lastID.Add(1), isSock: true}
 	if st == stDialing {
 		c.interest = calloop.Writable
 	} else {
@@ -162,7 +177,7 @@ func (c *Conn[S]) RemoteAddr() net.Addr { return c.raddr }
 // not known (the dial has not completed, or the connection was closed
 // before the address was asked for). Loop goroutine only.
 func (c *Conn[S]) LocalAddr() net.Addr {
-	if c.laddr == nil && c.fd >= 0 && c.state != stDialing && c.state < stClosed {
+	if c.laddr == nil && c.isSock && c.fd >= 0 && c.state != stDialing && c.state < stClosed {
 		c.laddr = sock.LocalAddr(c.fd)
 	}
 	return c.laddr
@@ -176,9 +191,7 @@ func (c *Conn[S]) Context() any { return c.ctx }
 
 // Buffered returns the number of output bytes not yet written to the
 // socket. Loop goroutine only.
-func (c *Conn[S]) Buffered() int { return len(c.out) - c.outPos }
-
-func (c *Conn[S]) pending() int { return len(c.out) - c.outPos }
+func (c *Conn[S]) Buffered() int { return c.pending() }
 
 // readable reports whether the connection wants input now.
 func (c *Conn[S]) readable() bool {
@@ -208,7 +221,14 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	if c.state == stOpen && !c.blocked && (c.e.depth == 0 || n >= bigWrite) {
+	if c.state == stOpen && !c.blocked && (c.e.depth == 0 || n >= bigWrite) && c.hasRefs() {
+		c.appendOut(p)
+		p = nil
+		c.flush()
+		if c.state >= stDone {
+			return 0, c.errOr(ErrClosed)
+		}
+	} else if c.state == stOpen && !c.blocked && (c.e.depth == 0 || n >= bigWrite) {
 		pend := c.out[c.outPos:]
 		var w int
 		var err error
@@ -238,6 +258,12 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		c.appendOut(p)
 	}
+	return c.queued(n)
+}
+
+// queued finishes a write of n bytes: it applies the output limits and
+// gets the queued output written when the current callback returns.
+func (c *Conn[S]) queued(n int) (int, error) {
 	pend := c.pending()
 	if m := c.sh.cfg.maxOutput; m > 0 && pend > m {
 		c.fail(ErrOutputTooLarge)
@@ -256,28 +282,51 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteRef queues p for the peer by reference, without copying it: the
+// connection keeps p until its last byte is written, and the caller must
+// not modify p's bytes until then. release, if not nil, is called exactly
+// once, on the loop goroutine, when the connection no longer refers to p:
+// once p is written, or when it is dropped (a close, an Abort, a failure, or
+// an error from WriteRef itself); it may be called before WriteRef returns,
+// or from inside another method of this connection, so it should only do
+// bookkeeping (drop a reference count, say) and must not call methods of
+// this connection. A p shorter than a few KiB may be copied instead (and
+// released at once).
+//
+// Apart from that, WriteRef is [Conn.Write]: the same order with the other
+// writes, the same limits (p counts in [Conn.Buffered], HighWater and
+// MaxOutput) and the same errors. It lets a server send a large value from
+// where it lives, with no copy in the connection. Loop goroutine only.
+func (c *Conn[S]) WriteRef(p []byte, release func()) (int, error) {
+	if (c.state != stOpen && c.state != stDialing) || c.wrShut || len(p) < refMin {
+		n, err := c.Write(p)
+		if release != nil {
+			release()
+		}
+		return n, err
+	}
+	c.appendRef(p, release)
+	if c.state == stOpen && !c.blocked && (c.e.depth == 0 || len(p) >= bigWrite) {
+		c.flush()
+		if c.state >= stDone {
+			return 0, c.errOr(ErrClosed)
+		}
+	}
+	return c.queued(len(p))
+}
+
+// errOr returns the connection's close reason, or err if it has none.
+func (c *Conn[S]) errOr(err error) error {
+	if c.err != nil {
+		return c.err
+	}
+	return err
+}
+
 // WriteString is [Conn.Write] for a string; it does not copy s beyond what
 // Write buffers. Loop goroutine only.
 func (c *Conn[S]) WriteString(s string) (int, error) {
 	return c.Write(unsafe.Slice(unsafe.StringData(s), len(s)))
-}
-
-func (c *Conn[S]) appendOut(p []byte) {
-	if c.outPos > 0 && len(c.out)+len(p) > cap(c.out) {
-		n := copy(c.out, c.out[c.outPos:])
-		c.out, c.outPos = c.out[:n], 0
-	}
-	c.out = append(c.out, p...)
-}
-
-// resetOut empties the drained output buffer, keeping it if small.
-func (c *Conn[S]) resetOut() {
-	if cap(c.out) > keepBuf {
-		c.out = nil
-	} else {
-		c.out = c.out[:0]
-	}
-	c.outPos = 0
 }
 
 // flush writes the queued output with one system call.
@@ -285,30 +334,36 @@ func (c *Conn[S]) flush() {
 	if c.blocked || c.state == stDialing || c.state >= stDone {
 		return
 	}
-	p := c.out[c.outPos:]
-	if len(p) == 0 {
+	want := c.pending()
+	if want == 0 {
 		c.drained()
 		return
 	}
-	n, err := sock.Write(c.fd, p)
+	var n int
+	var short bool
+	var err error
+	if c.hasRefs() {
+		n, short, err = c.writeQueued()
+	} else {
+		n, err = sock.Write(c.fd, c.out[c.outPos:])
+		c.outPos += n
+		short = n < want
+	}
 	if writeTrace != nil {
 		writeTrace(n)
 	}
-	c.outPos += n
 	if err != nil && !sock.IsAgain(err) {
 		c.fail(os.NewSyscallError("write", err))
 		return
 	}
-	if n < len(p) {
-		c.blocked = true
-	}
+	c.blocked = short
 	c.drained()
 }
 
 // drained acts on output that shrank: reset the buffer, resume reading
 // below the low-water mark, finish a half-close or a graceful close.
 func (c *Conn[S]) drained() {
-	if c.outPos == len(c.out) {
+	if c.outPos == len(c.out) && !c.hasRefs() {
 		c.resetOut()
 	}
 	pend := c.pending()
@@ -331,6 +386,12 @@ func (c *Conn[S]) drained() {
 	}
 	if c.wrShut && !c.wrDone && c.state == stOpen {
 		c.wrDone = true
+		if !c.isSock {
+			// A descriptor open for writing only: its half-close is
+			// its close.
+			c.finish(nil)
+			return
+		}
 		if err := sock.ShutdownWrite(c.fd); err != nil {
 			c.fail(err)
 			return
@@ -352,7 +413,7 @@ func (c *Conn[S]) drained() {
 // and input is read and dropped until the peer's EOF, for at most
 // Config.CloseTimeout (default 5 s), before the descriptor is closed.
 func (c *Conn[S]) linger() {
-	if c.eof {
+	if c.eof || !c.isSock {
 		c.finish(nil)
 		return
 	}
@@ -470,6 +531,9 @@ func (c *Conn[S]) CloseWrite() error {
 	if c.wrShut {
 		return nil
 	}
+	if c.noHalf {
+		return errNoHalfClose
+	}
 	c.wrShut = true
 	if c.state == stOpen {
 		if c.pending() == 0 {
@@ -526,6 +590,48 @@ func (c *Conn[S]) ResumeReading() {
 	}
 }
 
+// TakeInput, called during OnData, hands the bytes of OnData's in over to
+// the handler: it returns a slice with the same contents as in that the
+// handler may keep, and modify, after OnData returns; the connection will
+// neither reuse nor change its bytes. The input OnData does not consume is
+// copied out of it when OnData returns (so the handler should not modify
+// those bytes before then). When in is the connection's own buffer, as it
+// always is for input that arrived over several reads (any message longer
+// than [Config.ReadSize]), TakeInput returns in itself, without a copy;
+// otherwise in is in a buffer shared by the connections of the loop and
+// TakeInput returns a copy. A handler that keeps large messages thus keeps
+// them without copying, typically as sub-slices of the result (which pin
+// the whole buffer: use it for messages that fill most of it). Called
+// outside OnData it returns nil. Loop goroutine only.
+func (c *Conn[S]) TakeInput() []byte {
+	if !c.inData {
+		return nil
+	}
+	if !c.taken && !c.inKept {
+		c.curIn = append([]byte(nil), c.curIn...)
+		c.inKept = true // the copy is the handler's: later calls return it
+	}
+	c.taken = true
+	return c.curIn
+}
+
+// ReserveInput, called during OnData by a handler that has seen the
+// header of a message of n bytes in all (counting the bytes of in that the
+// message starts with), makes room for the whole message at once: the
+// input kept when OnData returns goes into a buffer of n bytes, which the
+// following reads fill directly, instead of a buffer grown (and copied) step
+// by step. With [Conn.TakeInput] this receives a large message with no
+// copy beyond the first read. The reservation holds until the next OnData
+// call, which calls ReserveInput again while the message is incomplete.
+// n is capped at [Config.MaxInput]; the buffer is allocated at once, so
+// bound n by what the peer may send. Without input kept, or outside
+// OnData, it does nothing. Loop goroutine only.
+func (c *Conn[S]) ReserveInput(n int) {
+	if c.inData {
+		c.reserve = min(n, c.sh.cfg.maxInput)
+	}
+}
+
 // OfferAgain asks for the input that OnData leaves unconsumed to be
 // offered again without waiting for new data from the peer: once the
 // buffered output has drained to [Config.LowWater] (reading from the peer
@@ -579,7 +685,8 @@ func (c *Conn[S]) fail(err error) {
 // closed and OnClose called as soon as a callback with *S is at hand.
 func (c *Conn[S]) finish(err error) {
 	c.state, c.err = stDone, err
-	c.in, c.out, c.outPos = nil, nil, 0
+	c.in = nil
+	c.dropOut()
 	if !c.busy {
 		c.raise()
 	}
@@ -610,7 +717,9 @@ func (c *Conn[S]) sync() {
 	var want calloop.Events
 	switch c.state {
 	case stDialing:
-		want = calloop.Writable
+		if !c.wrapped {
+			want = calloop.Writable
+		}
 	case stLinger:
 		want = calloop.Readable
 	default:
@@ -676,7 +785,8 @@ func (c *Conn[S]) finalize(s *S) {
 		sock.Close(c.fd)
 		c.fd = -1
 	}
-	c.in, c.out = nil, nil
+	c.in = nil
+	c.dropOut()
 	defer c.e.release()
 	if fn := c.sh.h.OnClose; fn != nil {
 		fn(s, c, c.err)
@@ -716,7 +826,8 @@ func (cs *connSource[S]) Unregister(r *calloop.Registrar) error {
 			sock.Close(c.fd)
 			c.fd = -1
 		}
-		c.in, c.out = nil, nil
+		c.in = nil
+		c.dropOut()
 		c.e.release()
 	}
 	return nil
@@ -768,7 +879,16 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 	} else if ev&(calloop.Error|calloop.Hangup) != 0 && c.state < stDone && c.pending() == 0 {
 		// Nothing to read or write, and level-triggered hang-ups repeat:
 		// report an error, or stop watching until reading resumes.
-		if err := sock.SocketError(c.fd, "read"); err != nil {
+		if !c.isSock {
+			if c.eof {
+				// Open for writing only, and the reader is gone with
+				// nothing lost: a close by the peer.
+				c.finish(nil)
+			} else if c.registered {
+				c.reg.DeleteFD(c.fd)
+				c.registered, c.parked, c.interest = false, true, 0
+			}
+		} else if err := sock.SocketError(c.fd, "read"); err != nil {
 			c.fail(err)
 		} else if c.registered {
 			c.reg.DeleteFD(c.fd)
@@ -780,9 +900,11 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 
 // connected completes a dial.
 func (c *Conn[S]) connected(s *S) {
-	if err := sock.SocketError(c.fd, "connect"); err != nil {
-		c.fail(&net.OpError{Op: "dial", Net: c.sh.network, Addr: c.raddr, Err: err})
-		return
+	if c.isSock {
+		if err := sock.SocketError(c.fd, "connect"); err != nil {
+			c.fail(&net.OpError{Op: "dial", Net: c.sh.network, Addr: c.raddr, Err: err})
+			return
+		}
 	}
 	if !c.timer.IsZero() {
 		c.e.l.Remove(c.timer)
@@ -805,18 +927,31 @@ func (c *Conn[S]) read(s *S) {
 	size := c.sh.cfg.readSize
 	budget := c.sh.cfg.readBudget
 	for c.readable() && !c.offerDue {
-		buf := c.e.readBuf(size)
+		// Input kept with room to spare (ReserveInput) is read into at
+		// once, saving a copy.
+		buf, direct := c.e.readBuf(size), false
+		if spare := cap(c.in) - len(c.in); len(c.in) > 0 && (spare >= size || c.inReserved && spare > 0) {
+			buf, direct = c.in[len(c.in):cap(c.in)], true
+			buf = buf[:min(len(buf), max(budget, size))]
+		}
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
-			c.deliver(s, buf[:n])
+			if direct {
+				c.in = c.in[:len(c.in)+n]
+				c.deliver(s, nil)
+			} else {
+				c.deliver(s, buf[:n])
+			}
 			budget -= n
-			if n < size || budget <= 0 {
+			if n < len(buf) || budget <= 0 {
 				return
 			}
 			continue
 		}
 		switch {
-		case err == nil:
+		case err == nil, !c.isSock && sock.IsEIO(err):
+			// A terminal's master side reads EIO once the other side is
+			// closed: its end of input.
 			c.atEOF(s)
 		case sock.IsAgain(err):
 		default:
@@ -838,13 +973,20 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 	if len(in) == 0 {
 		return
 	}
-	c.inData = true
+	c.inData, c.curIn, c.inKept = true, in, kept
 	k := c.sh.h.OnData(s, c, in)
-	c.inData = false
+	c.inData, c.curIn = false, nil
 	k = min(max(k, 0), len(in))
 	if c.state != stOpen {
-		c.in, c.again = nil, false
+		c.in, c.again, c.taken, c.reserve = nil, false, false, 0
 		return
+	}
+	c.inReserved = false
+	if c.taken {
+		// The handler owns the buffer now: keep a copy of the rest.
+		c.taken = false
+		c.in = nil
+		kept = false
 	}
 	switch {
 	case !kept:
@@ -863,6 +1005,15 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 	if len(c.in) > c.sh.cfg.maxInput {
 		c.fail(ErrInputTooLarge)
 		return
+	}
+	if c.reserve > 0 {
+		if c.reserve > cap(c.in) && len(c.in) > 0 {
+			b := make([]byte, len(c.in), c.reserve)
+			copy(b, c.in)
+			c.in = b
+		}
+		c.inReserved = len(c.in) > 0 && cap(c.in) >= c.reserve
+		c.reserve = 0
 	}
 	if c.again {
 		c.again = false
@@ -888,7 +1039,10 @@ func (c *Conn[S]) atEOF(s *S) {
 	}
 }
 
-var errNoOnData = errors.New("stream: Handler.OnData is nil")
+var (
+	errNoOnData    = errors.New("stream: Handler.OnData is nil")
+	errNoHalfClose = fmt.Errorf("stream: CloseWrite: a descriptor that is not a socket and is open for reading and writing cannot be half-closed: %w", errors.ErrUnsupported)
+)
 
 // Dial connects to address on network ("tcp", "tcp4", "tcp6" or "unix")
 // without blocking, and returns the connection at once; h.OnOpen is called

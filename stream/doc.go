@@ -46,6 +46,15 @@
 // In steady state (buffers already grown) reading and writing allocate
 // nothing.
 //
+// Large messages need not be copied: [Conn.WriteRef] queues output by
+// reference (the caller leaves the bytes alone until a release callback
+// says they are written), [Conn.ReserveInput] sizes the input buffer for a
+// large incoming message at once, and [Conn.TakeInput] hands that buffer
+// over to the handler.
+//
+// [Wrap] makes a connection of a descriptor opened elsewhere: a connected
+// socket, one end of a pipe (a child's stdin or stdout), a pty.
+//
 // # Backpressure
 //
 // A peer that sends requests but does not read the replies makes the

@@ -172,6 +172,63 @@ func Writev(fd int, a, b []byte) (int, error) {
 	}
 }
 
+// Describe tells what fd is: a connected stream socket (isSocket; then
+// readable and writable are both true), or another descriptor, readable
+// and writable as its access mode says. A socket that is not a connected
+// stream socket (a datagram or listening socket, one not connected) and a
+// descriptor that is not open are errors.
+func Describe(fd int) (isSocket, readable, writable bool, err error) {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return false, false, false, os.NewSyscallError("fcntl", err)
+	}
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	switch {
+	case err == unix.ENOTSOCK:
+		switch fl & unix.O_ACCMODE {
+		case unix.O_RDONLY:
+			return false, true, false, nil
+		case unix.O_WRONLY:
+			return false, false, true, nil
+		}
+		return false, true, true, nil
+	case err != nil:
+		return false, false, false, os.NewSyscallError("getsockopt", err)
+	case typ != unix.SOCK_STREAM:
+		return true, false, false, os.NewSyscallError("getsockopt", unix.EPROTOTYPE)
+	}
+	if PeerAddr(fd) == nil {
+		return true, false, false, os.NewSyscallError("getpeername", unix.ENOTCONN)
+	}
+	return true, true, true, nil
+}
+
+// SetNonblock makes fd non-blocking.
+func SetNonblock(fd int) error {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	return nil
+}
+
+// IsEIO reports whether err is EIO, which a terminal's master side
+// returns on read once the other side is closed.
+func IsEIO(err error) bool { return err == unix.EIO }
+
+// WritevN writes the buffers of iov, in order, with one system call,
+// retrying on EINTR.
+func WritevN(fd int, iov [][]byte) (int, error) {
+	for {
+		n, err := writevN(fd, iov)
+		if err != unix.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+}
+
 // Close closes fd.
 func Close(fd int) error { return unix.Close(fd) }
 

@@ -7,3 +7,5 @@ import "golang.org/x/sys/unix"
 func writev(fd int, a, b []byte) (int, error) {
 	return unix.Writev(fd, [][]byte{a, b})
 }
+
+func writevN(fd int, iov [][]byte) (int, error) { return unix.Writev(fd, iov) }

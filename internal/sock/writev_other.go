@@ -15,3 +15,25 @@ func writev(fd int, a, b []byte) (int, error) {
 	}
 	return n + m, nil
 }
+
+// writevN writes the buffers one by one while each goes out whole.
+func writevN(fd int, iov [][]byte) (int, error) {
+	n := 0
+	for i, b := range iov {
+		if len(b) == 0 {
+			continue
+		}
+		m, err := write(fd, b)
+		if err != nil {
+			if i == 0 || n == 0 {
+				return n, err
+			}
+			return n, nil // some went out; the error will come back
+		}
+		n += m
+		if m < len(b) {
+			break
+		}
+	}
+	return n, nil
+}
