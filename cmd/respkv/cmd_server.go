@@ -466,7 +466,7 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 		exe, _ := os.Executable()
 		add("Server",
 			"redis_version:"+redisVersion,
-			"respkv_version:0.1.0",
+			"respkv_version:"+respkvVersion,
 			"redis_git_sha1:00000000",
 			"redis_git_dirty:0",
 			"redis_mode:standalone",

@@ -30,10 +30,22 @@ func main() {
 		return err
 	})
 	cfg.AutoAOFRewriteMinSize = 64 << 20
+	// Redis's names for the same settings (redis-server --port 6380 ...).
+	port := flag.Int("port", 0, "TCP port (Redis's name; with -bind, instead of -addr)")
+	bind := flag.String("bind", "", "listen host (Redis's name; with -port, instead of -addr)")
+	flag.StringVar(&cfg.RequirePass, "requirepass", "", "password of the default user (AUTH); empty: none")
+	protected := flag.String("protected-mode", "yes", "yes: without a password, refuse connections from outside loopback")
+	appendonly := flag.String("appendonly", "no", "yes: append-only file at -dir/-appendfilename (Redis's names; -aof sets the path directly)")
+	appendfilename := flag.String("appendfilename", "appendonly.aof", "AOF file name with -appendonly yes")
+	dir := flag.String("dir", ".", "directory of the AOF with -appendonly yes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file until shutdown")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "respkv: unexpected arguments: %v\n", flag.Args())
+		os.Exit(2)
+	}
+	if err := applyRedisFlags(&cfg, *port, *bind, *protected, *appendonly, *dir, *appendfilename); err != nil {
+		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
 		os.Exit(2)
 	}
 	in, err := newInstance(cfg, os.Stderr)
@@ -49,6 +61,10 @@ func main() {
 		}
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintln(os.Stderr, banner(cfg, in.Addr().String()))
+	if w := exposureWarning(cfg); w != "" {
+		fmt.Fprintln(os.Stderr, w)
 	}
 	fmt.Fprintf(os.Stderr, "respkv: ready to accept connections on %v\n", in.Addr())
 	if err := in.run(context.Background()); err != nil {
