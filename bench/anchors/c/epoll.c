@@ -5,7 +5,8 @@
  * min-heap of timers ordered by (deadline, insertion order) whose entries
  * know their slot, so that cancelling is an O(log n) removal. Nothing is
  * allocated while dispatching. One iteration: wait in epoll_pwait2 (a
- * nanosecond timeout, so timers are not rounded to milliseconds), run the
+ * nanosecond timeout, so timers are not rounded to milliseconds; epoll_wait
+ * where the kernel or valgrind does not have it), run the
  * ready fds' callbacks in kernel order, read the clock once, run the due
  * timers.
  *
@@ -47,6 +48,7 @@ struct hentry {
 struct loop {
 	int ep;
 	int stop;
+	int no_pwait2; /* epoll_pwait2 failed with ENOSYS: epoll_wait with milliseconds */
 	struct hentry *heap;
 	size_t len, cap;
 	uint64_t seq;
@@ -158,7 +160,18 @@ static int loop_dispatch(struct loop *l, int64_t timeout_ns)
 		ts.tv_nsec = timeout_ns % 1000000000;
 		tsp = &ts;
 	}
-	int n = epoll_pwait2(l->ep, evs, MAX_EVENTS, tsp, NULL);
+	int n;
+	if (l->no_pwait2) {
+		/* milliseconds, rounded up so that a timer is never early */
+		int ms = tsp ? (int)((timeout_ns + 999999) / 1000000) : -1;
+		n = epoll_wait(l->ep, evs, MAX_EVENTS, ms);
+	} else {
+		n = epoll_pwait2(l->ep, evs, MAX_EVENTS, tsp, NULL);
+		if (n < 0 && errno == ENOSYS) { /* before Linux 5.11, or under valgrind 3.19 */
+			l->no_pwait2 = 1;
+			return 0;
+		}
+	}
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;
