@@ -57,13 +57,14 @@ type Loop[S any] struct {
 	batchPos int
 	kernel   []poller.Event // the kernel's events, until their batch starts
 	idlePos  int
-	firing   Token       // the timer whose callback is running
-	due      []Token     // timers due in this iteration (fireTimers)
-	duePos   int         // the one firing
-	later    []uint32    // due timers set during this iteration
-	async    *hub[S]     // futures and tasks (future.go); nil until first used
-	values   []loopValue // per-loop values of packages (value.go)
-	host     loopNode    // the loop this one is nested in (nest.go), or nil
+	firing   Token              // the timer whose callback is running
+	due      []Token            // timers due in this iteration (fireTimers)
+	duePos   int                // the one firing
+	later    []uint32           // due timers set during this iteration
+	async    *hub[S]            // futures and tasks (future.go); nil until first used
+	values   []loopValue        // per-loop values of packages (value.go)
+	host     loopNode           // the loop this one is nested in (nest.go), or nil
+	tlinks   map[uint32]kidLink // child timers' parents (children.go)
 
 	iter    uint64 // iterations begun, for per-iteration budgets of sources
 	err     error  // first failure of this iteration (Fail, a source's error)
@@ -95,6 +96,10 @@ type slot[S any] struct {
 	src      Source[S]
 	reg      *Registrar
 	bell     *bell // of a source other goroutines wake
+	held     bool  // disabled by itself (enabled: active, see children.go)
+	parent   uint32
+	kidPos   int32
+	kids     []Token
 	idleFn   func(*S)
 }
 
@@ -426,10 +431,11 @@ func (l *Loop[S]) runIdles(s *S) {
 	for l.idlePos = 0; l.idlePos < len(l.idleRun); l.idlePos++ {
 		t := l.idleRun[l.idlePos]
 		sl := l.lookup(t)
-		if sl == nil || sl.kind != kindIdle {
-			continue
+		if sl == nil || sl.kind != kindIdle || !sl.enabled {
+			continue // removed, or its parent was disabled (Enable queues it again)
 		}
 		fn := sl.idleFn
+		l.unlink(t)
 		l.release(t.id)
 		fn(s)
 	}
@@ -508,6 +514,7 @@ func (l *Loop[S]) closeNow() error {
 		}
 	}
 	l.timers.reset()
+	l.tlinks = nil
 	l.closed = true
 	verr := l.closeValues()
 	l.w.mu.Lock()

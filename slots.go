@@ -1,6 +1,9 @@
 package calloop
 
-import "math"
+import (
+	"errors"
+	"math"
+)
 
 // addSlot takes a vacant slot (the most recently freed one, so that a removed
 // source's index is reused at once with a new generation) and returns its
@@ -56,9 +59,11 @@ func (l *Loop[S]) release(idx uint32) {
 
 // Remove removes the source or timer t; t becomes invalid. It may be called
 // from any callback, including t's own; an event already received for t is
-// dropped. The loop does not close a file descriptor it was given. If the
-// kernel fails to deregister an open descriptor (not a closed one, which is
-// fine), Remove returns that error and the source stays, t still valid.
+// dropped. Removing a source removes its children first (see
+// [Registrar.Adopt]). The loop does not close a file descriptor it was given.
+// If the kernel fails to deregister an open descriptor (not a closed one,
+// which is fine), Remove returns that error and the source stays, t still
+// valid.
 func (l *Loop[S]) Remove(t Token) error {
 	if l.closed {
 		return ErrClosed
@@ -70,12 +75,17 @@ func (l *Loop[S]) Remove(t Token) error {
 	if sl == nil {
 		return ErrInvalidToken
 	}
+	var kerr error
+	if len(sl.kids) > 0 {
+		kerr = l.removeKids(t.id)
+		sl = &l.slots[t.id] // the removals may have grown l.slots
+	}
 	switch sl.kind {
 	case kindFD:
 		// A disabled fd is still registered, silenced. If the kernel
 		// refuses to let it go, the source stays, its token valid.
 		if err := l.unregisterFD(t.id, int(sl.fd)); err != nil {
-			return err
+			return errors.Join(kerr, err)
 		}
 		l.disown(t.id, int(sl.fd))
 	case kindSource:
@@ -86,26 +96,34 @@ func (l *Loop[S]) Remove(t Token) error {
 			err = src.Unregister(reg)
 		}
 		reg.close()
+		l.unlink(t)
 		if r, ok := src.(remover); ok {
 			r.removed()
 		}
 		l.release(t.id)
-		return err
+		return errors.Join(kerr, err)
 	case kindIdle:
-		for i, q := range l.idles { // short; keeps a cancelled idle from waking the loop
-			if q == t {
-				l.idles = append(l.idles[:i], l.idles[i+1:]...)
-				break
-			}
+		l.unqueueIdle(t)
+	}
+	l.unlink(t)
+	l.release(t.id)
+	return kerr
+}
+
+func (l *Loop[S]) unqueueIdle(t Token) {
+	for i, q := range l.idles { // short; keeps a cancelled idle from waking the loop
+		if q == t {
+			l.idles = append(l.idles[:i], l.idles[i+1:]...)
+			return
 		}
 	}
-	l.release(t.id)
-	return nil
 }
 
 // Disable stops the events of source or timer t until [Loop.Enable]; t stays
-// valid. A disabled timer keeps its deadline. Disabling a disabled source
-// does nothing. Idle callbacks cannot be disabled, only removed.
+// valid. A disabled timer keeps its deadline. Disabling a source disables
+// its children with it. Disabling a disabled source does nothing. Idle
+// callbacks cannot be disabled, only removed (but an idle callback that is
+// the child of a disabled source waits for its parent's Enable).
 func (l *Loop[S]) Disable(t Token) error {
 	if l.closed {
 		return ErrClosed
@@ -117,28 +135,30 @@ func (l *Loop[S]) Disable(t Token) error {
 	if sl == nil {
 		return ErrInvalidToken
 	}
-	if !sl.enabled {
+	if sl.kind == kindIdle {
+		return errIdleToggle
+	}
+	if sl.held {
 		return nil
 	}
-	switch sl.kind {
-	case kindFD:
-		if err := l.silenceFD(t.id, sl.gen, int(sl.fd)); err != nil {
-			return err // still enabled
-		}
-		sl.enabled = false
+	if !sl.enabled { // its parent is disabled: remember for the parent's Enable
+		sl.held = true
 		return nil
-	case kindSource:
-		sl.enabled = false
-		l.unhook(t.id)
-		return sl.src.Unregister(sl.reg)
 	}
-	return errIdleToggle
+	err := l.deactivate(t)
+	sl = &l.slots[t.id]
+	if sl.kind == kindFD && sl.enabled {
+		return err // the kernel refused: still enabled
+	}
+	sl.held = true
+	return err
 }
 
 // Enable resumes the events of a source or timer disabled by [Loop.Disable]
-// or by a callback's [Disable] action. For a OneShot fd it also re-arms the
-// registration. A timer whose deadline passed while it was disabled fires in
-// the next iteration.
+// or by a callback's [Disable] action, and those of its children. For a
+// OneShot fd it also re-arms the registration. A timer whose deadline passed
+// while it was disabled fires in the next iteration. A child whose parent is
+// disabled stays silent until the parent is enabled.
 func (l *Loop[S]) Enable(t Token) error {
 	if l.closed {
 		return ErrClosed
@@ -150,29 +170,25 @@ func (l *Loop[S]) Enable(t Token) error {
 	if sl == nil {
 		return ErrInvalidToken
 	}
-	switch sl.kind {
-	case kindFD:
-		if !sl.enabled || sl.mode == OneShot {
-			if err := l.registerFD(t.id, sl.gen, int(sl.fd), 0, sl.interest, sl.mode, false); err != nil {
-				return err
-			}
-		}
-		sl.enabled = true
-		return nil
-	case kindSource:
-		if sl.enabled {
-			return nil
-		}
-		sl.enabled = true
-		if err := sl.src.Register(sl.reg); err != nil {
-			sl.enabled = false
-			return err
-		}
-		l.hook(t.id)
-		l.raiseOwed(t.id)
+	if sl.kind == kindIdle {
+		return errIdleToggle
+	}
+	if !l.parentActive(sl.parent) {
+		sl.held = false
 		return nil
 	}
-	return errIdleToggle
+	if sl.enabled {
+		sl.held = false
+		if sl.kind == kindFD && sl.mode == OneShot {
+			return l.registerFD(t.id, sl.gen, int(sl.fd), 0, sl.interest, sl.mode, false)
+		}
+		return nil
+	}
+	err := l.activate(t)
+	if sl = &l.slots[t.id]; sl.enabled {
+		sl.held = false
+	}
+	return err
 }
 
 func (l *Loop[S]) hook(idx uint32) {

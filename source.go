@@ -57,6 +57,7 @@ type registry interface {
 	unregisterFD(idx uint32, fd int) error
 	disown(idx uint32, fd int)
 	ready(idx, gen uint32, sub uint16, ev Events)
+	adopt(idx uint32, child Token) error
 }
 
 func (r *Registrar) close() { r.dead = true }

@@ -118,9 +118,12 @@ func (l *Loop[S]) resetTimer(t Token, when int64) error {
 }
 
 func (l *Loop[S]) removeTimer(t Token) error {
-	id, _, err := l.timer(t)
+	id, tm, err := l.timer(t)
 	if err != nil {
 		return err
+	}
+	if tm.child {
+		l.unlink(t)
 	}
 	l.timers.release(id)
 	return nil
@@ -131,12 +134,9 @@ func (l *Loop[S]) disableTimer(t Token) error {
 	if err != nil {
 		return err
 	}
+	tm.held = true
 	if tm.enabled {
-		tm.enabled = false
-		if tm.pos >= 0 {
-			l.timers.remove(int(tm.pos))
-		}
-		tm.pos = -1
+		l.deactivate(t)
 	}
 	return nil
 }
@@ -146,9 +146,9 @@ func (l *Loop[S]) enableTimer(t Token) error {
 	if err != nil {
 		return err
 	}
-	if !tm.enabled {
-		tm.enabled = true
-		l.timers.push(id)
+	tm.held = false
+	if !tm.enabled && (!tm.child || l.parentActive(l.tlinks[id].parent)) {
+		l.activate(t)
 	}
 	return nil
 }
@@ -220,6 +220,9 @@ func (l *Loop[S]) fireDue(s *S) {
 		case actAt:
 			ts.reschedule(id, l.since(act.at))
 		default:
+			if ts.item(id).child {
+				l.unlink(t)
+			}
 			ts.release(id)
 		}
 	}

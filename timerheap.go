@@ -34,7 +34,9 @@ type timer[S any] struct {
 	gen      uint32
 	pos      int32  // index in heap, -1, or posDue
 	nextFree uint32 // while released: the next released timer + 1
-	enabled  bool
+	enabled  bool   // active: in the heap unless due or never (see children.go)
+	held     bool   // disabled by itself
+	child    bool   // has a parent (Loop.tlinks)
 }
 
 // posDue marks a timer taken off the heap to fire in this iteration.
@@ -72,7 +74,7 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 	if t.gen == 0 {
 		t.gen = 1
 	}
-	t.when, t.fn, t.pos, t.enabled = when, fn, -1, true
+	t.when, t.fn, t.pos, t.enabled, t.held, t.child = when, fn, -1, true, false, false
 	ts.push(id)
 	return id
 }
@@ -82,7 +84,7 @@ func (ts *timerSet[S]) release(id uint32) {
 	if t.pos >= 0 {
 		ts.remove(int(t.pos))
 	}
-	t.fn, t.enabled = nil, false
+	t.fn, t.enabled, t.held, t.child = nil, false, false, false
 	t.gen++
 	if t.gen == 0 {
 		t.gen = 1

@@ -14,7 +14,6 @@ var testKey = calloop.NewKey("calloop_test.registry")
 // registry is a per-loop value whose type depends on the loop's state type.
 type registry[S any] struct {
 	l      *calloop.Loop[S]
-	names  []string
 	closed *int
 }
 
@@ -172,7 +171,7 @@ func (f closerFunc) Close() error { return f() }
 // A package that layers on the loop keeps its per-loop state under a
 // package-level key. The value's type may depend on the loop's state type.
 func ExampleValue() {
-	type App struct{ hits int }
+	type App struct{}
 	l, _ := calloop.New[App]()
 
 	type counter[S any] struct{ n int }
