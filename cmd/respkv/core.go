@@ -25,8 +25,17 @@ type Config struct {
 	AutoAOFRewritePercentage int64
 	AutoAOFRewriteMinSize    int64
 
+	MaxMemory       int64  // bytes; 0 = no limit
+	MaxMemoryPolicy string // see maxmemory.go; "" = noeviction
+
 	RequirePass   string // password of the default user; "" = none (AUTH refused)
 	ProtectedMode bool   // without a password, refuse connections from outside loopback
+
+	// appendonly, dir and appendfilename, as read from flags or a file:
+	// Config.finish turns them into AOF.
+	AppendOnly     bool
+	Dir            string
+	AppendFilename string
 }
 
 // netConn is what the core needs of a connection (a *stream.Conn).
@@ -64,6 +73,7 @@ type server struct {
 	multiSent  bool // MULTI propagated for the EXEC in progress
 	propCustom bool // the command propagated itself
 	rw         rewriteState
+	mm         memState
 
 	stats    stats
 	cmdStats []cmdStat // by command.id
@@ -257,6 +267,9 @@ func (s *server) call(c *client, args [][]byte) {
 		s.reject(c, cmd, errMisconf(s.aofErr))
 		return
 	}
+	if s.mm.on && s.oomRefuses(c, cmd) {
+		return
+	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {
 		c.queueCommand(cmd, args)
 		c.out = append(c.out, "+QUEUED\r\n"...)
@@ -390,6 +403,7 @@ func (s *server) lookupKey(dbi int, key []byte) int {
 		s.expireKey(dbi, i)
 		return -1
 	}
+	d.ents[i].lru = s.lruClock()
 	return i
 }
 
@@ -421,6 +435,9 @@ func (s *server) expireKey(dbi, i int) {
 // modified records a change of key: WATCH bookkeeping and the dirty count.
 func (s *server) modified(dbi int, key []byte) {
 	s.dirty++
+	if s.mm.on {
+		s.accountKey(dbi, key)
+	}
 	if s.nwatched > 0 {
 		s.touch(dbi, string(key))
 	}
