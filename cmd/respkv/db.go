@@ -30,7 +30,9 @@ type entry struct {
 	// shared: an AOF rewrite's snapshot may be reading val; change it in
 	// place only after own (aof_rewrite.go).
 	shared bool
-	enc    uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
+	lru    uint32 // last access, lruClock (maxmemory LRU policies)
+	acct   uint32 // bytes counted for this key in db.used (maxmemory)
+	enc    uint8  // OBJECT ENCODING: encInt, encEmbstr or encRaw
 }
 
 // db is one of the numbered databases.
@@ -38,6 +40,7 @@ type db struct {
 	index map[string]int32
 	ents  []entry
 	vol   []int32 // positions in ents of the keys with an expiry
+	used  int64   // bytes counted for the keys (maxmemory)
 }
 
 func newDB() *db {
@@ -122,6 +125,7 @@ func (d *db) remove(i int) {
 		d.unvol(i)
 	}
 	delete(d.index, e.key)
+	d.used -= int64(e.acct)
 	last := len(d.ents) - 1
 	if i != last {
 		d.ents[i] = d.ents[last]

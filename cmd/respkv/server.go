@@ -51,6 +51,9 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 		in.cleanup()
 		return nil, err
 	}
+	if err := s.setMaxMemory(cfg.MaxMemory, cfg.MaxMemoryPolicy); err != nil {
+		return fail(fmt.Errorf("maxmemory: %w", err))
+	}
 	if cfg.AOF != "" {
 		if err := s.loadAOF(cfg.AOF, warn); err != nil {
 			return fail(err)
