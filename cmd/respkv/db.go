@@ -27,12 +27,12 @@ type entry struct {
 	exp  int64 // unix milliseconds; 0 = no expiry
 	vpos int32 // position in db.vol, or -1
 	typ  uint8
+	enc  uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
 	// shared: an AOF rewrite's snapshot may be reading val; change it in
 	// place only after own (aof_rewrite.go).
 	shared bool
 	lru    uint32 // last access, lruClock (maxmemory LRU policies)
 	acct   uint32 // bytes counted for this key in db.used (maxmemory)
-	enc    uint8  // OBJECT ENCODING: encInt, encEmbstr or encRaw
 }
 
 // db is one of the numbered databases.
