@@ -703,3 +703,47 @@ func TestChildrenZeroAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per child fd event, want 0", allocs)
 	}
 }
+
+// failingParent adopts a child in Register, then fails.
+type failingParent struct {
+	l     *calloop.Loop[int]
+	child calloop.Token
+}
+
+func (f *failingParent) Register(r *calloop.Registrar) error {
+	tok, err := f.l.AddTimer(0, func(*int, time.Time) calloop.TimerAction { return calloop.Drop() })
+	if err != nil {
+		return err
+	}
+	f.child = tok
+	if err := r.Adopt(tok); err != nil {
+		return err
+	}
+	return errors.New("register failed")
+}
+func (f *failingParent) Unregister(*calloop.Registrar) error { return nil }
+func (f *failingParent) Process(*int, uint16, calloop.Events) (calloop.Action, error) {
+	return calloop.Continue, nil
+}
+
+// TestChildrenOfFailedRegister: children adopted by a Register that fails
+// are removed with the source that was not added.
+func TestChildrenOfFailedRegister(t *testing.T) {
+	l := mkLoop[int](t)
+	f := &failingParent{l: l}
+	if _, err := l.AddSource(f); err == nil {
+		t.Fatal("AddSource succeeded")
+	}
+	if err := l.Remove(f.child); !errors.Is(err, calloop.ErrInvalidToken) {
+		t.Fatalf("child of a failed Register: %v, want ErrInvalidToken", err)
+	}
+	// The slot is reused cleanly.
+	b, tok := addBox(t, l, nil)
+	tm, err := l.AddTimer(time.Hour, func(*int, time.Time) calloop.TimerAction { return calloop.Drop() })
+	must(t, err)
+	must(t, b.reg.Adopt(tm))
+	must(t, l.Remove(tok))
+	if err := l.Remove(tm); !errors.Is(err, calloop.ErrInvalidToken) {
+		t.Fatalf("child timer after Remove: %v", err)
+	}
+}

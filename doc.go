@@ -70,11 +70,40 @@
 //   - [Loop.AddSource]: any value implementing [Source].
 //   - [AddLoop]: another loop, embedded as one source.
 //
-// Every registration returns a [Token], which [Loop.Disable], [Loop.Enable]
-// and [Loop.Remove] take. Tokens carry a generation: once a source is removed
-// its token fails with [ErrInvalidToken], even when its slot is reused.
-// Sources may be added, disabled, enabled, changed and removed from any
-// callback, including their own.
+// Every registration returns a [Token], or a handle with a Token method,
+// which [Loop.Disable], [Loop.Enable] and [Loop.Remove] take. Sources may be
+// added, disabled, enabled, changed and removed from any callback, including
+// their own.
+//
+// The shape of the API follows one rule. Methods of Loop are the loop's own
+// life (Run, Dispatch, Stop, Close), its tokens (Remove, Disable, Enable,
+// Parent) and the sources the loop implements itself (AddFD, AddTimer,
+// AddIdle, AddSource). Everything built on those, which a package outside
+// this one could have written with [Source], [Registrar.Adopt] and [Value],
+// is a package-level function taking the loop first: [NewPing],
+// [NewChannel], [NewInbox], [Notify], [AddLoop], [Go], [Spawn], [LimitGo].
+// Constructors return a Token, or a handle (Ping, Sender) when the source has
+// an end that other goroutines use.
+//
+// # Tokens and misuse
+//
+// A token names one source of one loop. It carries a generation: once the
+// source is removed, the token fails with [ErrInvalidToken], even after the
+// slot was reused by a new source. It carries the loop's identity: a token of
+// another loop fails with ErrInvalidToken, never reaching a source that
+// happens to have the same slot and generation here. The zero Token is never
+// valid.
+//
+// Misuse gets an error, not a crash and not a corrupted loop: a nil callback;
+// Events bits or a Mode the package does not define; a descriptor registered
+// twice or already closed; a token that is stale, foreign or zero; removing a
+// source twice; adopting a child into a parent that was removed, a child that
+// already has a parent, or a source that is the parent itself or one of its
+// ancestors (a cycle); nesting a loop that is already nested, or in itself,
+// or in a loop nested in it; a Dispatch from inside a callback or a second
+// goroutine ([ErrDispatching]); any call on a closed loop ([ErrClosed]).
+// A panic in a callback, a child's included, propagates out of Dispatch; the
+// loop stays consistent (see Errors and panics).
 //
 // Callbacks steer their source with an [Action] (Continue, Disable, Remove).
 // Failures are errors: [Loop.Fail] ends the iteration with an error, which
@@ -126,6 +155,11 @@
 // while another is in progress (from a second goroutine, or from a callback)
 // fails with [ErrDispatching] instead of corrupting the loop.
 //
+// Every source that other goroutines wake (pings, channels, inboxes, signal
+// watches, the results of futures) is built on one wake building block: a
+// wakeup from another goroutine is never lost, and one that arrives while
+// its source is disabled is delivered, once, when the source is enabled.
+//
 // The package starts goroutines only where it says so: one per signal source
 // (os/signal needs a Go channel), [context.AfterFunc]'s while Run's context
 // is cancelled, the work of [Go], and one coroutine per running [Spawn]ed
@@ -159,6 +193,37 @@
 // flush output, or to report buffered input) also implements [BeforeSleeper].
 // The LineReader example builds a buffered line reader from a descriptor this
 // way.
+//
+// # Composing sources
+//
+// A custom source can own other sources, of any kind: descriptors, timers,
+// idle callbacks, pings, channels, signal watches, other custom sources and
+// nested loops. It creates them as usual and hands their tokens to
+// [Registrar.Adopt]; they become its children. A library can then ship "a
+// connection" (a socket, an idle timer, a channel of replies from worker
+// goroutines) or "a terminal" (the tty, an escape-sequence timeout, a
+// SIGWINCH watch) as one source with one token:
+//
+//   - Disable of the parent silences every descendant; Enable resumes those
+//     not disabled by themselves (a child's own Disable survives its parent's
+//     Enable). An event raised while a child was silenced (a ping, a channel
+//     message, a signal, a due timer, a level-triggered descriptor) is
+//     delivered after the Enable, once.
+//   - Remove of the parent removes every descendant first, deepest first,
+//     then the parent. Removing a child detaches it. A source added as the
+//     child of a Register that fails goes with it.
+//   - A child keeps its own token, its typed callback (usually a closure or
+//     a method value over the parent's struct) and every semantic of its
+//     kind: budgets, coalescing, a channel's closed event after its last
+//     message, timers never early, generation-checked tokens. Its events
+//     reach it as they would reach a source without a parent, at the same
+//     cost, with no allocation.
+//   - Children nest to any depth, and may be disabled, enabled and removed
+//     on their own, from any callback, including their parent's or their
+//     own.
+//
+// [Loop.Parent] names a child's parent. The composite example (IdleConn) builds a
+// line-protocol connection with an idle timeout this way.
 //
 // # Platforms
 //

@@ -115,8 +115,8 @@ func (l *Loop[S]) ready(idx, gen uint32, sub uint16, ev Events) {
 
 // AddSource registers a custom source (its Register is called at once) and
 // returns its token. If Register fails the source is not added, the
-// descriptors it registered before failing are deregistered, and the error is
-// returned.
+// descriptors it registered and the children it adopted before failing are
+// removed, and the error is returned.
 func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 	if src == nil {
 		return Token{}, errors.New("calloop: AddSource with a nil source")
@@ -131,6 +131,9 @@ func (l *Loop[S]) AddSource(src Source[S]) (Token, error) {
 	if err := src.Register(reg); err != nil {
 		reg.close()
 		l.dropFDs(idx) // what Register added before failing
+		if len(l.slots[idx].kids) > 0 {
+			l.removeKids(idx) // and the children it adopted
+		}
 		l.release(idx)
 		return Token{}, fmt.Errorf("calloop: registering source: %w", err)
 	}
