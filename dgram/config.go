@@ -12,13 +12,14 @@ import (
 // [Dial]: changing it afterwards has no effect.
 type Config struct {
 	// ReadSize is the largest datagram received whole (default 65536, more
-	// than any UDP payload). A longer datagram is cut to ReadSize bytes and
+	// than any UDP payload; at most 16 MiB). A longer datagram is cut to ReadSize bytes and
 	// reported truncated: see [Handler.OnTruncated]. A socket keeps
 	// Batch × ReadSize bytes of receive buffers, allocated on the first
 	// read.
 	ReadSize int
 	// Batch is the number of datagrams received or sent with one system
-	// call where the system has recvmmsg and sendmmsg (Linux; default 16).
+	// call where the system has recvmmsg and sendmmsg (Linux; default 16,
+	// at most 1024, and less if Batch × ReadSize would pass 64 MiB).
 	// Elsewhere each datagram takes one call.
 	Batch int
 	// ReadBudget is the number of datagrams received per socket per loop
@@ -51,6 +52,8 @@ const (
 	defaultReadBudget = 256
 	defaultHighWater  = 1 << 20
 	maxBatch          = 1024
+	maxReadSize       = 16 << 20 // larger than any datagram a system sends
+	maxSlots          = 64 << 20 // Batch × ReadSize at most: Batch shrinks to fit
 )
 
 type config struct {
@@ -72,7 +75,8 @@ func (c Config) norm() config {
 	if n.batch <= 0 {
 		n.batch = defaultBatch
 	}
-	n.batch = min(n.batch, maxBatch)
+	n.readSize = min(n.readSize, maxReadSize)
+	n.batch = max(min(n.batch, maxBatch, maxSlots/n.readSize), 1)
 	if n.readBudget <= 0 {
 		n.readBudget = defaultReadBudget
 	}

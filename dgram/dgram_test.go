@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -573,9 +574,10 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("SendTo the dialed address: %v", err)
 	}
 	// Extreme configuration values fall back to defaults or bounds.
-	for _, n := range []int{-1, 0, 1, 1 << 30} {
+	for _, n := range []int{-1, 0, 1, 1 << 30, math.MaxInt, math.MinInt} {
 		c := Config{ReadSize: n, Batch: n, ReadBudget: n, HighWater: n, LowWater: n}.norm()
-		if c.readSize <= 0 || c.batch <= 0 || c.batch > maxBatch || c.readBudget <= 0 || c.high <= 0 || c.low < 0 || c.low >= c.high {
+		if c.readSize <= 0 || c.readSize > maxReadSize || c.batch <= 0 || c.batch > maxBatch || c.batch*c.readSize > maxSlots ||
+			c.readBudget <= 0 || c.high <= 0 || c.low < 0 || c.low >= c.high {
 			t.Errorf("norm(%d) = %+v", n, c)
 		}
 	}
