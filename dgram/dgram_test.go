@@ -693,3 +693,50 @@ func TestReadBudget(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestQueuedRefused: datagrams waiting in the send queue when the peer goes
+// away are refused by the kernel when flushed: each is reported to OnError
+// and dropped, the socket stays open, and the queue empties.
+func TestQueuedRefused(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l := newLoop(t)
+		var s app
+		rpath := filepath.Join(dir, "rcv")
+		rcv, err := Listen(l, "unixgram", rpath, Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv.PauseReading()
+		snd, err := Dial(l, "unixgram", "", rpath, Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for snd.Queued() == 0 {
+			if err := snd.Send(make([]byte, 512)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 0; i < 3; i++ {
+			if err := snd.Send(make([]byte, 512)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rcv.Close()
+		until(t, l, &s, func() bool { return snd.Queued() == 0 })
+		if len(s.errs) == 0 {
+			t.Fatal("queued datagrams dropped without an error")
+		}
+		for _, err := range s.errs {
+			if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOTCONN) {
+				t.Fatalf("error %v", err)
+			}
+		}
+		if st := snd.Stats(); st.Errors != uint64(len(s.errs)) || s.closed != 1 { // the receiver's close
+			t.Fatalf("stats %+v, %d errors, %d closed", st, len(s.errs), s.closed)
+		}
+		if err := snd.Send([]byte("x")); errors.Is(err, ErrClosed) || err == nil {
+			t.Fatalf("Send to the vanished peer: %v", err)
+		}
+	})
+}
