@@ -13,9 +13,10 @@ import (
 type Config struct {
 	// ReadSize is the largest datagram received whole (default 65536, more
 	// than any UDP payload; at most 16 MiB). A longer datagram is cut to ReadSize bytes and
-	// reported truncated: see [Handler.OnTruncated]. A socket keeps
-	// Batch × ReadSize bytes of receive buffers, allocated on the first
-	// read.
+	// reported truncated: see [Handler.OnTruncated]. The sockets of a loop
+	// share their receive buffers (one socket receives at a time): Batch ×
+	// ReadSize bytes, of the largest settings in use, allocated on the
+	// first read and dropped when the loop's last socket closes.
 	ReadSize int
 	// Batch is the number of datagrams received or sent with one system
 	// call where the system has recvmmsg and sendmmsg (Linux; default 16,

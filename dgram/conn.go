@@ -134,6 +134,9 @@ func Dial[S any](l *calloop.Loop[S], network, laddr, raddr string, cfg Config, h
 	return open(l, "dial", network, laddr, raddr, cfg, h)
 }
 
+// slotsKey names the receive slots shared by the sockets of a loop.
+var slotsKey = calloop.NewKey("dgram.recvSlots")
+
 var errNoOnPacket = errors.New("dgram: Handler.OnPacket is nil")
 
 func open[S any](l *calloop.Loop[S], op, network, laddr, raddr string, cfg Config, h Handler[S]) (*Conn[S], error) {
@@ -155,8 +158,12 @@ func open[S any](l *calloop.Loop[S], op, network, laddr, raddr string, cfg Confi
 			return nil, &net.OpError{Op: op, Net: network, Err: err}
 		}
 	}
+	rs, err := calloop.Value(l, slotsKey, newRecvSlots)
+	if err != nil {
+		return nil, err
+	}
 	c := &Conn[S]{l: l, h: h, cfg: cfg.norm(), network: network, raddr: ra, interest: calloop.Readable}
-	bound, err := c.sys.open(network, la, ra, &c.cfg)
+	bound, err := c.sys.open(network, la, ra, &c.cfg, rs)
 	if err != nil {
 		a := ra
 		if op == "listen" {

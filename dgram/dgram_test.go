@@ -740,3 +740,66 @@ func TestQueuedRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestSharedSlots: the sockets of a loop share one set of receive buffers;
+// sockets with different read sizes take turns on it, each seeing its own
+// datagrams whole or truncated at its own size, and the memory goes when
+// the last socket closes.
+func TestSharedSlots(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		small, err := Listen(l, "udp", "127.0.0.1:0", Config{ReadSize: 10, Batch: 8}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		big, err := Listen(l, "udp", "127.0.0.1:0", Config{ReadSize: 3000, Batch: 2}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var many []*Conn[app]
+		for i := 0; i < 50; i++ {
+			c, err := Listen(l, "udp", "127.0.0.1:0", Config{}, collect())
+			if err != nil {
+				t.Fatal(err)
+			}
+			many = append(many, c)
+		}
+		cli, err := Listen(l, "udp", "127.0.0.1:0", Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := small.sys.rs
+		for _, c := range append(many, big, cli) {
+			if c.sys.rs != rs {
+				t.Fatal("sockets of one loop with different receive slots")
+			}
+		}
+		for round := 0; round < 20; round++ {
+			cli.SendTo(bytes.Repeat([]byte{'s'}, 5+round%10), small.LocalAddr()) // 5..14: truncated from 11
+			cli.SendTo(bytes.Repeat([]byte{'b'}, 2000+round), big.LocalAddr())
+		}
+		until(t, l, &s, func() bool { return small.Stats().Received+small.Stats().Truncated == 20 && big.Stats().Received == 20 })
+		for i, p := range s.got {
+			switch p[0] {
+			case 's':
+				if len(p) > 10 || s.from[i] != cli.LocalAddr() {
+					t.Fatalf("small socket got %d bytes", len(p))
+				}
+			case 'b':
+				if len(p) < 2000 || len(p) >= 2020 || !bytes.Equal(p, bytes.Repeat([]byte{'b'}, len(p))) {
+					t.Fatalf("big socket got %d bytes", len(p))
+				}
+			}
+		}
+		if st := small.Stats(); st.Truncated != 8 || st.Received != 12 {
+			t.Fatalf("small socket stats %+v", st)
+		}
+		for _, c := range append(many, small, big, cli) {
+			c.Close()
+		}
+		if rs.bufs != nil || rs.refs != 0 {
+			t.Fatalf("receive slots kept after the last socket closed: %d bytes, %d refs", len(rs.bufs), rs.refs)
+		}
+	})
+}

@@ -12,24 +12,30 @@ import (
 // buffer is allocated once per socket and reused.
 const mmsgSupported = true
 
-type mmsgState struct {
+// mmsgRecv holds the receive headers of a loop's recvSlots.
+type mmsgRecv struct {
 	rhdrs  []unix.Mmsghdr
 	riovs  []unix.Iovec
 	rnames []unix.RawSockaddrAny
+}
 
+// mmsgState holds the send headers of a socket.
+type mmsgState struct {
 	shdrs  []unix.Mmsghdr
 	siovs  []unix.Iovec
 	snames []unix.RawSockaddrAny
 }
 
-// init points the receive headers at the socket's slots.
-func (m *mmsgState) init(s *sysConn) {
-	m.rhdrs = make([]unix.Mmsghdr, s.batch)
-	m.riovs = make([]unix.Iovec, s.batch)
-	m.rnames = make([]unix.RawSockaddrAny, s.batch)
-	for i := range m.rhdrs {
-		m.riovs[i].Base = &s.bufs[i*s.size]
-		m.riovs[i].SetLen(s.size)
+// init points the receive headers at the slots.
+func (m *mmsgRecv) init(rs *recvSlots) {
+	if len(m.rhdrs) < rs.batch {
+		m.rhdrs = make([]unix.Mmsghdr, rs.batch)
+		m.riovs = make([]unix.Iovec, rs.batch)
+		m.rnames = make([]unix.RawSockaddrAny, rs.batch)
+	}
+	for i := range rs.batch {
+		m.riovs[i].Base = &rs.bufs[i*rs.size]
+		m.riovs[i].SetLen(rs.size)
 		h := &m.rhdrs[i].Hdr
 		h.Iov = &m.riovs[i]
 		h.SetIovlen(1)
@@ -38,7 +44,8 @@ func (m *mmsgState) init(s *sysConn) {
 }
 
 func (s *sysConn) recvMmsg(k int) (int, error) {
-	m := &s.mm
+	rs := s.rs
+	m := &rs.mm
 	for i := range k {
 		m.rhdrs[i].Hdr.Namelen = unix.SizeofSockaddrAny
 		m.rhdrs[i].Hdr.Flags = 0
@@ -55,9 +62,9 @@ func (s *sysConn) recvMmsg(k int) (int, error) {
 		n := min(int(r), k)
 		for i := range n {
 			h := &m.rhdrs[i]
-			s.lens[i] = min(int(h.Len), s.size)
-			s.trunc[i] = h.Hdr.Flags&unix.MSG_TRUNC != 0
-			s.from[i] = s.decode(&m.rnames[i], h.Hdr.Namelen)
+			rs.lens[i] = min(int(h.Len), rs.size)
+			rs.trunc[i] = h.Hdr.Flags&unix.MSG_TRUNC != 0
+			rs.from[i] = s.decode(&m.rnames[i], h.Hdr.Namelen)
 		}
 		return n, nil
 	}

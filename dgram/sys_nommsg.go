@@ -8,7 +8,9 @@ const mmsgSupported = false
 
 type mmsgState struct{}
 
-func (m *mmsgState) init(*sysConn)                        {}
+type mmsgRecv struct{}
+
+func (m *mmsgRecv) init(*recvSlots)                       {}
 func (s *sysConn) recvMmsg(int) (int, error)              { panic("unreachable") }
 func (s *sysConn) sendMmsg([]byte, []outPkt) (int, error) { panic("unreachable") }
 func (s *sysConn) sendmsg([]byte, Addr) error             { panic("unreachable") }

@@ -16,7 +16,11 @@ type sysConn struct {
 
 var errUnsupported = errors.ErrUnsupported
 
-func (s *sysConn) open(string, Addr, Addr, *config) (Addr, error) {
+type recvSlots struct{}
+
+func newRecvSlots() (*recvSlots, error) { return new(recvSlots), nil }
+
+func (s *sysConn) open(string, Addr, Addr, *config, *recvSlots) (Addr, error) {
 	s.fd = -1
 	return Addr{}, errUnsupported
 }

@@ -13,18 +13,15 @@ import (
 )
 
 // sysConn is the system side of a socket: its descriptor, receive slots and
-// send scratch. recv fills slots 0..n-1, packet reads them back.
+// send scratch. recv fills slots 0..n-1, packet reads them back (until the
+// next recv of any socket of the loop).
 type sysConn struct {
 	fd     int // -1 once closed
 	family int
 	batch  int  // datagrams per receive call
 	mmsg   bool // recvmmsg/sendmmsg (Linux)
 
-	bufs  []byte // batch slots of size bytes
-	size  int
-	lens  []int
-	trunc []bool
-	from  []Addr
+	rs *recvSlots // the receive slots, shared by the sockets of a loop
 
 	lastName string    // the last Unix peer name, reused while it repeats
 	pending  error     // an error met after some datagrams were read
@@ -39,8 +36,10 @@ type sysConn struct {
 // time, as on systems without recvmmsg (set by tests).
 var forcePortable bool
 
-func (s *sysConn) open(network string, la, ra Addr, cfg *config) (Addr, error) {
+func (s *sysConn) open(network string, la, ra Addr, cfg *config, rs *recvSlots) (Addr, error) {
 	s.fd = -1
+	s.rs = rs
+	rs.acquire()
 	s.family = chooseFamily(network, la, ra)
 	fd, err := socket(s.family)
 	if err != nil && s.family == unix.AF_INET6 && network == "udp" {
@@ -141,7 +140,11 @@ func (s *sysConn) close() {
 		unix.Close(s.fd)
 		s.fd = -1
 	}
-	s.bufs, s.mm = nil, mmsgState{}
+	s.mm = mmsgState{}
+	if s.rs != nil {
+		s.rs.release()
+		s.rs = nil
+	}
 }
 
 // checkAddr tells whether datagrams can be sent to a from this socket.
@@ -253,18 +256,49 @@ func (s *sysConn) toAddr(sa unix.Sockaddr) Addr {
 	return Addr{}
 }
 
-// slots makes sure the receive slots exist for datagrams of size bytes.
-func (s *sysConn) slots(size int) {
-	if s.size == size && s.bufs != nil {
+// recvSlots is where datagrams are received: batch slots of size bytes,
+// with their lengths, flags and sources. The sockets of one loop share one
+// (a per-loop value): only one of them receives at a time, and a datagram
+// is only valid during its callback. Its memory is dropped when the last
+// socket using it closes.
+type recvSlots struct {
+	bufs        []byte
+	size, batch int
+	lens        []int
+	trunc       []bool
+	from        []Addr
+	mm          mmsgRecv // Linux: headers pointing at the slots
+	refs        int
+}
+
+func newRecvSlots() (*recvSlots, error) { return new(recvSlots), nil }
+
+func (rs *recvSlots) acquire() { rs.refs++ }
+
+func (rs *recvSlots) release() {
+	if rs.refs--; rs.refs <= 0 {
+		*rs = recvSlots{}
+	}
+}
+
+// layout makes sure there are batch slots of size bytes.
+func (rs *recvSlots) layout(batch, size int, mmsg bool) {
+	if rs.size == size && rs.batch >= batch && rs.bufs != nil {
 		return
 	}
-	s.size = size
-	s.bufs = make([]byte, s.batch*size)
-	s.lens = make([]int, s.batch)
-	s.trunc = make([]bool, s.batch)
-	s.from = make([]Addr, s.batch)
-	if s.mmsg {
-		s.mm.init(s)
+	if rs.size == size {
+		batch = max(batch, rs.batch)
+	}
+	if need := batch * size; cap(rs.bufs) < need {
+		rs.bufs = make([]byte, need)
+	}
+	rs.bufs = rs.bufs[:batch*size]
+	rs.size, rs.batch = size, batch
+	if len(rs.lens) < batch {
+		rs.lens, rs.trunc, rs.from = make([]int, batch), make([]bool, batch), make([]Addr, batch)
+	}
+	if mmsg {
+		rs.mm.init(rs)
 	}
 }
 
@@ -276,7 +310,7 @@ func (s *sysConn) recv(k, size int) (int, error) {
 		s.pending = nil
 		return 0, err
 	}
-	s.slots(size)
+	s.rs.layout(s.batch, size, s.mmsg)
 	if s.mmsg {
 		return s.recvMmsg(k)
 	}
@@ -284,25 +318,27 @@ func (s *sysConn) recv(k, size int) (int, error) {
 }
 
 func (s *sysConn) packet(i int) ([]byte, Addr, bool) {
-	off := i * s.size
-	return s.bufs[off : off+s.lens[i] : off+s.size], s.from[i], s.trunc[i]
+	rs := s.rs
+	off := i * rs.size
+	return rs.bufs[off : off+rs.lens[i] : off+rs.size], rs.from[i], rs.trunc[i]
 }
 
 // recvPortable receives one datagram with recvmsg.
 func (s *sysConn) recvPortable() (int, error) {
 	for {
-		n, _, flags, from, err := unix.Recvmsg(s.fd, s.bufs[:s.size], nil, 0)
+		rs := s.rs
+		n, _, flags, from, err := unix.Recvmsg(s.fd, rs.bufs[:rs.size], nil, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
-		s.lens[0] = min(max(n, 0), s.size)
-		s.trunc[0] = flags&unix.MSG_TRUNC != 0
-		s.from[0] = Addr{}
+		rs.lens[0] = min(max(n, 0), rs.size)
+		rs.trunc[0] = flags&unix.MSG_TRUNC != 0
+		rs.from[0] = Addr{}
 		if from != nil {
-			s.from[0] = s.toAddr(from)
+			rs.from[0] = s.toAddr(from)
 		}
 		return 1, nil
 	}
