@@ -478,7 +478,7 @@ func (s *server) ttlGeneric(c *client, key []byte, ms, abs bool) {
 		if ms {
 			c.int(exp)
 		} else {
-			c.int(exp / 1000)
+			c.int((exp + 500) / 1000) // Redis rounds, as for TTL
 		}
 		return
 	}

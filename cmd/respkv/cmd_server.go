@@ -37,6 +37,13 @@ func maxInput(maxReq int64) int64 {
 	return v
 }
 
+// maxOutput is the most output a connection may have pending before it is
+// closed: at least 1 GiB whatever proto-max-bulk-len is, so that one reply
+// (MGET of many large values) always fits above the 4 MiB high-water mark.
+func maxOutput(maxReq int64) int64 {
+	return max(maxInput(maxReq), 1<<30)
+}
+
 // help replies with lines as an array of simple strings, as Redis's HELP
 // subcommands do.
 func (c *client) help(lines []string) {

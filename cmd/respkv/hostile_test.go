@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -221,5 +224,54 @@ func TestProtectedMode(t *testing.T) {
 			t.Errorf("%s: denied with a password", tc.addr)
 		}
 		s.cfg.RequirePass = ""
+	}
+}
+
+// EXPIRETIME rounds to the nearest second, as Redis does.
+func TestExpiretimeRounds(t *testing.T) {
+	k := newCore(t)
+	k.do("SET k v PXAT 4102444800999")
+	if got, want := k.do("EXPIRETIME k"), "(integer) 4102444801"; got != want {
+		t.Fatalf("EXPIRETIME: %s, want %s", got, want)
+	}
+	k.do("SET k v PXAT 4102444800499")
+	if got, want := k.do("EXPIRETIME k"), "(integer) 4102444800"; got != want {
+		t.Fatalf("EXPIRETIME: %s, want %s", got, want)
+	}
+}
+
+// With a small proto-max-bulk-len, a reply larger than the high-water mark
+// (and than 2 x maxreq) is still sent whole: the output limit is not
+// derived from the input limit alone.
+func TestBigReplySmallMaxreq(t *testing.T) {
+	addr := startServer(t, Config{MaxReq: 1 << 20})
+	ctx := context.Background()
+	rdb := newClientOpts(t, addr, "")
+	val := strings.Repeat("v", 1<<20)
+	var req []string
+	for i := range 12 {
+		key := "k" + strconv.Itoa(i)
+		if err := rdb.Set(ctx, key, val, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		req = append(req, key)
+	}
+	// A small receive buffer: most of the 12 MB reply stays pending in
+	// the server while the client has not read it.
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.(*net.TCPConn).SetReadBuffer(64 << 10)
+	rc := &rawConn{t: t, c: nc, r: bufio.NewReader(nc)}
+	rc.send("MGET " + strings.Join(req, " ") + "\r\n")
+	nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := readReply(rc.r)
+	if err != nil {
+		t.Fatalf("reading the MGET reply: %v", err)
+	}
+	if want := 12 * (1<<20 + 2); len(got) < want {
+		t.Fatalf("reply of %d bytes, want at least %d", len(got), want)
 	}
 }

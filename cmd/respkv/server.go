@@ -80,7 +80,7 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 	mi := int(maxInput(cfg.MaxReq))
 	in.ln, err = stream.Listen(l, "tcp", cfg.Addr, stream.Config{
 		MaxInput:  mi,
-		MaxOutput: mi,
+		MaxOutput: int(maxOutput(cfg.MaxReq)),
 		HighWater: highWater,
 		LowWater:  highWater / 4,
 		Backlog:   1024,
