@@ -5,7 +5,7 @@
 //
 //	udpecho -server go|gnet [-addr 127.0.0.1:7722]   run a server until SIGINT/SIGTERM
 //	udpecho -load [-addr ...] [-c 50] [-size 64] [-d 10s]
-//	udpecho -compare [-d 10s]                         both servers in turn, one line each
+//	udpecho -compare [-impls go,gnet] [-d 10s]        the servers in turn, one line each
 //
 // The servers: go is calloop for Go with package dgram (one loop; replies
 // sent from OnPacket leave together, with sendmmsg, after each recvmmsg
@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,7 +44,20 @@ func main() {
 	size := flag.Int("size", 64, "load: datagram size")
 	dur := flag.Duration("d", 10*time.Second, "load: measured duration")
 	impl := flag.String("impl", "?", "load: the name printed for the server")
+	impls := flag.String("impls", "go,gnet", "compare: the servers to run, in this order")
+	cpuProfile := flag.String("cpuprofile", "", "server: write a CPU profile to `file` (stopped on SIGINT/SIGTERM)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "udpecho:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch {
 	case *server != "":
@@ -51,12 +65,13 @@ func main() {
 	case *load:
 		err = runLoad(*impl, *addr, *conns, *size, *dur)
 	case *compare:
-		err = runCompare(*addr, *conns, *size, *dur)
+		err = runCompare(strings.Split(*impls, ","), *addr, *conns, *size, *dur)
 	default:
 		flag.Usage()
 		os.Exit(2)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "udpecho:", err)
 		os.Exit(1)
 	}
@@ -85,12 +100,12 @@ func serve(impl, addr string) error {
 
 // runCompare starts each server as a child process and runs the load
 // generator (in this process) against it.
-func runCompare(addr string, conns, size int, dur time.Duration) error {
+func runCompare(impls []string, addr string, conns, size int, dur time.Duration) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	for _, impl := range []string{"go", "gnet"} {
+	for _, impl := range impls {
 		cmd := exec.Command(self, "-server", impl, "-addr", addr)
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"runtime"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -14,7 +13,6 @@ import (
 
 // serveDgram is the echo server on calloop with package dgram.
 func serveDgram(addr string, ready func()) error {
-	runtime.LockOSThread()
 	type state struct{}
 	l, err := calloop.New[state]()
 	if err != nil {
