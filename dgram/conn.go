@@ -196,13 +196,7 @@ func (c *Conn[S]) RemoteAddr() Addr { return c.raddr }
 func (c *Conn[S]) Stats() Stats { return c.stats }
 
 // Queued returns the bytes of the datagrams waiting in the send queue.
-func (c *Conn[S]) Queued() int {
-	n := 0
-	for _, p := range c.q[c.qHead:] {
-		n += p.n
-	}
-	return n
-}
+func (c *Conn[S]) Queued() int { return c.qBytes - QueueOverhead*(len(c.q)-c.qHead) }
 
 // Send sends p to the peer of a socket made by [Dial]. See [Conn.SendTo].
 func (c *Conn[S]) Send(p []byte) error {

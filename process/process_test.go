@@ -499,3 +499,38 @@ func TestExitedBeforeWatch(t *testing.T) {
 		t.Fatal(p.State())
 	}
 }
+
+// TestFiles: standard streams given as files instead of pipes; the files
+// stay open for the caller.
+func TestFiles(t *testing.T) {
+	l := newLoop(t)
+	var s app
+	dir := t.TempDir()
+	in, err := os.Create(dir + "/in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	in.WriteString("from a file\n")
+	in.Seek(0, 0)
+	out, err := os.Create(dir + "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	_, err = Start(l, Cmd[app]{
+		Path: "/bin/sh", Args: []string{"sh", "-c", "cat; echo oops >&2"},
+		StdinFile: in, StdoutFile: out, Stderr: stderr(), OnExit: onExit,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, l, &s, func() bool { return len(s.exits) == 1 && len(s.closes["stderr"]) == 1 })
+	got, err := os.ReadFile(dir + "/out")
+	if err != nil || string(got) != "from a file\n" || string(s.errOut) != "oops\n" {
+		t.Fatalf("out %q (%v), stderr %q", got, err, s.errOut)
+	}
+	if _, err := out.WriteString("still open"); err != nil {
+		t.Fatalf("the caller's file was closed: %v", err)
+	}
+}
