@@ -428,6 +428,9 @@ func TestCannotStart(t *testing.T) {
 		{Cmd[app]{Path: noexec, Stdout: stdout(), Stderr: stderr()}, fs.ErrPermission},
 		{Cmd[app]{Path: dir, Stdout: stdout()}, fs.ErrPermission},
 		{Cmd[app]{Path: "/bin/true", Dir: dir + "/missing"}, fs.ErrNotExist},
+		{Cmd[app]{Path: "/bin/echo", Args: []string{"echo", "a\x00b"}, Stdout: stdout()}, syscall.EINVAL},
+		{Cmd[app]{Path: "/bin/echo", Env: []string{"A=\x00"}, Stdin: &stream.Handler[app]{}}, syscall.EINVAL},
+		{Cmd[app]{Path: "/bin/ech\x00o"}, syscall.EINVAL},
 		{Cmd[app]{Path: ""}, nil},
 		{Cmd[app]{Path: "/bin/true", Stdout: &stream.Handler[app]{}}, nil},
 	}
