@@ -121,7 +121,7 @@
 // one expression; [When] consumes one.
 //
 // [Spawn] starts a task: straight-line code on the loop goroutine (an
-// iter.Pull coroutine, about 80 ns a switch) that awaits timers
+// iter.Pull coroutine, cheaper to switch to than a goroutine) that awaits timers
 // ([Task.Sleep]), descriptors ([Task.WaitFD]), futures ([Await]), other tasks
 // ([Task.Join]) and messages ([Recv] on a [NewInbox]), and between two awaits
 // has *S to itself, like any callback. Cancelling a task makes its pending

@@ -1,6 +1,7 @@
 package calloop
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/calloop-go/calloop/internal/poller"
@@ -15,10 +16,10 @@ import (
 type Events uint8
 
 const (
-	Readable Events = Events(poller.Readable) // data can be read, or a peer is waiting to be accepted
-	Writable Events = Events(poller.Writable) // data can be written
-	Error    Events = Events(poller.Error)    // an error condition is pending on the fd
-	Hangup   Events = Events(poller.Hangup)   // the peer closed its end (or its write side)
+	Readable Events = 1 << iota // data can be read, or a peer is waiting to be accepted
+	Writable                    // data can be written
+	Error                       // an error condition is pending on the fd
+	Hangup                      // the peer closed its end (or its write side)
 )
 
 // String returns the set as "Readable|Writable", or "0" when empty.
@@ -43,13 +44,20 @@ type Mode uint8
 
 const (
 	// Level reports the fd in every iteration while it is ready (the default).
-	Level Mode = Mode(poller.Level)
+	Level Mode = iota
 	// Edge reports the fd when it becomes ready; the callback must drain it
 	// (read or write until EAGAIN) or it will not be reported again.
-	Edge Mode = Mode(poller.Edge)
+	Edge
 	// OneShot reports the fd once, then disarms it until [Loop.ModifyFD]
 	// or [Loop.Enable] re-arms it.
-	OneShot Mode = Mode(poller.OneShot)
+	OneShot
+)
+
+// The loop passes Events and Mode to internal/poller by conversion: an
+// index out of range here fails the build if the two ever disagree.
+var (
+	_ = [1]struct{}{}[Readable^Events(poller.Readable)|Writable^Events(poller.Writable)|Error^Events(poller.Error)|Hangup^Events(poller.Hangup)]
+	_ = [1]struct{}{}[Level^Mode(poller.Level)|Edge^Mode(poller.Edge)|OneShot^Mode(poller.OneShot)]
 )
 
 // String returns "Level", "Edge" or "OneShot".
@@ -62,7 +70,7 @@ func (m Mode) String() string {
 	case OneShot:
 		return "OneShot"
 	}
-	return "Mode(" + itoa(int(m)) + ")"
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // Action is what a callback asks the loop to do with its source afterwards.
@@ -87,27 +95,10 @@ func (a Action) String() string {
 	case Remove:
 		return "Remove"
 	}
-	return "Action(" + itoa(int(a)) + ")"
+	return "Action(" + strconv.Itoa(int(a)) + ")"
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
+// useNetpoll is the default of [WithNetpoller] when neither it nor
+// [WithLockOSThread] is given: false, a sleeping loop blocks its thread in
+// the kernel (bench/README.md has the measurements behind the choice).
+func useNetpoll() bool { return false }

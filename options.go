@@ -16,7 +16,7 @@ type options struct {
 // hand-offs to goroutines alike. With on, a waiting loop instead parks its
 // goroutine in Go's runtime netpoller, so that an idle loop holds no OS
 // thread: for programs with thousands of mostly idle loops. Parking costs
-// a little on every wakeup (about 25% of tcp-echo throughput here), and much
+// a little on every wakeup (bench/README.md has the measurements), and much
 // more with GOMAXPROCS=1, where a parked loop waits for the runtime's sysmon
 // to hand it the only P. If the runtime cannot poll the loop's descriptor,
 // the loop blocks its thread. [WithLockOSThread] implies blocking.
