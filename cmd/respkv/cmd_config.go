@@ -267,6 +267,7 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 	case eqFold(sub, "resetstat"):
 		s.stats = stats{}
 		clear(s.cmdStats)
+		clear(s.errorCodes)
 		c.ok()
 	case eqFold(sub, "help"):
 		c.help([]string{

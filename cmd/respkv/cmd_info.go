@@ -6,17 +6,37 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
+// infoDefault is the sections INFO returns without argument.
+var infoDefault = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "module_list", "errorstats", "cluster", "keyspace"}
+
 func cmdInfo(s *server, c *client, args [][]byte) {
+	// Redis 7.0's selection: no argument or "default" is the default
+	// sections, "all" every section, "everything" the same (no modules).
 	want := map[string]bool{}
+	all := false
 	for _, a := range args[1:] {
-		want[strings.ToLower(string(a))] = true
+		switch name := strings.ToLower(string(a)); name {
+		case "all", "everything":
+			all = true
+		case "default":
+			for _, d := range infoDefault {
+				want[d] = true
+			}
+		default:
+			want[name] = true
+		}
 	}
-	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
+	if len(args) == 1 {
+		for _, d := range infoDefault {
+			want[d] = true
+		}
+	}
 	section := func(name string) bool { return all || want[name] }
 	var b strings.Builder
 	add := func(title string, lines ...string) {
@@ -117,12 +137,22 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			"active_expire_cycles:"+strconv.FormatUint(s.stats.activeCycles, 10))
 	}
 	if section("replication") {
-		add("Replication", "role:master", "connected_slaves:0")
+		add("Replication", "role:master", "connected_slaves:0", "master_failover_state:no-failover",
+			"master_replid:"+s.replid, "master_replid2:0000000000000000000000000000000000000000",
+			"master_repl_offset:0", "second_repl_offset:-1", "repl_backlog_active:0",
+			"repl_backlog_size:1048576", "repl_backlog_first_byte_offset:0", "repl_backlog_histlen:0")
 	}
 	if section("cpu") {
-		add("CPU")
+		sys, user := cpuTimes()
+		add("CPU",
+			fmt.Sprintf("used_cpu_sys:%.6f", sys), fmt.Sprintf("used_cpu_user:%.6f", user),
+			"used_cpu_sys_children:0.000000", "used_cpu_user_children:0.000000",
+			fmt.Sprintf("used_cpu_sys_main_thread:%.6f", sys), fmt.Sprintf("used_cpu_user_main_thread:%.6f", user))
 	}
-	if want["commandstats"] || want["everything"] {
+	if section("modules") || section("module_list") {
+		add("Modules")
+	}
+	if section("commandstats") {
 		var lines []string
 		for _, cmd := range commandList {
 			if st := s.cmdStat(cmd); st.calls > 0 || st.rejected > 0 {
@@ -130,6 +160,21 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			}
 		}
 		add("Commandstats", lines...)
+	}
+	if section("errorstats") {
+		codes := make([]string, 0, len(s.errorCodes))
+		for code := range s.errorCodes {
+			codes = append(codes, code)
+		}
+		slices.Sort(codes)
+		lines := make([]string, len(codes))
+		for i, code := range codes {
+			lines[i] = fmt.Sprintf("errorstat_%s:count=%d", code, s.errorCodes[code])
+		}
+		add("Errorstats", lines...)
+	}
+	if section("cluster") {
+		add("Cluster", "cluster_enabled:0")
 	}
 	if section("keyspace") {
 		var lines []string

@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
@@ -75,8 +77,10 @@ type server struct {
 	rw         rewriteState
 	mm         memState
 
-	stats    stats
-	cmdStats []cmdStat // by command.id
+	stats      stats
+	cmdStats   []cmdStat         // by command.id
+	errorCodes map[string]uint64 // error replies by code (INFO errorstats)
+	replid     string            // INFO replication's master_replid
 }
 
 type stats struct {
@@ -154,6 +158,7 @@ func newServer(cfg Config) *server {
 		s.dbs[i] = newDB()
 	}
 	s.now = time.Now().UnixMilli()
+	s.replid = fmt.Sprintf("%016x%016x%08x", rand.Uint64(), rand.Uint64(), rand.Uint32())
 	return s
 }
 
@@ -345,11 +350,29 @@ func (s *server) propagate(dbi int, args ...[]byte) {
 	s.aof.append(dbi, args...)
 }
 
+// countError counts an error reply, by its code (the first word, as Redis
+// takes it: up to a space within the first 32 bytes, else ERR), for INFO's
+// total_error_replies and errorstats. Like Redis, at most 128 codes are
+// tracked.
+func (s *server) countError(msg string) {
+	s.stats.errorReplies++
+	code := "ERR"
+	if i := strings.IndexByte(msg[:min(len(msg), 32)], ' '); i > 0 {
+		code = msg[:i]
+	}
+	if _, ok := s.errorCodes[code]; ok || len(s.errorCodes) < 128 {
+		if s.errorCodes == nil {
+			s.errorCodes = make(map[string]uint64)
+		}
+		s.errorCodes[code]++
+	}
+}
+
 // errReply appends an error reply and counts it (total_error_replies).
 func (c *client) errReply(msg string) {
 	c.out = resp.AppendError(c.out, msg)
 	if c.srv != nil {
-		c.srv.stats.errorReplies++
+		c.srv.countError(msg)
 	}
 }
 

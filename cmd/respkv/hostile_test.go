@@ -275,3 +275,39 @@ func TestBigReplySmallMaxreq(t *testing.T) {
 		t.Fatalf("reply of %d bytes, want at least %d", len(got), want)
 	}
 }
+
+// INFO as Redis 7.0: "all" includes commandstats, the default includes
+// errorstats, the cpu and replication sections are filled.
+func TestInfoSections(t *testing.T) {
+	k := newCore(t)
+	k.do("GET")
+	k.do("SET k v")
+	k.do("INCR k")
+	k.do("NOSUCH")
+	info := func(args ...string) string {
+		got := k.do("INFO " + strings.Join(args, " "))
+		s, err := strconv.Unquote(got)
+		if err != nil {
+			t.Fatalf("INFO %v: %s", args, got)
+		}
+		return s
+	}
+	def := info()
+	for _, want := range []string{"# Errorstats\r\nerrorstat_ERR:count=3\r\n", "used_cpu_user:", "master_repl_offset:0\r\n", "total_error_replies:3\r\n", "# Cluster\r\ncluster_enabled:0\r\n"} {
+		if !strings.Contains(def, want) {
+			t.Errorf("INFO: no %q in\n%s", want, def)
+		}
+	}
+	if strings.Contains(def, "# Commandstats") {
+		t.Error("INFO (default) has commandstats")
+	}
+	all := info("all")
+	for _, want := range []string{"cmdstat_set:calls=1,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0", "cmdstat_incr:calls=1,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=1", "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("INFO all: no %q in\n%s", want, all)
+		}
+	}
+	if got := info("errorstats"); got != "# Errorstats\r\nerrorstat_ERR:count=3\r\n" {
+		t.Errorf("INFO errorstats: %q", got)
+	}
+}
