@@ -194,27 +194,30 @@ type hub[S any] struct {
 	idle  []*taskCoro[S]
 }
 
+// hubKey keeps a loop's hub as a per-loop value (value.go), the way any
+// package layered on the loop keeps its state.
+var hubKey = NewKey("calloop.hub")
+
 // hubOf returns l's hub, registering it on first use. Loop goroutine only.
 func hubOf[S any](l *Loop[S]) (*hub[S], error) {
-	if h := l.async; h != nil {
-		if h.dead.Load() {
-			return nil, ErrClosed
+	h, err := Value(l, hubKey, func() (*hub[S], error) {
+		h := &hub[S]{l: l}
+		h.timers = h
+		h.ctx, h.cancel = context.WithCancel(context.Background())
+		tok, err := l.AddSource(h)
+		if err != nil {
+			h.cancel()
+			return nil, err
 		}
+		l.bind(tok, &h.bell)
 		return h, nil
-	}
-	if l.closed {
-		return nil, ErrClosed
-	}
-	h := &hub[S]{l: l}
-	h.timers = h
-	h.ctx, h.cancel = context.WithCancel(context.Background())
-	tok, err := l.AddSource(h)
+	})
 	if err != nil {
-		h.cancel()
 		return nil, err
 	}
-	l.bind(tok, &h.bell)
-	l.async = h
+	if h.dead.Load() {
+		return nil, ErrClosed
+	}
 	return h, nil
 }
 

@@ -61,7 +61,6 @@ type Loop[S any] struct {
 	due      []Token            // timers due in this iteration (fireTimers)
 	duePos   int                // the one firing
 	later    []uint32           // due timers set during this iteration
-	async    *hub[S]            // futures and tasks (future.go); nil until first used
 	values   []loopValue        // per-loop values of packages (value.go)
 	host     loopNode           // the loop this one is nested in (nest.go), or nil
 	tlinks   map[uint32]kidLink // child timers' parents (children.go)
