@@ -104,15 +104,17 @@ func cmdScan(s *server, c *client, args [][]byte) {
 	d := s.dbs[c.db]
 	var keys []string
 	var expired []string
+	// Redis's order: the pattern first; only keys that match it are
+	// checked for expiry (and deleted if expired), then the type.
 	next := d.scan(cursor, int(count), func(e *entry) {
+		if pat != nil && !globMatch(pat, []byte(e.key)) {
+			return
+		}
 		if s.expired(e) {
 			expired = append(expired, e.key)
 			return
 		}
 		if typ != nil && !eqFold(typ, typeName(e.typ)) {
-			return
-		}
-		if pat != nil && !globMatch(pat, []byte(e.key)) {
 			return
 		}
 		keys = append(keys, e.key)
@@ -478,7 +480,7 @@ func (s *server) ttlGeneric(c *client, key []byte, ms, abs bool) {
 		if ms {
 			c.int(exp)
 		} else {
-			c.int((exp + 500) / 1000) // Redis rounds, as for TTL
+			c.int(roundSeconds(exp)) // Redis rounds, as for TTL
 		}
 		return
 	}
@@ -486,7 +488,7 @@ func (s *server) ttlGeneric(c *client, key []byte, ms, abs bool) {
 	if ms {
 		c.int(left)
 	} else {
-		c.int((left + 500) / 1000)
+		c.int(roundSeconds(left))
 	}
 }
 
@@ -508,6 +510,12 @@ func cmdPersist(s *server, c *client, args [][]byte) {
 
 // parseCursor parses a SCAN cursor as Redis's strtoul does: an optional
 // sign ("-1" wraps around), decimal digits, no spaces, no overflow.
+// roundSeconds converts ms >= 0 to the nearest second without overflowing
+// near MaxInt64 (Redis's (ttl+500)/1000 gives 9223372036854776 there).
+func roundSeconds(ms int64) int64 {
+	return int64((uint64(ms) + 500) / 1000)
+}
+
 func parseCursor(b []byte) (uint64, bool) {
 	if len(b) == 0 {
 		return 0, true // strtoul of "" is 0, with nothing left over

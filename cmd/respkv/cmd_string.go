@@ -491,6 +491,7 @@ func (s *server) incrGeneric(c *client, key []byte, by int64) {
 	if i >= 0 {
 		d.own(i)
 		d.ents[i].val = append(d.ents[i].val[:0], num...)
+		d.ents[i].enc = encInt // Redis makes a new integer object
 	} else {
 		d.add(key, num)
 	}

@@ -311,3 +311,50 @@ func TestInfoSections(t *testing.T) {
 		t.Errorf("INFO errorstats: %q", got)
 	}
 }
+
+// OBJECT ENCODING follows Redis's rules: INCR/DECR make an integer, APPEND
+// and SETRANGE a raw string, INCRBYFLOAT a new embstr.
+func TestObjectEncoding(t *testing.T) {
+	k := newCore(t)
+	for _, tc := range []struct{ cmd, want string }{
+		{"INCRBYFLOAT k 11", `"11"`},
+		{"OBJECT ENCODING k", `"embstr"`},
+		{"DECRBY k 10", "(integer) 1"},
+		{"OBJECT ENCODING k", `"int"`},
+		{"OBJECT REFCOUNT k", "(integer) 2147483647"},
+		{"APPEND k x", "(integer) 2"},
+		{"OBJECT ENCODING k", `"raw"`},
+		{"SET k 12345678901234567890123456789012345678901234", "OK"},
+		{"OBJECT ENCODING k", `"embstr"`},
+		{"SET k 123456789012345678901234567890123456789012345", "OK"},
+		{"OBJECT ENCODING k", `"raw"`},
+		{"SET k 00", "OK"},
+		{"OBJECT ENCODING k", `"embstr"`},
+		{"OBJECT ENCODING nokey", "(nil)"},
+		{"OBJECT FREQ k", "(error) ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."},
+	} {
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+}
+
+// SCAN checks expiry only for keys that match the pattern, as Redis does:
+// an expired key that does not match stays (and DBSIZE counts it).
+func TestScanExpiresOnlyMatches(t *testing.T) {
+	k := newCore(t)
+	k.do("SET gone v PXAT 1")
+	k.do("SET other v PXAT 1")
+	if got := k.do("SCAN 0 MATCH g* COUNT 100"); got != `["0", []]` {
+		t.Fatalf("SCAN: %s", got)
+	}
+	if got := k.do("DBSIZE"); got != "(integer) 1" {
+		t.Fatalf("DBSIZE after SCAN: %s, want 1 (other is expired but not met)", got)
+	}
+	// EXPIRETIME and TTL near MaxInt64 do not overflow.
+	k.do("SET m v")
+	k.do("PEXPIREAT m 9223372036854775807")
+	if got := k.do("EXPIRETIME m"); got != "(integer) 9223372036854776" {
+		t.Fatalf("EXPIRETIME: %s", got)
+	}
+}
