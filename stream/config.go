@@ -3,6 +3,7 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"time"
 
@@ -10,14 +11,19 @@ import (
 )
 
 // Config tunes listeners and connections; the zero value gives defaults.
-// A zero or negative field takes its default. A Config is copied by
-// [Listen] and [Dial]: changing it afterwards has no effect.
+// A zero field takes its default; a negative one, a ReadSize above 1 GiB
+// or a LowWater not below the HighWater in effect is an error of [Listen],
+// [Dial] or [Wrap] (wrapping [ErrConfig]). ReadBudget is raised to
+// ReadSize if below it; Backlog is capped by the system. A MaxOutput below
+// HighWater is allowed: the limit then acts before backpressure. A Config
+// is copied by Listen, Dial and Wrap: changing it afterwards has no
+// effect.
 type Config struct {
-	ReadSize   int  // bytes per read call (default 64 KiB)
-	ReadBudget int  // bytes read per connection per loop iteration before yielding (default 256 KiB)
+	ReadSize   int  // bytes per read call (default 64 KiB, at most 1 GiB)
+	ReadBudget int  // bytes read per connection per loop iteration before yielding (default 256 KiB, at least ReadSize)
 	MaxInput   int  // unconsumed input bytes kept per connection; beyond it the connection is closed with ErrInputTooLarge (default 512 MiB)
 	HighWater  int  // buffered output above which reading from the peer pauses (default 1 MiB)
-	LowWater   int  // buffered output below which reading resumes (default HighWater/4)
+	LowWater   int  // buffered output at or below which reading resumes; below HighWater (default HighWater/4)
 	MaxOutput  int  // buffered output above which the connection is closed with ErrOutputTooLarge (0: no limit)
 	ReusePort  bool // SO_REUSEPORT on listeners: several loops (one per core) may listen on one port
 	Backlog    int  // listen backlog (default 1024 or SOMAXCONN)
@@ -27,8 +33,10 @@ type Config struct {
 	AcceptBudget int
 	// CloseTimeout bounds each of the two steps of a graceful close
 	// ([Conn.Close], or the close that follows the peer's end of input):
-	// the flush of the buffered output (output not written by then is
-	// dropped and OnClose gets an error wrapping os.ErrDeadlineExceeded),
+	// the flush of the buffered output (including, after the peer's end of
+	// input, the time a producer takes to finish its response; output not
+	// written by then is dropped and OnClose gets an error wrapping
+	// os.ErrDeadlineExceeded),
 	// then the wait for the peer's EOF after this side has shut down its
 	// writing (input is dropped meanwhile; closing earlier could reset the
 	// connection and lose replies the peer has not read). Zero means no
@@ -63,12 +71,33 @@ type config struct {
 	closeTimeout                   time.Duration
 }
 
-func (c Config) norm() config {
+// maxReadSize bounds Config.ReadSize: the read buffer is allocated at once.
+const maxReadSize = 1 << 30
+
+// norm checks c and applies its defaults.
+func (c Config) norm() (config, error) {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"ReadSize", int64(c.ReadSize)}, {"ReadBudget", int64(c.ReadBudget)},
+		{"MaxInput", int64(c.MaxInput)}, {"HighWater", int64(c.HighWater)},
+		{"LowWater", int64(c.LowWater)}, {"MaxOutput", int64(c.MaxOutput)},
+		{"Backlog", int64(c.Backlog)}, {"AcceptBudget", int64(c.AcceptBudget)},
+		{"CloseTimeout", int64(c.CloseTimeout)},
+	} {
+		if f.v < 0 {
+			return config{}, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, f.name, f.v)
+		}
+	}
+	if c.ReadSize > maxReadSize {
+		return config{}, fmt.Errorf("%w: ReadSize %d is above 1 GiB", ErrConfig, c.ReadSize)
+	}
 	n := config{
 		readSize: c.ReadSize, readBudget: c.ReadBudget, maxInput: c.MaxInput,
-		high: c.HighWater, low: c.LowWater, maxOutput: max(c.MaxOutput, 0),
-		reusePort: c.ReusePort, backlog: c.Backlog, acceptBudget: c.AcceptBudget,
-		closeTimeout: max(c.CloseTimeout, 0),
+		high: c.HighWater, low: c.LowWater, maxOutput: c.MaxOutput,
+		reusePort: c.ReusePort, backlog: min(c.Backlog, math.MaxInt32), acceptBudget: c.AcceptBudget,
+		closeTimeout: c.CloseTimeout,
 	}
 	if n.readSize <= 0 {
 		n.readSize = defaultReadSize
@@ -83,7 +112,10 @@ func (c Config) norm() config {
 	if n.high <= 0 {
 		n.high = defaultHighWater
 	}
-	if n.low <= 0 || n.low >= n.high {
+	if n.low >= n.high {
+		return config{}, fmt.Errorf("%w: LowWater %d is not below HighWater %d", ErrConfig, n.low, n.high)
+	}
+	if n.low <= 0 {
 		n.low = n.high / 4
 	}
 	if n.backlog <= 0 {
@@ -92,10 +124,13 @@ func (c Config) norm() config {
 	if n.acceptBudget <= 0 {
 		n.acceptBudget = defaultAcceptBudget
 	}
-	return n
+	return n, nil
 }
 
 var (
+	// ErrConfig is wrapped by the error of [Listen], [Dial] and [Wrap] for
+	// an invalid [Config].
+	ErrConfig = errors.New("stream: invalid Config")
 	// ErrInputTooLarge closes a connection whose unconsumed input exceeds
 	// [Config.MaxInput]; [Handler.OnClose] receives it.
 	ErrInputTooLarge = errors.New("stream: unconsumed input exceeds MaxInput")

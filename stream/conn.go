@@ -34,7 +34,10 @@ type Handler[S any] struct {
 	// its input ends in an incomplete message, but a handler that stops
 	// early for another reason (it has written enough for now) must call
 	// OfferAgain, or it will not see the complete messages it left until
-	// the peer sends more, which the peer may never do.
+	// the peer sends more, which the peer may never do. When the peer
+	// finishes sending (EOF), input left unconsumed is offered once more,
+	// the final offer, with [Conn.ReadClosed] true; what that call leaves
+	// is dropped.
 	OnData func(s *S, c *Conn[S], in []byte) int
 	// OnClose is optional: called exactly once per connection, after its
 	// descriptor is closed; err is nil for a clean close by either side
@@ -51,10 +54,15 @@ type Handler[S any] struct {
 	// called in the loop iteration after the drain.
 	OnDrain func(s *S, c *Conn[S])
 	// OnReadClosed is optional: the peer has closed its writing side (the
-	// input reached EOF) while this side may still write. If it is nil the
-	// connection is closed gracefully at EOF (buffered output is flushed
-	// first, then OnClose(nil)); if set, the connection stays open for
-	// writing until the handler calls Close, CloseWrite or Abort.
+	// input reached EOF) while this side may still write. It follows the
+	// final offer of the input left unconsumed (see OnData). If it is nil
+	// the connection is closed gracefully at EOF (buffered output is
+	// flushed first, then OnClose(nil)), except that a producer waiting
+	// for OnDrain (its output had passed HighWater) is let finish: OnDrain
+	// is still called, and the graceful close follows the first OnDrain
+	// call that leaves the output at or below HighWater. If set, the
+	// connection stays open for writing until the handler calls Close,
+	// CloseWrite or Abort.
 	OnReadClosed func(s *S, c *Conn[S])
 }
 
@@ -125,11 +133,15 @@ type Conn[S any] struct {
 	eof        bool // the peer finished sending
 	wrShut     bool // CloseWrite called
 	wrDone     bool // shutdown(SHUT_WR) done
-	drainDue   bool // OnDrain to call
-	again      bool // OfferAgain called during OnData
-	waitLow    bool // OfferAgain: not reading until output is at LowWater, then offer
-	offerDue   bool // OfferAgain: kept input to offer in the next iteration
-	inData     bool // inside OnData
+	drainDue   bool // OnDrain to call once the output is at LowWater
+	// closeAfterDrain: the peer finished sending while a producer waited
+	// for OnDrain; close once it stops short of HighWater.
+	closeAfterDrain bool
+	closeReq        bool // Close during a dial with output queued: flush once connected, then close
+	again           bool // OfferAgain called during OnData
+	waitLow         bool // OfferAgain: not reading until output is at LowWater, then offer
+	offerDue        bool // OfferAgain: kept input to offer in the next iteration
+	inData          bool // inside OnData
 
 	in       []byte // unconsumed input
 	out      []byte // copied output; out[outPos:] not yet written
@@ -214,7 +226,7 @@ func (c *Conn[S]) readable() bool {
 // closed with it. Before a dial completes, Write queues the data for the
 // connection. Loop goroutine only.
 func (c *Conn[S]) Write(p []byte) (int, error) {
-	if (c.state != stOpen && c.state != stDialing) || c.wrShut {
+	if (c.state != stOpen && c.state != stDialing) || c.wrShut || c.closeReq {
 		return 0, ErrClosed
 	}
 	n := len(p)
@@ -253,7 +265,11 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 		} else {
 			c.outPos += w
 		}
+		if len(p) > 0 {
+			c.appendOut(p)
+		}
 		c.drained() // reset the buffer, end a backpressure pause
+		return c.queued(n)
 	}
 	if len(p) > 0 {
 		c.appendOut(p)
@@ -298,7 +314,7 @@ func (c *Conn[S]) queued(n int) (int, error) {
 // MaxOutput) and the same errors. It lets a server send a large value from
 // where it lives, with no copy in the connection. Loop goroutine only.
 func (c *Conn[S]) WriteRef(p []byte, release func()) (int, error) {
-	if (c.state != stOpen && c.state != stDialing) || c.wrShut || len(p) < refMin {
+	if (c.state != stOpen && c.state != stDialing) || c.wrShut || c.closeReq || len(p) < refMin {
 		n, err := c.Write(p)
 		if release != nil {
 			release()
@@ -378,8 +394,10 @@ func (c *Conn[S]) drained() {
 		}
 		if c.sh.h.OnDrain != nil && c.state == stOpen {
 			c.drainDue = true
-			c.raise()
 		}
+	}
+	if c.drainDue && pend <= c.sh.cfg.low {
+		c.raise()
 	}
 	if pend > 0 {
 		return
@@ -469,12 +487,23 @@ func (c *Conn[S]) discard() {
 // connection over unread input, which could lose replies the peer has not
 // read yet; [Config.CloseTimeout] bounds both the flush and that wait
 // (default for the wait: 5 s). Closing a connection whose dial is in
-// progress abandons the dial. Close is idempotent while the close is in
-// progress and returns [ErrClosed] after. Loop goroutine only.
+// progress (or one from [Wrap] before its OnOpen) abandons it if nothing
+// was written; with output queued, the output is sent once the connection
+// is established, which is then closed gracefully without OnOpen, and if
+// the dial fails OnClose gets the dial's error. Close is idempotent while
+// the close is in progress and returns [ErrClosed] after. Loop goroutine
+// only.
 func (c *Conn[S]) Close() error {
 	switch c.state {
 	case stDialing:
-		c.finish(nil)
+		if c.closeReq {
+			return nil
+		}
+		if c.pending() == 0 {
+			c.finish(nil) // nothing to send: abandon the dial
+			return nil
+		}
+		c.closeReq = true
 		return nil
 	case stOpen:
 		c.closeGracefully()
@@ -492,10 +521,17 @@ func (c *Conn[S]) closeGracefully() {
 		c.linger()
 		return
 	}
+	c.armCloseTimer()
+	c.kick()
+}
+
+// armCloseTimer bounds the flush of a graceful close, or the wait for a
+// producer to finish after the peer's EOF, by Config.CloseTimeout.
+func (c *Conn[S]) armCloseTimer() {
 	if d := c.sh.cfg.closeTimeout; d > 0 && c.timer.IsZero() {
 		c.timer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
 			c.timer = calloop.Token{}
-			if c.state == stClosing {
+			if c.state == stClosing || c.state == stOpen && c.closeAfterDrain {
 				c.enter()
 				defer c.leave(s)
 				c.fail(&net.OpError{Op: "close", Net: c.sh.network, Addr: c.raddr, Err: os.ErrDeadlineExceeded})
@@ -503,7 +539,6 @@ func (c *Conn[S]) closeGracefully() {
 			return calloop.Drop()
 		})
 	}
-	c.kick()
 }
 
 // kick gets queued output written: now, or when the current callback
@@ -525,7 +560,7 @@ func (c *Conn[S]) kick() {
 // connection (OnClose(nil)). Later writes fail with [ErrClosed]. Loop
 // goroutine only.
 func (c *Conn[S]) CloseWrite() error {
-	if c.state != stOpen && c.state != stDialing {
+	if (c.state != stOpen && c.state != stDialing) || c.closeReq {
 		return ErrClosed
 	}
 	if c.wrShut {
@@ -859,10 +894,16 @@ func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.A
 	case stDone:
 		return calloop.Continue, nil
 	}
-	if c.drainDue {
+	if c.drainDue && c.pending() <= c.sh.cfg.low {
 		c.drainDue = false
-		if c.state == stOpen {
-			c.sh.h.OnDrain(s, c)
+		c.sh.h.OnDrain(s, c)
+		if c.closeAfterDrain && c.state == stOpen && !c.bpPaused && !c.drainDue {
+			// The peer has finished sending and the producer has
+			// stopped short of HighWater: its response is complete.
+			c.closeGracefully()
+		}
+		if c.state != stOpen {
+			return calloop.Continue, nil
 		}
 	}
 	if ev&(calloop.Writable|calloop.Error|calloop.Hangup) != 0 && c.pending() > 0 {
@@ -911,6 +952,12 @@ func (c *Conn[S]) connected(s *S) {
 		c.timer = calloop.Token{}
 	}
 	c.state = stOpen
+	if c.closeReq {
+		// Closed while dialing, with output queued: send it, then close
+		// (the user is done: no OnOpen).
+		c.closeGracefully()
+		return
+	}
 	if c.pending() > 0 {
 		c.flush()
 	} else {
@@ -1024,6 +1071,12 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 // atEOF handles the end of the peer's output.
 func (c *Conn[S]) atEOF(s *S) {
 	c.eof = true
+	if len(c.in) > 0 {
+		c.deliver(s, nil) // the final offer
+		if c.state != stOpen {
+			return
+		}
+	}
 	c.in = nil
 	switch {
 	case c.wrShut:
@@ -1034,10 +1087,22 @@ func (c *Conn[S]) atEOF(s *S) {
 		}
 	case c.sh.h.OnReadClosed != nil:
 		c.sh.h.OnReadClosed(s, c)
+	case c.sh.h.OnDrain != nil && (c.bpPaused || c.drainDue):
+		// A producer waits for OnDrain to write the rest of its
+		// response: let it finish before closing.
+		c.closeAfterDrain = true
+		c.armCloseTimer()
 	default:
 		c.closeGracefully()
 	}
 }
+
+// ReadClosed reports whether the peer has finished sending (the input
+// reached EOF; always true for a wrapped descriptor open for writing
+// only). During OnData it marks the final offer: in then holds the last
+// input, and what OnData leaves unconsumed is dropped. Loop goroutine
+// only.
+func (c *Conn[S]) ReadClosed() bool { return c.eof }
 
 var (
 	errNoOnData    = errors.New("stream: Handler.OnData is nil")
@@ -1051,14 +1116,21 @@ var (
 // the system's). Both are called in a later loop iteration, never from
 // Dial. Data written before the connection completes is queued.
 //
-// Dial returns an error only for an invalid network or address, a missing
-// h.OnData or a closed loop. A host name in address is resolved before Dial
-// returns, which blocks: pass an IP address to stay non-blocking. Dial must
+// Dial returns an error only for an invalid network, address or Config
+// ([ErrConfig]), a missing h.OnData or a closed loop. A host name in
+// address is resolved before Dial returns, which blocks: pass an IP
+// address to stay non-blocking. A Unix socket whose listener's backlog is
+// full refuses at once: OnClose gets an error wrapping EAGAIN in the next
+// iteration, whatever the timeout (net.Dial fails the same way). Dial must
 // be called on the loop goroutine (from a callback, or by the loop's owner
 // between dispatches).
 func Dial[S any](l *calloop.Loop[S], network, address string, timeout time.Duration, cfg Config, h Handler[S]) (*Conn[S], error) {
 	if h.OnData == nil {
 		return nil, errNoOnData
+	}
+	ncfg, err := cfg.norm()
+	if err != nil {
+		return nil, err
 	}
 	addr, err := resolve(network, address)
 	if err != nil {
@@ -1068,7 +1140,7 @@ func Dial[S any](l *calloop.Loop[S], network, address string, timeout time.Durat
 	if err != nil {
 		return nil, err
 	}
-	sh := &shared[S]{h: h, cfg: cfg.norm(), network: network}
+	sh := &shared[S]{h: h, cfg: ncfg, network: network}
 	fd, inProgress, err := sock.Connect(network, addr)
 	c := newConn(e, sh, fd, addr, stDialing)
 	if err != nil {

@@ -83,8 +83,10 @@
 // has not read yet). [Config.CloseTimeout] bounds the flush and the wait.
 // [Conn.CloseWrite] half-closes (the peer reads EOF, reading continues).
 // [Conn.Abort] drops the buffered output and closes at once. When the peer
-// finishes sending (EOF) the connection is closed gracefully, unless
-// [Handler.OnReadClosed] is set. [Handler.OnClose] is called exactly once
+// finishes sending (EOF) the input left unconsumed is offered a last time
+// ([Conn.ReadClosed] is then true), and the connection is closed
+// gracefully, unless [Handler.OnReadClosed] is set; a producer waiting for
+// [Handler.OnDrain] is let finish its response first. [Handler.OnClose] is called exactly once
 // per connection, with nil for a clean close by either side and the reason
 // otherwise (a reset by the peer, a dial failure or timeout, a buffer
 // limit). It is never called from inside another callback of the same
@@ -99,7 +101,9 @@
 // callback of the loop or by the loop's owner between dispatches. Nothing
 // here is safe for concurrent use, and no goroutine is started. To write
 // to a connection from another goroutine, send the data into the loop with
-// a calloop channel and write it from the channel's callback.
+// a calloop channel and write it from the channel's callback. A call from
+// the wrong goroutine is not detected at run time; the race detector
+// (go test -race) reports it as a data race on the connection.
 //
 // Several loops, each on its own goroutine (one per core), may listen on
 // one port with [Config.ReusePort]; the kernel spreads the connections

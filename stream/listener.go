@@ -59,15 +59,19 @@ func Listen[S any](l *calloop.Loop[S], network, address string, cfg Config, h Ha
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	c := cfg.norm()
-	fd, err := sock.Listen(network, addr, c.backlog, c.reusePort)
+	c, err := cfg.norm()
 	if err != nil {
-		return nil, &net.OpError{Op: "listen", Net: network, Addr: addr, Err: err}
+		return nil, err
 	}
 	e, err := getEngine(l)
 	if err != nil {
-		sock.Close(fd)
 		return nil, err
+	}
+	fd, err := sock.Listen(network, addr, c.backlog, c.reusePort)
+	if err != nil {
+		e.acquire()
+		e.release()
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: addr, Err: err}
 	}
 	ln := &Listener[S]{e: e, sh: &shared[S]{h: h, cfg: c, network: network}, fd: fd}
 	ln.addr = sock.LocalAddr(fd)

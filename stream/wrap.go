@@ -49,6 +49,10 @@ func Wrap[S any](l *calloop.Loop[S], fd int, cfg Config, h Handler[S]) (*Conn[S]
 	if h.OnData == nil {
 		return nil, errNoOnData
 	}
+	ncfg, err := cfg.norm()
+	if err != nil {
+		return nil, err
+	}
 	if fd < 0 {
 		return nil, fmt.Errorf("stream: Wrap: invalid descriptor %d", fd)
 	}
@@ -71,7 +75,7 @@ func Wrap[S any](l *calloop.Loop[S], fd int, cfg Config, h Handler[S]) (*Conn[S]
 		e.release()
 		return nil, fmt.Errorf("stream: Wrap: descriptor %d: %w", fd, err)
 	}
-	c := newConn(e, &shared[S]{h: h, cfg: cfg.norm(), network: network}, fd, raddr, stDialing)
+	c := newConn(e, &shared[S]{h: h, cfg: ncfg, network: network}, fd, raddr, stDialing)
 	c.wrapped, c.isSock, c.interest = true, isSock, 0
 	c.eof = !rd
 	c.wrShut, c.wrDone = !wr, !wr
