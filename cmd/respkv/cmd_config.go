@@ -5,12 +5,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -248,19 +250,34 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 	sub := args[1]
 	switch {
 	case eqFold(sub, "get"):
-		var out []*configParam
-		for i := range configParams {
-			for _, p := range args[2:] {
-				if globMatchFold(p, []byte(configParams[i].name)) {
-					out = append(out, &configParams[i])
-					break
+		// As Redis 7.0: a name without glob characters is looked up and
+		// answered under the name as given; a pattern matches the names
+		// ignoring case; each setting is answered once.
+		type match struct {
+			name string
+			p    *configParam
+		}
+		var out []match
+		seen := func(p *configParam) bool {
+			return slices.ContainsFunc(out, func(m match) bool { return m.p == p })
+		}
+		for _, pat := range args[2:] {
+			if !bytes.ContainsAny(pat, "[*?") {
+				if p := lookupConfig(string(pat)); p != nil && !seen(p) {
+					out = append(out, match{string(pat), p})
+				}
+				continue
+			}
+			for i := range configParams {
+				if p := &configParams[i]; !seen(p) && globMatchFold(pat, []byte(p.name)) {
+					out = append(out, match{p.name, p})
 				}
 			}
 		}
 		c.array(2 * len(out))
-		for _, p := range out {
-			c.bulkStr(p.name)
-			c.bulkStr(p.get(s))
+		for _, m := range out {
+			c.bulkStr(m.name)
+			c.bulkStr(m.p.get(s))
 		}
 	case eqFold(sub, "set"):
 		s.configSet(c, args[2:])
