@@ -73,8 +73,8 @@ type Process[S any] struct {
 	pid    int
 	onExit func(s *S, p *Process[S], state *os.ProcessState)
 
-	exitFD   int // pidfd or kqueue; -1 once closed or in the fallback
-	exited   bool
+	exitFD   int  // pidfd or kqueue; -1 once closed or in the fallback
+	dropped  bool // Start failed: the child was killed, nothing is reported
 	tok      calloop.Token
 	reg      *calloop.Registrar
 	fut      *calloop.Future[*os.ProcessState]
@@ -94,6 +94,10 @@ const subExited = 1
 // already exited when watched.
 var beforeWatch func(pid int) bool
 
+// afterWrap, when set (by tests), runs once the pipes are wrapped; an
+// error makes Start fail from there.
+var afterWrap func() error
+
 // forceFallback makes Start use the fallback (a goroutine waiting for the
 // child) even where an exit descriptor exists (set by tests).
 var forceFallback bool
@@ -105,7 +109,9 @@ var forceFallback bool
 // closed, ...): an *exec.Error wrapping exec.ErrNotFound for a name not
 // found in $PATH, else an error wrapping the system's (errors.Is(err,
 // fs.ErrNotExist), fs.ErrPermission, ...). Nothing is left behind by a
-// failed Start: no descriptor, no process.
+// failed Start: no descriptor, no process (one that had started is killed
+// and reaped), no callback. A closed loop is detected before the child is
+// started.
 //
 // The child's exit is watched with a pidfd on Linux and with kqueue's
 // EVFILT_PROC on macOS and the BSDs: no SIGCHLD handler is installed, and
@@ -143,27 +149,41 @@ func Start[S any](l *calloop.Loop[S], cmd Cmd[S]) (*Process[S], error) {
 	if !supported {
 		return nil, fmt.Errorf("process: %w on this system", errors.ErrUnsupported)
 	}
+	// The source that watches the exit exists before the child does: a
+	// closed loop fails here, before anything has run.
+	p := &Process[S]{l: l, onExit: cmd.OnExit, exitFD: -1}
+	tok, err := l.AddSource((*exitSource[S])(p))
+	if err != nil {
+		return nil, fmt.Errorf("process: %w", err)
+	}
+	p.tok = tok
 	var st stdio
 	defer st.closeAll() // what is not handed over
 	files, err := st.setup([3]bool{cmd.Stdin != nil, cmd.Stdout != nil, cmd.Stderr != nil},
 		[3]*os.File{cmd.StdinFile, cmd.StdoutFile, cmd.StderrFile})
 	if err != nil {
+		p.removeSource()
 		return nil, fmt.Errorf("process: %w", err)
 	}
-	p := &Process[S]{l: l, onExit: cmd.OnExit, exitFD: -1}
 	child, err := os.StartProcess(path, args, &os.ProcAttr{Dir: cmd.Dir, Env: cmd.Env, Files: files, Sys: cmd.SysProcAttr})
 	if err != nil {
+		p.removeSource()
 		return nil, fmt.Errorf("process: starting %s: %w", cmd.Path, err)
 	}
 	p.proc, p.pid = child, child.Pid
 	st.closeChildEnds()
 
 	if err := p.watch(); err != nil {
+		p.removeSource()
 		p.abandon()
 		return nil, err
 	}
-	if err := p.wrap(&st, &cmd); err != nil {
-		p.removeWatch()
+	err = p.wrap(&st, &cmd)
+	if err == nil && afterWrap != nil {
+		err = afterWrap()
+	}
+	if err != nil {
+		p.removeSource()
 		p.abandon()
 		return nil, err
 	}
@@ -185,16 +205,14 @@ func (p *Process[S]) watch() error {
 	if beforeWatch != nil && beforeWatch(p.pid) {
 		exited = true
 	}
-	p.exitFD, p.exited = fd, exited
-	tok, err := p.l.AddSource((*exitSource[S])(p))
-	if err != nil {
-		proc.Close(fd)
-		p.exitFD = -1
-		return err
-	}
-	p.tok = tok
+	p.exitFD = fd
 	if exited {
 		p.reg.Ready(subExited, 0)
+		return nil
+	}
+	if err := p.reg.AddFD(fd, 0, calloop.Readable, calloop.Level); err != nil {
+		p.closeExitFD()
+		return fmt.Errorf("process: watching the child: %w", err)
 	}
 	return nil
 }
@@ -217,30 +235,39 @@ func (p *Process[S]) watchFallback() error {
 	return nil
 }
 
-// wrap makes stream connections of the parent's ends of the pipes.
+// wrap makes stream connections of the parent's ends of the pipes. Their
+// OnOpen and OnClose are silenced if Start fails after all.
 func (p *Process[S]) wrap(st *stdio, cmd *Cmd[S]) error {
-	var err error
-	if cmd.Stdin != nil {
-		h := *cmd.Stdin
-		if h.OnData == nil {
+	hs := [3]*stream.Handler[S]{cmd.Stdin, cmd.Stdout, cmd.Stderr}
+	conns := [3]**stream.Conn[S]{&p.stdin, &p.stdout, &p.stderr}
+	for i, hp := range hs {
+		if hp == nil {
+			continue
+		}
+		h := *hp
+		if h.OnData == nil { // stdin: nothing is read
 			h.OnData = func(*S, *stream.Conn[S], []byte) int { return 0 }
 		}
-		if p.stdin, err = stream.Wrap(p.l, st.parent[0], cmd.Config, h); err != nil {
-			return fmt.Errorf("process: stdin: %w", err)
+		if fn := h.OnOpen; fn != nil {
+			h.OnOpen = func(s *S, c *stream.Conn[S]) {
+				if !p.dropped {
+					fn(s, c)
+				}
+			}
 		}
-		st.parent[0] = -1
-	}
-	if cmd.Stdout != nil {
-		if p.stdout, err = stream.Wrap(p.l, st.parent[1], cmd.Config, *cmd.Stdout); err != nil {
-			return fmt.Errorf("process: stdout: %w", err)
+		if fn := h.OnClose; fn != nil {
+			h.OnClose = func(s *S, c *stream.Conn[S], err error) {
+				if !p.dropped {
+					fn(s, c, err)
+				}
+			}
 		}
-		st.parent[1] = -1
-	}
-	if cmd.Stderr != nil {
-		if p.stderr, err = stream.Wrap(p.l, st.parent[2], cmd.Config, *cmd.Stderr); err != nil {
-			return fmt.Errorf("process: stderr: %w", err)
+		c, err := stream.Wrap(p.l, st.parent[i], cmd.Config, h)
+		if err != nil {
+			return fmt.Errorf("process: %s: %w", [3]string{"stdin", "stdout", "stderr"}[i], err)
 		}
-		st.parent[2] = -1
+		*conns[i] = c
+		st.parent[i] = -1
 	}
 	return nil
 }
@@ -248,6 +275,7 @@ func (p *Process[S]) wrap(st *stdio, cmd *Cmd[S]) error {
 // abandon kills and reaps a child whose Start is failing after it began,
 // and closes the connections made so far without their callbacks mattering.
 func (p *Process[S]) abandon() {
+	p.dropped = true
 	for _, c := range []*stream.Conn[S]{p.stdin, p.stdout, p.stderr} {
 		if c != nil {
 			c.Abort()
@@ -297,7 +325,7 @@ func (p *Process[S]) Kill() error { return p.Signal(os.Kill) }
 
 // reaped records the child's status and calls OnExit.
 func (p *Process[S]) reaped(s *S, st *os.ProcessState, err error) {
-	if p.state != nil || p.waitErr != nil {
+	if p.state != nil || p.waitErr != nil || p.dropped {
 		return
 	}
 	if err != nil {
@@ -306,19 +334,24 @@ func (p *Process[S]) reaped(s *S, st *os.ProcessState, err error) {
 		return
 	}
 	p.state = st
+	if !p.removing {
+		p.removeSource() // the fallback: the source has no descriptor
+	}
 	if p.onExit != nil {
 		p.onExit(s, p, st)
 	}
 }
 
-// removeWatch removes the exit watch of a child that is being abandoned.
-func (p *Process[S]) removeWatch() {
+// removeSource removes the exit watch (of a child that exited, or that is
+// being abandoned), and cancels the fallback's wait if there is one.
+func (p *Process[S]) removeSource() {
 	if p.fut != nil {
 		p.fut.Cancel()
-		return
 	}
-	p.removing = true
-	p.l.Remove(p.tok)
+	if !p.removing {
+		p.removing = true
+		p.l.Remove(p.tok)
+	}
 	p.closeExitFD()
 }
 
@@ -336,35 +369,38 @@ type exitSource[S any] Process[S]
 func (es *exitSource[S]) Register(r *calloop.Registrar) error {
 	p := (*Process[S])(es)
 	p.reg = r
-	if p.exitFD < 0 || p.exited {
-		return nil
-	}
-	return r.AddFD(p.exitFD, 0, calloop.Readable, calloop.Level)
+	return nil // the exit descriptor is added once the child runs
 }
 
-// Unregister is called when the source is removed: by Process (the child
-// exited), or by the loop's Close, which kills and reaps a running child.
+// Unregister is called when the source is removed: by the package (the
+// child exited, or Start failed), or by the loop's Close, which kills and
+// reaps a running child (the fallback's goroutine does that itself, when
+// the loop cancels it).
 func (es *exitSource[S]) Unregister(r *calloop.Registrar) error {
 	p := (*Process[S])(es)
 	if p.exitFD >= 0 {
 		r.DeleteFD(p.exitFD)
 	}
 	p.closeExitFD()
-	if !p.removing && p.state == nil && p.waitErr == nil {
+	if !p.removing {
 		p.removing = true
-		p.proc.Kill()
-		p.proc.Wait()
+		if p.proc != nil && p.fut == nil && p.state == nil && p.waitErr == nil {
+			p.proc.Kill()
+			p.proc.Wait()
+		}
 	}
 	return nil
 }
 
 func (es *exitSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.Action, error) {
 	p := (*Process[S])(es)
-	if p.removing {
+	if p.removing || p.proc == nil {
 		return calloop.Continue, nil
 	}
 	p.removing = true
-	p.reg.DeleteFD(p.exitFD)
+	if p.exitFD >= 0 {
+		p.reg.DeleteFD(p.exitFD)
+	}
 	p.closeExitFD()
 	st, err := p.proc.Wait() // the child has exited: this does not block
 	p.reaped(s, st, err)

@@ -537,3 +537,57 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("the caller's file was closed: %v", err)
 	}
 }
+
+// TestStartOnClosedLoop: a loop closed before Start: an error, and the
+// child that was already started is killed and reaped.
+func TestStartOnClosedLoop(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l, err := calloop.New[app]()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+		before := countFDs(t)
+		if _, err := Start(l, Cmd[app]{Path: "sleep", Args: []string{"sleep", "30"}, Stdout: stdout()}); !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Start on a closed loop: %v", err)
+		}
+		if after := countFDs(t); after != before {
+			t.Fatalf("descriptors: %d before, %d after", before, after)
+		}
+		if !noChildren(t) {
+			t.Fatal("a child is left")
+		}
+	})
+}
+
+// TestStartFailsLate: Start failing after the child started (here through
+// a test hook, as when the loop refuses the last pipe connection) kills and
+// reaps the child, closes the pipe connections already made without their
+// callbacks, and leaves the loop working.
+func TestStartFailsLate(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		l.Dispatch(0, &s)
+		before := countFDs(t)
+		afterWrap = func() error { return errors.New("late failure") }
+		_, err := Start(l, Cmd[app]{Path: "sleep", Args: []string{"sleep", "30"}, Stdin: &stream.Handler[app]{}, Stdout: stdout(), OnExit: onExit})
+		afterWrap = nil
+		if err == nil || err.Error() != "late failure" {
+			t.Fatalf("Start: %v", err)
+		}
+		for i := 0; i < 3; i++ {
+			if err := l.Dispatch(10*time.Millisecond, &s); err != nil {
+				t.Fatalf("Dispatch after a failed Start: %v", err)
+			}
+		}
+		until(t, l, &s, func() bool { return countFDs(t) == before && noChildren(t) })
+		if len(s.exits) != 0 || len(s.closes) != 0 {
+			t.Fatalf("callbacks of a failed Start: exits %d, closes %v", len(s.exits), s.closes)
+		}
+		if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: onExit}); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == 1 })
+	})
+}
