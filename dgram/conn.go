@@ -357,7 +357,7 @@ func (c *Conn[S]) ResumeReading() {
 // Close closes the socket: queued datagrams the kernel takes at once are
 // sent, the others dropped; no callback but OnClose(nil) runs after it, in
 // a later loop iteration (or when the running callback of this socket
-// returns). The descriptor (and the file of a Unix socket made by Listen)
+// returns). The descriptor (and the file of a Unix socket bound to a path)
 // is gone when Close returns. A second Close returns [ErrClosed].
 func (c *Conn[S]) Close() error {
 	if c.state != stOpen {
