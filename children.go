@@ -93,6 +93,9 @@ func (l *Loop[S]) adopt(pidx uint32, child Token) error {
 	if l.closed {
 		return ErrClosed
 	}
+	if l.slots[pidx].removing {
+		return ErrInvalidToken // the parent is being removed
+	}
 	cur, err := l.parentOf(child)
 	if err != nil {
 		return err
@@ -238,6 +241,7 @@ func (l *Loop[S]) deactivate(t Token) error {
 	}
 	sl.enabled = false
 	l.unhook(idx)
+	gen := sl.gen
 	var errs []error
 	// Backwards: a child removed meanwhile moves an already visited one.
 	for i := len(sl.kids) - 1; i >= 0; i-- {
@@ -252,6 +256,9 @@ func (l *Loop[S]) deactivate(t Token) error {
 		}
 	}
 	sl = &l.slots[idx]
+	if sl.gen != gen || sl.kind != kindSource {
+		return errors.Join(errs...) // removed by a child's Unregister
+	}
 	if err := sl.src.Unregister(sl.reg); err != nil {
 		errs = append(errs, err)
 	}
@@ -284,8 +291,13 @@ func (l *Loop[S]) activate(t Token) error {
 		return nil
 	}
 	sl.enabled = true
-	if err := sl.src.Register(sl.reg); err != nil {
-		l.slots[idx].enabled = false
+	gen := sl.gen
+	err := sl.src.Register(sl.reg)
+	if sl = &l.slots[idx]; sl.gen != gen || sl.kind != kindSource {
+		return err // removed by its own Register
+	}
+	if err != nil {
+		sl.enabled = false
 		return err
 	}
 	l.hook(idx)

@@ -96,6 +96,7 @@ type slot[S any] struct {
 	reg      *Registrar
 	bell     *bell // of a source other goroutines wake
 	held     bool  // disabled by itself (enabled: active, see children.go)
+	removing bool  // Remove is in progress
 	parent   uint32
 	kidPos   int32
 	kids     []Token

@@ -39,7 +39,7 @@ func (l *Loop[S]) lookup(t Token) *slot[S] {
 		return nil
 	}
 	sl := &l.slots[t.id]
-	if sl.gen != t.gen || sl.kind == kindFree {
+	if sl.gen != t.gen || sl.kind == kindFree || sl.removing {
 		return nil
 	}
 	return sl
@@ -75,6 +75,10 @@ func (l *Loop[S]) Remove(t Token) error {
 	if sl == nil {
 		return ErrInvalidToken
 	}
+	// While it is being removed (its children, its Unregister), the source
+	// is invisible: a call back into Remove, Disable or Enable for it from
+	// that code fails with ErrInvalidToken instead of recursing.
+	sl.removing = true
 	var kerr error
 	if len(sl.kids) > 0 {
 		kerr = l.removeKids(t.id)
@@ -85,6 +89,7 @@ func (l *Loop[S]) Remove(t Token) error {
 		// A disabled fd is still registered, silenced. If the kernel
 		// refuses to let it go, the source stays, its token valid.
 		if err := l.unregisterFD(t.id, int(sl.fd)); err != nil {
+			sl.removing = false
 			return errors.Join(kerr, err)
 		}
 		l.disown(t.id, int(sl.fd))
@@ -146,7 +151,9 @@ func (l *Loop[S]) Disable(t Token) error {
 		return nil
 	}
 	err := l.deactivate(t)
-	sl = &l.slots[t.id]
+	if sl = l.lookup(t); sl == nil {
+		return err // removed meanwhile (by an Unregister)
+	}
 	if sl.kind == kindFD && sl.enabled {
 		return err // the kernel refused: still enabled
 	}
@@ -185,7 +192,7 @@ func (l *Loop[S]) Enable(t Token) error {
 		return nil
 	}
 	err := l.activate(t)
-	if sl = &l.slots[t.id]; sl.enabled {
+	if sl = l.lookup(t); sl != nil && sl.enabled {
 		sl.held = false
 	}
 	return err
