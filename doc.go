@@ -222,8 +222,8 @@
 //     on their own, from any callback, including their parent's or their
 //     own.
 //
-// [Loop.Parent] names a child's parent. The composite example (IdleConn) builds a
-// line-protocol connection with an idle timeout this way.
+// [Loop.Parent] names a child's parent. The composite example (IdleConn)
+// builds a line-protocol connection with an idle timeout this way.
 //
 // # Platforms
 //

@@ -15,9 +15,10 @@ import (
 // The loop does not own fd: the caller closes it, after removing the source
 // or from inside fn before returning [Remove]. A closed or invalid fd is an
 // error here, not a crash later; so is an fd already registered with this
-// loop, and so are Events bits and Modes the package does not define. If fd was closed without removing its source and its number was then
-// reused, the new registration takes the number over and the old source stays
-// silent until removed.
+// loop, and so are Events bits and Modes the package does not define. If fd
+// was closed without removing its source and its number was then reused, the
+// new registration takes the number over and the old source stays silent
+// until removed.
 func (l *Loop[S]) AddFD(fd int, interest Events, mode Mode, fn func(s *S, ev Events) Action) (Token, error) {
 	if fn == nil {
 		return Token{}, errors.New("calloop: AddFD with a nil callback")
