@@ -22,7 +22,7 @@ type ctChan struct {
 	closedAfter int
 }
 
-func (c *ctChan) fn(_ *ctState, m int, ok bool) {
+func (c *ctChan) fn(_ *testState, m int, ok bool) {
 	if !ok {
 		c.closed++
 		c.closedAfter = len(c.msgs)
@@ -35,8 +35,8 @@ func (c *ctChan) fn(_ *ctState, m int, ok bool) {
 }
 
 func TestChannelBasic(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rec := &ctChan{}
 	tx, err := calloop.NewChannel(l, rec.fn)
 	if err != nil {
@@ -70,7 +70,7 @@ func TestChannelBasic(t *testing.T) {
 		t.Fatalf("Clone of a closed sender = %v, want ErrClosed", err)
 	}
 	// The source removed itself after the closed event.
-	if err := l.Remove(tx.Token()); !ctIsInvalid(err) {
+	if err := l.Remove(tx.Token()); !isInvalid(err) {
 		t.Fatalf("Remove after the closed event = %v, want ErrInvalidToken", err)
 	}
 	// And does not keep the loop busy (calloop #34).
@@ -84,9 +84,9 @@ func TestChannelBasic(t *testing.T) {
 }
 
 func TestChannelOrder(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		rec := &ctChan{}
 		tx, err := calloop.NewChannel(l, rec.fn)
 		if err != nil {
@@ -99,7 +99,7 @@ func TestChannelOrder(t *testing.T) {
 			}
 			tx.Close()
 		}()
-		ctUntil(t, l, &s, func() bool { return rec.closed > 0 })
+		dispatchUntil(t, l, &s, func() bool { return rec.closed > 0 })
 		if len(rec.msgs) != n {
 			t.Fatalf("%d messages delivered, want %d", len(rec.msgs), n)
 		}
@@ -112,9 +112,9 @@ func TestChannelOrder(t *testing.T) {
 }
 
 func TestChannelManySendersExactCounts(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		const senders, each = 8, 3000
 		counts := make([]int, senders)
 		last := make([]int, senders)
@@ -123,7 +123,7 @@ func TestChannelManySendersExactCounts(t *testing.T) {
 		}
 		var misordered, afterClose int
 		closed := 0
-		tx, err := calloop.NewChannel(l, func(_ *ctState, m int, ok bool) {
+		tx, err := calloop.NewChannel(l, func(_ *testState, m int, ok bool) {
 			if !ok {
 				closed++
 				return
@@ -161,7 +161,7 @@ func TestChannelManySendersExactCounts(t *testing.T) {
 		}
 		// The original sender is closed while the clones are still sending.
 		go tx.Close()
-		ctUntil(t, l, &s, func() bool { return closed > 0 })
+		dispatchUntil(t, l, &s, func() bool { return closed > 0 })
 		wg.Wait()
 		ctDispatch0(t, l, &s, 2)
 		for w, c := range counts {
@@ -178,8 +178,8 @@ func TestChannelManySendersExactCounts(t *testing.T) {
 func TestChannelCloseRacesWithDelivery(t *testing.T) {
 	// Many rounds of: messages and the last Close racing with the loop's
 	// delivery. The closed event comes exactly once, after every message.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rounds := 300
 	if raceEnabled {
 		rounds = 150
@@ -205,7 +205,7 @@ func TestChannelCloseRacesWithDelivery(t *testing.T) {
 			c.Send(100)
 			c.Close()
 		}()
-		ctUntil(t, l, &s, func() bool { return rec.closed > 0 })
+		dispatchUntil(t, l, &s, func() bool { return rec.closed > 0 })
 		ctDispatch0(t, l, &s, 1)
 		if rec.closed != 1 || len(rec.msgs) != n+1 || rec.closedAfter != n+1 {
 			t.Fatalf("round %d: %v, closed %d after %d; want %d messages then one closed event",
@@ -215,11 +215,11 @@ func TestChannelCloseRacesWithDelivery(t *testing.T) {
 }
 
 func TestChannelBounded(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var delivered atomic.Int64
 	rec := &ctChan{}
-	tx, err := calloop.NewBoundedChannel(l, 2, func(s *ctState, m int, ok bool) {
+	tx, err := calloop.NewBoundedChannel(l, 2, func(s *testState, m int, ok bool) {
 		if ok {
 			delivered.Add(1)
 		}
@@ -256,13 +256,13 @@ func TestChannelBounded(t *testing.T) {
 		seenAtReturn.Store(delivered.Load())
 		sendDone <- err
 	}()
-	ctUntil(t, l, &s, func() bool { return len(rec.msgs) == 5 })
+	dispatchUntil(t, l, &s, func() bool { return len(rec.msgs) == 5 })
 	select {
 	case err := <-sendDone:
 		if err != nil {
 			t.Fatalf("blocked Send = %v", err)
 		}
-	case <-time.After(ctWatchdog):
+	case <-time.After(watchdogTimeout):
 		t.Fatal("blocked Send not released by delivery")
 	}
 	if seenAtReturn.Load() < 3 {
@@ -283,11 +283,11 @@ func TestChannelBounded(t *testing.T) {
 }
 
 func TestChannelBoundedCapacityRecoveredAfterDisableMidBatch(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var tx *calloop.Sender[int]
 	var got []int
-	tx, err := calloop.NewBoundedChannel(l, 4, func(_ *ctState, m int, ok bool) {
+	tx, err := calloop.NewBoundedChannel(l, 4, func(_ *testState, m int, ok bool) {
 		if !ok {
 			return
 		}
@@ -327,8 +327,8 @@ func TestChannelBoundedCapacityRecoveredAfterDisableMidBatch(t *testing.T) {
 }
 
 func TestChannelSendAfterRemove(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rec := &ctChan{}
 	tx, err := calloop.NewBoundedChannel(l, 1, rec.fn)
 	if err != nil {
@@ -347,7 +347,7 @@ func TestChannelSendAfterRemove(t *testing.T) {
 		if !errors.Is(err, calloop.ErrClosed) {
 			t.Fatalf("Send blocked across Remove = %v, want ErrClosed", err)
 		}
-	case <-time.After(ctWatchdog):
+	case <-time.After(watchdogTimeout):
 		t.Fatal("Remove did not release a blocked Send")
 	}
 	if err := tx.Send(3); !errors.Is(err, calloop.ErrClosed) {
@@ -364,11 +364,11 @@ func TestChannelSendAfterRemove(t *testing.T) {
 }
 
 func TestChannelBlockedSendReleasedByLoopClose(t *testing.T) {
-	l, err := calloop.New[ctState]()
+	l, err := calloop.New[testState]()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx, err := calloop.NewBoundedChannel(l, 1, func(*ctState, int, bool) {})
+	tx, err := calloop.NewBoundedChannel(l, 1, func(*testState, int, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestChannelBlockedSendReleasedByLoopClose(t *testing.T) {
 			if !errors.Is(err, calloop.ErrClosed) {
 				t.Fatalf("blocked Send after loop Close = %v, want ErrClosed", err)
 			}
-		case <-time.After(ctWatchdog):
+		case <-time.After(watchdogTimeout):
 			t.Fatal("loop Close did not release a blocked Send")
 		}
 	}
@@ -397,8 +397,8 @@ func TestChannelBlockedSendReleasedByLoopClose(t *testing.T) {
 }
 
 func TestChannelBlockedSendReleasedByOwnClose(t *testing.T) {
-	l := ctLoop[ctState](t)
-	tx, err := calloop.NewBoundedChannel(l, 1, func(*ctState, int, bool) {})
+	l := newLoop[testState](t)
+	tx, err := calloop.NewBoundedChannel(l, 1, func(*testState, int, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +413,14 @@ func TestChannelBlockedSendReleasedByOwnClose(t *testing.T) {
 		if !errors.Is(err, calloop.ErrClosed) {
 			t.Fatalf("Send blocked across its sender's Close = %v, want ErrClosed", err)
 		}
-	case <-time.After(ctWatchdog):
+	case <-time.After(watchdogTimeout):
 		t.Fatal("Sender.Close did not release its blocked Send")
 	}
 }
 
 func TestChannelBatchesOf1024(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rec := &ctChan{}
 	tx, err := calloop.NewChannel(l, rec.fn)
 	if err != nil {
@@ -437,7 +437,7 @@ func TestChannelBatchesOf1024(t *testing.T) {
 		t.Fatalf("first Dispatch delivered %d messages (closed %d), want 1024", len(rec.msgs), rec.closed)
 	}
 	// The rest comes in the next iteration, without sleeping.
-	d := ctArmWatchdog(t, l)
+	d := armWatchdog(t, l)
 	err = l.Dispatch(-1, &s)
 	exp := d.expired()
 	d.stop()
@@ -457,10 +457,10 @@ func TestChannelBatchesOf1024(t *testing.T) {
 func TestChannelFloodDoesNotStarveOthers(t *testing.T) {
 	for _, bounded := range []bool{false, true} {
 		t.Run(fmt.Sprintf("bounded=%v", bounded), func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
+			l := newLoop[testState](t)
+			var s testState
 			var got atomic.Int64
-			fn := func(_ *ctState, _ int, ok bool) {
+			fn := func(_ *testState, _ int, ok bool) {
 				if ok {
 					got.Add(1)
 				}
@@ -505,24 +505,24 @@ func TestChannelFloodDoesNotStarveOthers(t *testing.T) {
 			}()
 			defer func() { close(stop); tx.Close(); <-done }()
 			// Wait until the channel is busy.
-			ctUntil(t, l, &s, func() bool { return got.Load() > 5000 })
+			dispatchUntil(t, l, &s, func() bool { return got.Load() > 5000 })
 			timerFired, fdFired := false, false
-			if _, err := l.AddTimer(5*time.Millisecond, func(*ctState, time.Time) calloop.TimerAction {
+			if _, err := l.AddTimer(5*time.Millisecond, func(*testState, time.Time) calloop.TimerAction {
 				timerFired = true
 				return calloop.Drop()
 			}); err != nil {
 				t.Fatal(err)
 			}
-			a, b := ctPair(t)
-			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action {
+			a, b := socketPair(t)
+			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
 				fdFired = true
 				return calloop.Remove
 			}); err != nil {
 				t.Fatal(err)
 			}
-			ctWrite(t, b, "x")
+			writeFD(t, b, "x")
 			before := got.Load()
-			ctUntil(t, l, &s, func() bool { return timerFired && fdFired })
+			dispatchUntil(t, l, &s, func() bool { return timerFired && fdFired })
 			if got.Load() == before {
 				t.Fatal("channel not flowing while the timer and fd fired: the test did not flood")
 			}
@@ -541,8 +541,8 @@ func TestChannelDisableEnableKeepsMessages(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
+			l := newLoop[testState](t)
+			var s testState
 			rec := &ctChan{}
 			tx, err := calloop.NewChannel(l, rec.fn)
 			if err != nil {
@@ -580,11 +580,11 @@ func TestChannelDisableEnableKeepsMessages(t *testing.T) {
 
 func TestChannelDisableAndRemoveMidBatch(t *testing.T) {
 	t.Run("disable", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		var tx *calloop.Sender[int]
 		var got []int
-		tx, err := calloop.NewChannel(l, func(_ *ctState, m int, ok bool) {
+		tx, err := calloop.NewChannel(l, func(_ *testState, m int, ok bool) {
 			if ok {
 				got = append(got, m)
 				if m == 2 {
@@ -612,12 +612,12 @@ func TestChannelDisableAndRemoveMidBatch(t *testing.T) {
 		}
 	})
 	t.Run("remove", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		var tx *calloop.Sender[int]
 		var got []int
 		closed := 0
-		tx, err := calloop.NewChannel(l, func(_ *ctState, m int, ok bool) {
+		tx, err := calloop.NewChannel(l, func(_ *testState, m int, ok bool) {
 			if !ok {
 				closed++
 				return
@@ -645,10 +645,10 @@ func TestChannelDisableAndRemoveMidBatch(t *testing.T) {
 }
 
 func TestChannelPanicKeepsRemainingMessages(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var got []int
-	tx, err := calloop.NewBoundedChannel(l, 3, func(_ *ctState, m int, ok bool) {
+	tx, err := calloop.NewBoundedChannel(l, 3, func(_ *testState, m int, ok bool) {
 		if !ok {
 			return
 		}
@@ -671,7 +671,7 @@ func TestChannelPanicKeepsRemainingMessages(t *testing.T) {
 	}
 	// The messages after the one that panicked are not lost, and come
 	// without another Send.
-	d := ctArmWatchdog(t, l)
+	d := armWatchdog(t, l)
 	for len(got) < 3 && !d.expired() {
 		if err := l.Dispatch(-1, &s); err != nil {
 			t.Fatal(err)
@@ -690,10 +690,10 @@ func TestChannelPanicKeepsRemainingMessages(t *testing.T) {
 }
 
 func TestChannelNoAllocationPerMessageInSteadyState(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	n := 0
-	tx, err := calloop.NewChannel(l, func(_ *ctState, _ int, ok bool) {
+	tx, err := calloop.NewChannel(l, func(_ *testState, _ int, ok bool) {
 		if ok {
 			n++
 		}
@@ -723,8 +723,8 @@ func TestChannelChurnWithConcurrentSenders(t *testing.T) {
 	// Channels are removed by the loop while senders are sending (some
 	// blocked on a full bounded channel): every Send returns nil or
 	// ErrClosed, nothing is delivered after the removal, nobody hangs.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rounds := 60
 	if raceEnabled {
 		rounds = 30
@@ -734,7 +734,7 @@ func TestChannelChurnWithConcurrentSenders(t *testing.T) {
 		delivered := 0
 		removed := false
 		afterRemove := 0
-		fn := func(_ *ctState, m int, ok bool) {
+		fn := func(_ *testState, m int, ok bool) {
 			if removed {
 				afterRemove++
 				return
@@ -781,12 +781,12 @@ func TestChannelChurnWithConcurrentSenders(t *testing.T) {
 			}()
 		}
 		tx.Close()
-		ctUntil(t, l, &s, func() bool { return removed })
+		dispatchUntil(t, l, &s, func() bool { return removed })
 		waited := make(chan struct{})
 		go func() { wg.Wait(); close(waited) }()
 		select {
 		case <-waited:
-		case <-time.After(ctWatchdog):
+		case <-time.After(watchdogTimeout):
 			t.Fatalf("round %d: senders still blocked after the channel was removed", r)
 		}
 		ctDispatch0(t, l, &s, 2)
@@ -800,8 +800,8 @@ func TestChannelChurnWithConcurrentSenders(t *testing.T) {
 }
 
 func TestChannelBoundedSendWaitsForEnable(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rec := &ctChan{}
 	tx, err := calloop.NewBoundedChannel(l, 1, rec.fn)
 	if err != nil {
@@ -828,7 +828,7 @@ func TestChannelBoundedSendWaitsForEnable(t *testing.T) {
 	if err := l.Enable(tx.Token()); err != nil {
 		t.Fatal(err)
 	}
-	ctUntil(t, l, &s, func() bool { return len(rec.msgs) == 2 })
+	dispatchUntil(t, l, &s, func() bool { return len(rec.msgs) == 2 })
 	if err := <-sent; err != nil {
 		t.Fatalf("blocked Send after Enable = %v", err)
 	}

@@ -47,12 +47,12 @@ func asyncResult[S, T any](t testing.TB, l *calloop.Loop[S], s *S, f *calloop.Fu
 	if e := calloop.When(l, f, func(_ *S, fv T, ferr error) { v, err, done = fv, ferr, true }); e != nil {
 		t.Fatalf("When: %v", e)
 	}
-	asyncRunUntil(t, l, s, func() bool { return done })
+	dispatchUntilTimeout(t, l, s, 100*time.Millisecond, func() bool { return done })
 	return v, err
 }
 
 func TestMapThen(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	f := calloop.Map(
 		calloop.Then(asyncGo(t, l, asyncValue("21")), func(str string) (*calloop.Future[int], error) {
@@ -79,7 +79,7 @@ func TestMapThen(t *testing.T) {
 }
 
 func TestAll(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	vs, err := asyncResult(t, l, &s, calloop.All(
 		asyncGo(t, l, asyncValue(1)), asyncGo(t, l, asyncValue(2)), asyncGo(t, l, asyncValue(3))))
@@ -107,7 +107,7 @@ func TestAll(t *testing.T) {
 }
 
 func TestFirst(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	cancelled := make(chan error, 1)
 	v, err := asyncResult(t, l, &s, calloop.First(
@@ -121,7 +121,7 @@ func TestFirst(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	cancelled := make(chan error, 1)
 	start := time.Now()
@@ -147,7 +147,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestComposedCancelPropagates(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	cancelled := make(chan error, 2)
 	f := calloop.Timeout(calloop.Map(calloop.All(
@@ -165,7 +165,7 @@ func TestComposedCancelPropagates(t *testing.T) {
 }
 
 func TestTaskAwaitsComposition(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	var got []int
 	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
@@ -178,7 +178,7 @@ func TestTaskAwaitsComposition(t *testing.T) {
 		got = vs
 		return err
 	})
-	asyncRunUntil(t, l, &s, func() bool { return got != nil })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return got != nil })
 	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("got %v", got)
 	}
@@ -191,7 +191,7 @@ func TestInbox(t *testing.T) {
 }
 
 func asyncTestInbox(t *testing.T, capacity int) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	in, tx, err := calloop.NewInbox[asyncState, int](l, capacity)
 	if err != nil {
@@ -224,7 +224,7 @@ func asyncTestInbox(t *testing.T, capacity int) {
 		}
 		tx.Close()
 	}()
-	asyncRunUntil(t, l, &s, func() bool { return end != nil })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return end != nil })
 	if !errors.Is(end, calloop.ErrClosed) || len(got) != n {
 		t.Fatalf("end=%v, got %d", end, len(got))
 	}
@@ -236,7 +236,7 @@ func asyncTestInbox(t *testing.T, capacity int) {
 }
 
 func TestComposeErrorPaths(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	boom := errors.New("boom")
 
@@ -273,13 +273,13 @@ func TestComposeErrorPaths(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Timeout = %v", err)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return taskErr != nil })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return taskErr != nil })
 	if !errors.Is(taskErr, context.Canceled) {
 		t.Fatalf("task = %v", taskErr)
 	}
 
 	// Futures of another loop are refused.
-	other := asyncLoop[asyncState](t)
+	other := newLoop[asyncState](t)
 	f := asyncGo(t, other, asyncValue(1))
 	if err := calloop.When(l, f, func(*asyncState, int, error) {}); err == nil {
 		t.Fatal("When accepted a future of another loop")
@@ -294,7 +294,7 @@ func TestComposeErrorPaths(t *testing.T) {
 		done = true
 		return nil
 	})
-	asyncRunUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return done })
 	if oerr == nil {
 		t.Fatal("Await accepted a future of another loop")
 	}

@@ -95,23 +95,6 @@ func relIsSyscall(t *testing.T, what string, err error, errno syscall.Errno) {
 	}
 }
 
-// relPair is a connected socketpair closed at the end of the test; a is
-// made readable (one byte nobody reads) when ready is set.
-func relPair(t *testing.T, ready bool) (a, b int) {
-	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("socketpair: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	if ready {
-		if _, err := unix.Write(fds[1], []byte{1}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return fds[0], fds[1]
-}
-
 // relFaultWorld is one source of each kind, all with work ready, and
 // counters of their callbacks.
 type relFaultWorld struct {
@@ -123,7 +106,9 @@ type relFaultWorld struct {
 
 func relNewWorld(t *testing.T, l *calloop.Loop[relFaultWorld], w *relFaultWorld) {
 	t.Helper()
-	a, _ := relPair(t, true)
+	p, q := socketPair(t)
+	writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+	a := p.fd
 	var err error
 	w.fdTok, err = l.AddFD(a, calloop.Readable, calloop.Level, func(w *relFaultWorld, ev calloop.Events) calloop.Action {
 		w.fd++
@@ -173,9 +158,9 @@ func (w *relFaultWorld) check(t *testing.T, l *calloop.Loop[relFaultWorld]) {
 // TestFaultWaitEINTRRetried: EINTR from the wait is retried without the
 // caller noticing; Dispatch(-1) returns on the real event.
 func TestFaultWaitEINTRRetried(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		f := relInstallFaults(t)
-		l := ctLoop[int](t, opts...)
+		l := newLoop[int](t, opts...)
 		ran := 0
 		p, err := calloop.NewPing(l, func(*int) { ran++ })
 		if err != nil {
@@ -189,7 +174,7 @@ func TestFaultWaitEINTRRetried(t *testing.T) {
 				p.Ping()
 			}
 		})
-		dog := time.AfterFunc(ctWatchdog, l.Wakeup)
+		dog := time.AfterFunc(watchdogTimeout, l.Wakeup)
 		defer dog.Stop()
 		var s int
 		start := time.Now()
@@ -208,9 +193,9 @@ func TestFaultWaitEINTRRetried(t *testing.T) {
 // TestFaultWaitEINTRKeepsDeadline: interrupted waits neither cut a timeout
 // short nor extend it (beyond the time the interrupted call itself took).
 func TestFaultWaitEINTRKeepsDeadline(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		f := relInstallFaults(t)
-		l := ctLoop[int](t, opts...)
+		l := newLoop[int](t, opts...)
 		const timeout = 60 * time.Millisecond
 		const step = 10 * time.Millisecond
 		// Every wait is interrupted after step: the hook's sleep stands
@@ -244,9 +229,9 @@ func TestFaultWaitEINTRKeepsDeadline(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		dog := time.AfterFunc(ctWatchdog, l.Wakeup)
+		dog := time.AfterFunc(watchdogTimeout, l.Wakeup)
 		defer dog.Stop()
-		for fired.IsZero() && time.Until(deadline) > -ctWatchdog {
+		for fired.IsZero() && time.Until(deadline) > -watchdogTimeout {
 			if err := l.Dispatch(-1, &s); err != nil {
 				t.Fatalf("Dispatch: %v", err)
 			}
@@ -266,11 +251,11 @@ var relWaitErrnos = []syscall.Errno{unix.EAGAIN, unix.EMFILE, unix.ENFILE, unix.
 // *os.SyscallError matching the errno); the next Dispatch works and every
 // source is still registered; Run returns the error rather than spinning.
 func TestFaultWaitErrors(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		for _, errno := range relWaitErrnos {
 			t.Run(errno.Error(), func(t *testing.T) {
 				f := relInstallFaults(t)
-				l := ctLoop[relFaultWorld](t, opts...)
+				l := newLoop[relFaultWorld](t, opts...)
 				w := &relFaultWorld{}
 				relNewWorld(t, l, w)
 				w.p.Ping()
@@ -304,9 +289,9 @@ func TestFaultWaitErrors(t *testing.T) {
 // for its whole timeout with a single wait: no flag left behind makes it
 // return early or spin.
 func TestFaultWaitErrorNoSpin(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		f := relInstallFaults(t)
-		l := ctLoop[int](t, opts...)
+		l := newLoop[int](t, opts...)
 		var s int
 		f.inject(poller.OpWait, unix.ENOMEM)
 		if err := l.Dispatch(-1, &s); !errors.Is(err, unix.ENOMEM) {
@@ -336,8 +321,10 @@ func TestFaultCtlAddFD(t *testing.T) {
 	for _, errno := range relCtlErrnos {
 		t.Run(errno.Error(), func(t *testing.T) {
 			f := relInstallFaults(t)
-			l := ctLoop[int](t)
-			a, _ := relPair(t, true)
+			l := newLoop[int](t)
+			p, q := socketPair(t)
+			writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+			a := p.fd
 			calls := 0
 			f.inject(poller.OpCtl, errno)
 			tok, err := l.AddFD(a, calloop.Readable, calloop.Level, func(*int, calloop.Events) calloop.Action {
@@ -378,8 +365,10 @@ func TestFaultCtlModifyFD(t *testing.T) {
 	for _, errno := range relCtlErrnos {
 		t.Run(errno.Error(), func(t *testing.T) {
 			f := relInstallFaults(t)
-			l := ctLoop[int](t)
-			a, _ := relPair(t, true)
+			l := newLoop[int](t)
+			p, q := socketPair(t)
+			writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+			a := p.fd
 			var got []calloop.Events
 			tok, err := l.AddFD(a, calloop.Readable, calloop.Level, func(_ *int, ev calloop.Events) calloop.Action {
 				got = append(got, ev)
@@ -418,8 +407,10 @@ func TestFaultCtlEnable(t *testing.T) {
 	for _, mode := range []calloop.Mode{calloop.Level, calloop.OneShot} {
 		t.Run(mode.String(), func(t *testing.T) {
 			f := relInstallFaults(t)
-			l := ctLoop[int](t)
-			a, _ := relPair(t, true)
+			l := newLoop[int](t)
+			p, q := socketPair(t)
+			writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+			a := p.fd
 			calls := 0
 			tok, err := l.AddFD(a, calloop.Readable, mode, func(*int, calloop.Events) calloop.Action {
 				calls++
@@ -474,8 +465,10 @@ func relSpins(t *testing.T, l *calloop.Loop[int], window time.Duration) int {
 // not make every Dispatch(-1) return at once.
 func TestFaultCtlDisableNoSpin(t *testing.T) {
 	f := relInstallFaults(t)
-	l := ctLoop[int](t)
-	a, _ := relPair(t, true)
+	l := newLoop[int](t)
+	p, q := socketPair(t)
+	writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+	a := p.fd
 	calls := 0
 	tok, err := l.AddFD(a, calloop.Readable, calloop.Level, func(*int, calloop.Events) calloop.Action {
 		calls++
@@ -509,8 +502,10 @@ func TestFaultCtlDisableNoSpin(t *testing.T) {
 // descriptor is still open and the caller may register it again).
 func TestFaultCtlRemoveFD(t *testing.T) {
 	f := relInstallFaults(t)
-	l := ctLoop[int](t)
-	a, _ := relPair(t, true)
+	l := newLoop[int](t)
+	p, q := socketPair(t)
+	writeFD(t, q, "\x01") // p is readable: one byte nobody reads
+	a := p.fd
 	oldCalls := 0
 	tok, err := l.AddFD(a, calloop.Readable, calloop.Level, func(*int, calloop.Events) calloop.Action {
 		oldCalls++
@@ -550,9 +545,9 @@ func TestFaultCtlRemoveFD(t *testing.T) {
 // driver works with every source kind; afterwards, with the faults off,
 // every source still works, and nothing ran while a fault was reported.
 func TestFaultRandomNoLoss(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		f := relInstallFaults(t)
-		l := ctLoop[relFaultWorld](t, opts...)
+		l := newLoop[relFaultWorld](t, opts...)
 		w := &relFaultWorld{}
 		relNewWorld(t, l, w)
 		errnos := append([]syscall.Errno{unix.EINTR, unix.EINTR}, relWaitErrnos...)

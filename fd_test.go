@@ -22,10 +22,10 @@ type ctFDRecorder struct {
 	action calloop.Action
 }
 
-func (r *ctFDRecorder) fn(_ *ctState, ev calloop.Events) calloop.Action {
+func (r *ctFDRecorder) fn(_ *testState, ev calloop.Events) calloop.Action {
 	r.evs = append(r.evs, ev)
 	if r.drain >= 0 {
-		ctDrain(r.drain)
+		drainFD(r.drain)
 	}
 	return r.action
 }
@@ -36,7 +36,7 @@ func (r *ctFDRecorder) take() []calloop.Events {
 	return evs
 }
 
-func ctDispatch0(t *testing.T, l *calloop.Loop[ctState], s *ctState, n int) {
+func ctDispatch0(t *testing.T, l *calloop.Loop[testState], s *testState, n int) {
 	t.Helper()
 	for range n {
 		if err := l.Dispatch(0, s); err != nil {
@@ -46,15 +46,15 @@ func ctDispatch0(t *testing.T, l *calloop.Loop[ctState], s *ctState, n int) {
 }
 
 func TestFDDispatchReadable(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
-		a, b := ctPair(t)
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
+		a, b := socketPair(t)
 		var got string
 		var evs []calloop.Events
-		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
+		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *testState, ev calloop.Events) calloop.Action {
 			evs = append(evs, ev)
-			got += ctDrain(a.fd)
+			got += drainFD(a.fd)
 			return calloop.Continue
 		}); err != nil {
 			t.Fatal(err)
@@ -63,7 +63,7 @@ func TestFDDispatchReadable(t *testing.T) {
 		if len(evs) != 0 {
 			t.Fatalf("no data: callback ran with %v", evs)
 		}
-		ctWrite(t, b, "abcdef")
+		writeFD(t, b, "abcdef")
 		if err := l.Dispatch(time.Second, &s); err != nil {
 			t.Fatal(err)
 		}
@@ -98,9 +98,9 @@ func TestFDModes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.mode.String(), func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
-			a, b := ctPair(t)
+			l := newLoop[testState](t)
+			var s testState
+			a, b := socketPair(t)
 			rec := &ctFDRecorder{drain: -1}
 			tok, err := l.AddFD(a.fd, calloop.Readable, c.mode, rec.fn)
 			if err != nil {
@@ -108,7 +108,7 @@ func TestFDModes(t *testing.T) {
 			}
 			for i, st := range c.steps {
 				if st.write != "" {
-					ctWrite(t, b, st.write)
+					writeFD(t, b, st.write)
 				}
 				switch st.op {
 				case "modify":
@@ -130,13 +130,13 @@ func TestFDModes(t *testing.T) {
 }
 
 func TestFDOneShotRearmFromOwnCallback(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	n := 0
 	var tok calloop.Token
 	var err error
-	tok, err = l.AddFD(a.fd, calloop.Readable, calloop.OneShot, func(*ctState, calloop.Events) calloop.Action {
+	tok, err = l.AddFD(a.fd, calloop.Readable, calloop.OneShot, func(*testState, calloop.Events) calloop.Action {
 		n++
 		if n < 3 {
 			if err := l.ModifyFD(tok, calloop.Readable, calloop.OneShot); err != nil {
@@ -148,7 +148,7 @@ func TestFDOneShotRearmFromOwnCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x") // never read: ready in every poll while armed
+	writeFD(t, b, "x") // never read: ready in every poll while armed
 	ctDispatch0(t, l, &s, 6)
 	if n != 3 {
 		t.Fatalf("one-shot re-armed twice from its callback fired %d times, want 3", n)
@@ -156,9 +156,9 @@ func TestFDOneShotRearmFromOwnCallback(t *testing.T) {
 }
 
 func TestFDChangeInterests(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	rec := &ctFDRecorder{drain: -1}
 	tok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, rec.fn)
 	if err != nil {
@@ -172,9 +172,9 @@ func TestFDChangeInterests(t *testing.T) {
 		}
 	}
 	want("not ready")
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	want("data", calloop.Readable)
-	ctDrain(a.fd)
+	drainFD(a.fd)
 	want("drained")
 	if err := l.ModifyFD(tok, calloop.Writable, calloop.Level); err != nil {
 		t.Fatal(err)
@@ -187,17 +187,17 @@ func TestFDChangeInterests(t *testing.T) {
 	if err := l.ModifyFD(tok, calloop.Readable|calloop.Writable, calloop.Level); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	want("both", calloop.Readable|calloop.Writable)
 }
 
 func TestFDHangupWithReadable(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	var evs []calloop.Events
 	var eof bool
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(_ *testState, ev calloop.Events) calloop.Action {
 		evs = append(evs, ev)
 		var buf [8]byte
 		n, err := unix.Read(a.fd, buf[:])
@@ -222,15 +222,15 @@ func TestFDHangupWithReadable(t *testing.T) {
 }
 
 func TestFDEmptyInterest(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	rec := &ctFDRecorder{drain: -1, action: calloop.Remove}
 	tok, err := l.AddFD(a.fd, 0, calloop.Level, rec.fn)
 	if err != nil {
 		t.Fatalf("AddFD with no interest: %v", err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	ctDispatch0(t, l, &s, 2)
 	if len(rec.evs) != 0 {
 		t.Fatalf("no interest: callback ran with %v", rec.evs)
@@ -251,16 +251,16 @@ func TestFDEmptyInterest(t *testing.T) {
 	if len(rec.evs) != 1 || rec.evs[0] != calloop.Hangup {
 		t.Fatalf("no interest, peer closed: %v, want [Hangup]", rec.evs)
 	}
-	if err := l.Remove(tok); !ctIsInvalid(err) {
+	if err := l.Remove(tok); !isInvalid(err) {
 		t.Fatalf("Remove after the Remove action = %v", err)
 	}
 }
 
 func TestFDInvalidDescriptors(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	nop := func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }
-	a, _ := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	nop := func(*testState, calloop.Events) calloop.Action { return calloop.Continue }
+	a, _ := socketPair(t)
 	// A number well above the lowest free one, so that nothing reuses it.
 	const closed = 900
 	if err := unix.Dup3(a.fd, closed, unix.O_CLOEXEC); err != nil {
@@ -301,7 +301,7 @@ func TestFDInvalidDescriptors(t *testing.T) {
 	}
 	// The loop is unharmed.
 	n := 0
-	if _, err := l.AddIdle(func(*ctState) { n++ }); err != nil {
+	if _, err := l.AddIdle(func(*testState) { n++ }); err != nil {
 		t.Fatal(err)
 	}
 	ctDispatch0(t, l, &s, 1)
@@ -312,9 +312,9 @@ func TestFDInvalidDescriptors(t *testing.T) {
 
 func TestFDDuplicateRegistration(t *testing.T) {
 	t.Run("enabled", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
-		a, b := ctPair(t)
+		l := newLoop[testState](t)
+		var s testState
+		a, b := socketPair(t)
 		first := &ctFDRecorder{drain: -1}
 		second := &ctFDRecorder{drain: -1}
 		tok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, first.fn)
@@ -329,7 +329,7 @@ func TestFDDuplicateRegistration(t *testing.T) {
 		if err := l.ModifyFD(tok, calloop.Readable, calloop.Level); err != nil {
 			t.Fatalf("ModifyFD on the first registration: %v", err)
 		}
-		ctWrite(t, b, "x")
+		writeFD(t, b, "x")
 		ctDispatch0(t, l, &s, 1)
 		if len(first.evs) != 1 || len(second.evs) != 0 {
 			t.Fatalf("first got %v, second got %v; want the first only", first.evs, second.evs)
@@ -339,9 +339,9 @@ func TestFDDuplicateRegistration(t *testing.T) {
 		}
 	})
 	t.Run("first disabled", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
-		a, b := ctPair(t)
+		l := newLoop[testState](t)
+		var s testState
+		a, b := socketPair(t)
 		first := &ctFDRecorder{drain: -1}
 		tok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, first.fn)
 		if err != nil {
@@ -356,7 +356,7 @@ func TestFDDuplicateRegistration(t *testing.T) {
 		if err := l.Enable(tok); err != nil {
 			t.Fatalf("Enable of the first registration: %v", err)
 		}
-		ctWrite(t, b, "x")
+		writeFD(t, b, "x")
 		ctDispatch0(t, l, &s, 1)
 		if len(first.evs) != 1 {
 			t.Fatalf("first registration got %v after Enable", first.evs)
@@ -365,15 +365,15 @@ func TestFDDuplicateRegistration(t *testing.T) {
 }
 
 func TestFDDisableEnable(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	rec := &ctFDRecorder{drain: -1}
 	tok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, rec.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	if err := l.Disable(tok); err != nil {
 		t.Fatal(err)
 	}
@@ -422,13 +422,13 @@ func TestFDDisableEnable(t *testing.T) {
 }
 
 func TestFDRemoveFromOwnCallback(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	n := 0
 	var tok calloop.Token
 	var err error
-	tok, err = l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action {
+	tok, err = l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
 		n++
 		if err := l.Remove(tok); err != nil {
 			t.Errorf("Remove(own token) = %v", err)
@@ -438,25 +438,25 @@ func TestFDRemoveFromOwnCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	ctDispatch0(t, l, &s, 3)
 	if n != 1 {
 		t.Fatalf("callback ran %d times, want 1", n)
 	}
-	if err := l.Enable(tok); !ctIsInvalid(err) {
+	if err := l.Enable(tok); !isInvalid(err) {
 		t.Fatalf("Enable after removal = %v, want ErrInvalidToken", err)
 	}
 	// Removed from the kernel too: the fd registers again.
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
 		t.Fatalf("AddFD after removal: %v", err)
 	}
 }
 
 func TestFDRemovedNotDispatchedAndReinsertDeliversPendingData(t *testing.T) {
 	// register_deregister_unix
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	rec := &ctFDRecorder{drain: a.fd}
 	tok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, rec.fn)
 	if err != nil {
@@ -465,7 +465,7 @@ func TestFDRemovedNotDispatchedAndReinsertDeliversPendingData(t *testing.T) {
 	if err := l.Remove(tok); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "pending")
+	writeFD(t, b, "pending")
 	ctDispatch0(t, l, &s, 2)
 	if len(rec.evs) != 0 {
 		t.Fatalf("removed fd dispatched: %v", rec.evs)
@@ -480,9 +480,9 @@ func TestFDRemovedNotDispatchedAndReinsertDeliversPendingData(t *testing.T) {
 }
 
 func TestFDClosedAndNumberReused(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	old := &ctFDRecorder{drain: -1}
 	oldTok, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, old.fn)
 	if err != nil {
@@ -491,13 +491,13 @@ func TestFDClosedAndNumberReused(t *testing.T) {
 	num := a.fd
 	// Close the fd behind the loop's back, and put another socket at the same
 	// number.
-	c, d := ctPair(t)
+	c, d := socketPair(t)
 	a.Close()
 	if err := unix.Dup3(c.fd, num, unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	reused := &ctFD{num}
+	reused := &testFD{num}
 	t.Cleanup(reused.Close)
 	nw := &ctFDRecorder{drain: -1}
 	newTok, err := l.AddFD(num, calloop.Readable, calloop.Level, nw.fn)
@@ -505,7 +505,7 @@ func TestFDClosedAndNumberReused(t *testing.T) {
 		t.Fatalf("AddFD of a reused fd number: %v", err)
 	}
 	_ = b // the old socket's peer: its socket is gone, nothing can reach the old source
-	ctWrite(t, d, "new")
+	writeFD(t, d, "new")
 	ctDispatch0(t, l, &s, 1)
 	if len(old.evs) != 0 || len(nw.evs) != 1 {
 		t.Fatalf("old source got %v, new got %v; want only the new one called", old.evs, nw.evs)
@@ -535,18 +535,18 @@ func TestFDClosedAndNumberReused(t *testing.T) {
 
 func TestFDClosedInCallbackThenRemoved(t *testing.T) {
 	// The documented way to close: close inside the callback, return Remove.
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	n := 0
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action {
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
 		n++
 		a.Close()
 		return calloop.Remove
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	ctDispatch0(t, l, &s, 3)
 	if n != 1 {
 		t.Fatalf("callback ran %d times, want 1", n)
@@ -554,9 +554,9 @@ func TestFDClosedInCallbackThenRemoved(t *testing.T) {
 }
 
 func TestFDWritable(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, _ := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, _ := socketPair(t)
 	rec := &ctFDRecorder{drain: -1, action: calloop.Remove}
 	if _, err := l.AddFD(a.fd, calloop.Writable, calloop.Edge, rec.fn); err != nil {
 		t.Fatal(err)
@@ -572,17 +572,17 @@ func TestFDWritable(t *testing.T) {
 func TestFDErrorReportedWithInterest(t *testing.T) {
 	// The write end of a pipe whose reader is gone reports an error; the
 	// interest bits come with it so that the callback's own write sees EPIPE.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	r, w := &ctFD{p[0]}, &ctFD{p[1]}
+	r, w := &testFD{p[0]}, &testFD{p[1]}
 	t.Cleanup(func() { r.Close(); w.Close() })
 	var evs []calloop.Events
 	var werr error
-	if _, err := l.AddFD(w.fd, calloop.Writable, calloop.Level, func(_ *ctState, ev calloop.Events) calloop.Action {
+	if _, err := l.AddFD(w.fd, calloop.Writable, calloop.Level, func(_ *testState, ev calloop.Events) calloop.Action {
 		evs = append(evs, ev)
 		_, werr = unix.Write(w.fd, []byte("x"))
 		return calloop.Remove

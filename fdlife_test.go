@@ -53,7 +53,7 @@ func TestFDLifeCloseWithEventsPending(t *testing.T) {
 			name = "close-only"
 		}
 		t.Run(name, func(t *testing.T) {
-			l := ctLoop[relFDLife](t)
+			l := newLoop[relFDLife](t)
 			st := &relFDLife{runs: map[int]int{}, dead: map[int]bool{}}
 			const n = 32
 			type src struct {
@@ -172,7 +172,7 @@ func TestFDLifeCloseWithEventsPending(t *testing.T) {
 // source does not inherit the old one's event and runs from the next
 // iteration on.
 func TestFDLifeReuseInSameCallback(t *testing.T) {
-	l := ctLoop[int](t)
+	l := newLoop[int](t)
 	a, b := relSocket(t)
 	var oldRuns, newRuns int
 	var na, nb int = -1, -1
@@ -238,7 +238,7 @@ func TestFDLifeChannelRemovedWhileSending(t *testing.T) {
 				removed bool
 				late    int
 			}
-			l := ctLoop[state](t)
+			l := newLoop[state](t)
 			fn := func(s *state, m int, ok bool) {
 				if s.removed {
 					s.late++
@@ -282,7 +282,7 @@ func TestFDLifeChannelRemovedWhileSending(t *testing.T) {
 				}()
 			}
 			st := &state{}
-			deadline := time.Now().Add(ctWatchdog)
+			deadline := time.Now().Add(watchdogTimeout)
 			for st.got < 1000 && time.Now().Before(deadline) {
 				if err := l.Dispatch(time.Millisecond, st); err != nil {
 					t.Fatal(err)
@@ -296,7 +296,7 @@ func TestFDLifeChannelRemovedWhileSending(t *testing.T) {
 			go func() { wg.Wait(); close(done) }()
 			select {
 			case <-done:
-			case <-time.After(ctWatchdog):
+			case <-time.After(watchdogTimeout):
 				buf := make([]byte, 1<<20)
 				t.Fatalf("senders not released by Remove:\n%s", buf[:runtime.Stack(buf, true)])
 			}
@@ -322,21 +322,16 @@ func TestFDLifeChannelRemovedWhileSending(t *testing.T) {
 	}
 }
 
-// relWaitBlocked waits (with a deadline) until a goroutine's stack shows it
-// blocked in a bounded Send.
-func relWaitBlocked(t *testing.T, n int) {
+// relWaitBlocked waits (with a deadline) until n Send calls wait on tx's
+// full channel.
+func relWaitBlocked(t *testing.T, tx *calloop.Sender[int], n int) {
 	t.Helper()
-	deadline := time.Now().Add(ctWatchdog)
-	buf := make([]byte, 1<<20)
-	for {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Count(stacks, "sync.(*Cond).Wait") >= n && strings.Contains(stacks, "calloop.(*Sender[...]).send") {
-			return
-		}
+	deadline := time.Now().Add(watchdogTimeout)
+	for calloop.SendersBlocked(tx) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("senders did not block:\n%s", stacks)
+			t.Fatalf("%d of %d senders blocked after %v", calloop.SendersBlocked(tx), n, watchdogTimeout)
 		}
-		runtime.Gosched()
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -365,7 +360,7 @@ func TestFDLifeCloseReleasesBlockedSend(t *testing.T) {
 			for i := 0; i < blocked; i++ {
 				go func() { errs <- tx.Send(1) }()
 			}
-			relWaitBlocked(t, blocked)
+			relWaitBlocked(t, tx, blocked)
 			var s int
 			switch how {
 			case "owner":
@@ -393,7 +388,7 @@ func TestFDLifeCloseReleasesBlockedSend(t *testing.T) {
 					relWaitDispatching(l)
 					closed <- l.Close()
 				}()
-				timer := time.AfterFunc(ctWatchdog, l.Wakeup)
+				timer := time.AfterFunc(watchdogTimeout, l.Wakeup)
 				defer timer.Stop()
 				err = l.Dispatch(-1, &s)
 				if err != nil && !errors.Is(err, calloop.ErrClosed) {
@@ -422,7 +417,7 @@ func TestFDLifeCloseReleasesBlockedSend(t *testing.T) {
 					if !errors.Is(err, calloop.ErrClosed) {
 						t.Errorf("blocked Send released with %v, want ErrClosed", err)
 					}
-				case <-time.After(ctWatchdog):
+				case <-time.After(watchdogTimeout):
 					buf := make([]byte, 1<<20)
 					t.Fatalf("blocked Send not released by Close:\n%s", buf[:runtime.Stack(buf, true)])
 				}
@@ -434,16 +429,12 @@ func TestFDLifeCloseReleasesBlockedSend(t *testing.T) {
 	}
 }
 
-// relWaitDispatching returns once l is (very probably) blocked in Dispatch:
-// the loop's goroutine is seen in the poller's wait.
+// relWaitDispatching returns once l is about to sleep or sleeping in
+// Dispatch (or after the watchdog's time; the Dispatch's own watchdog then
+// reports it).
 func relWaitDispatching[S any](l *calloop.Loop[S]) {
-	deadline := time.Now().Add(ctWatchdog)
-	buf := make([]byte, 1<<20)
-	for time.Now().Before(deadline) {
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		if strings.Contains(stacks, "poller.(*Poller).Wait") && strings.Contains(stacks, ").Dispatch(") {
-			return
-		}
-		runtime.Gosched()
+	deadline := time.Now().Add(watchdogTimeout)
+	for !calloop.Armed(l) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -13,45 +13,17 @@ import (
 	"github.com/calloop-go/calloop"
 )
 
-// asyncWatchdog bounds every wait in the async tests.
-const asyncWatchdog = 10 * time.Second
-
 type asyncState struct {
 	n    int
 	log  []string
 	errs []error
 }
 
-func asyncLoop[S any](t testing.TB, opts ...calloop.Option) *calloop.Loop[S] {
-	t.Helper()
-	l, err := calloop.New[S](opts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
-}
-
-// asyncRunUntil dispatches until cond holds, failing the test on an error or
-// after the watchdog.
-func asyncRunUntil[S any](t testing.TB, l *calloop.Loop[S], s *S, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(asyncWatchdog)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not reached within %v", asyncWatchdog)
-		}
-		if err := l.Dispatch(100*time.Millisecond, s); err != nil {
-			t.Fatalf("Dispatch: %v", err)
-		}
-	}
-}
-
 // asyncCatch dispatches until Dispatch panics or cond holds, and returns
 // the recovered value.
 func asyncCatch[S any](t testing.TB, l *calloop.Loop[S], s *S) (r any) {
 	t.Helper()
-	deadline := time.Now().Add(asyncWatchdog)
+	deadline := time.Now().Add(watchdogTimeout)
 	for time.Now().Before(deadline) {
 		func() {
 			defer func() { r = recover() }()
@@ -63,12 +35,12 @@ func asyncCatch[S any](t testing.TB, l *calloop.Loop[S], s *S) (r any) {
 			return r
 		}
 	}
-	t.Fatalf("no panic within %v", asyncWatchdog)
+	t.Fatalf("no panic within %v", watchdogTimeout)
 	return nil
 }
 
 func TestGoDeliversResult(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	done := false
 	_, err := calloop.Go(l, func(ctx context.Context) (int, error) { return 42, nil },
@@ -81,14 +53,14 @@ func TestGoDeliversResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return done })
 	if s.n != 42 {
 		t.Fatalf("n = %d", s.n)
 	}
 }
 
 func TestGoError(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	boom := errors.New("boom")
 	_, err := calloop.Go(l, func(ctx context.Context) (int, error) { return 0, boom },
@@ -96,14 +68,14 @@ func TestGoError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return len(s.errs) == 1 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(s.errs) == 1 })
 	if !errors.Is(s.errs[0], boom) {
 		t.Fatalf("err = %v", s.errs[0])
 	}
 }
 
 func TestGoCancelFromOtherGoroutine(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	started := make(chan struct{})
 	workDone := make(chan error, 1)
@@ -131,7 +103,7 @@ func TestGoCancelFromOtherGoroutine(t *testing.T) {
 	if f.Cancel() {
 		t.Fatal("second Cancel won")
 	}
-	asyncRunUntil(t, l, &s, func() bool { return len(s.errs) == 1 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(s.errs) == 1 })
 	if !errors.Is(s.errs[0], context.Canceled) || s.n != 0 {
 		t.Fatalf("n=%d err=%v", s.n, s.errs[0])
 	}
@@ -148,11 +120,11 @@ func TestGoCancelFromOtherGoroutine(t *testing.T) {
 }
 
 func TestGoCancelAfterResult(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	f, _ := calloop.Go(l, func(ctx context.Context) (int, error) { return 1, nil },
 		func(s *asyncState, v int, err error) { s.n = v; s.errs = append(s.errs, err) })
-	asyncRunUntil(t, l, &s, func() bool { return len(s.errs) == 1 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(s.errs) == 1 })
 	if f.Cancel() {
 		t.Fatal("Cancel after delivery won")
 	}
@@ -166,7 +138,7 @@ func asyncPanickingWork(ctx context.Context) (int, error) {
 }
 
 func TestGoPanicReraisedOnLoop(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	called := false
 	_, err := calloop.Go(l, asyncPanickingWork, func(*asyncState, int, error) { called = true })
@@ -185,14 +157,14 @@ func TestGoPanicReraisedOnLoop(t *testing.T) {
 		t.Fatalf("stack lacks the work function:\n%s", pe.Stack)
 	}
 	// The loop stays usable, and the done callback still runs with the error.
-	asyncRunUntil(t, l, &s, func() bool { return called })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return called })
 	if err := l.Dispatch(0, &s); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestGoPanicAfterCancelNotSwallowed(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	release := make(chan struct{})
 	f, _ := calloop.Go(l, func(ctx context.Context) (int, error) {
@@ -249,7 +221,7 @@ func TestGoCloseCancelsAndWaits(t *testing.T) {
 }
 
 func TestGoLimit(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	if err := calloop.LimitGo(l, 2); err != nil {
 		t.Fatal(err)
@@ -266,27 +238,27 @@ func TestGoLimit(t *testing.T) {
 		t.Fatalf("third Go: %v", err)
 	}
 	close(release)
-	asyncRunUntil(t, l, &s, func() bool { return s.n == 2 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return s.n == 2 })
 	if _, err := calloop.Go(l, work, done); err != nil {
 		t.Fatalf("Go after the others finished: %v", err)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return s.n == 3 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return s.n == 3 })
 }
 
 func TestWhen(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	f, _ := calloop.Go(l, func(ctx context.Context) (string, error) { return "x", nil }, nil)
 	if err := calloop.When(l, f, func(s *asyncState, v string, err error) { s.log = append(s.log, "1"+v) }); err != nil {
 		t.Fatal(err)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return len(s.log) == 1 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(s.log) == 1 })
 	// On a resolved future: called in the next iteration, not inside When.
 	calloop.When(l, f, func(s *asyncState, v string, err error) { s.log = append(s.log, "2"+v) })
 	if len(s.log) != 1 {
 		t.Fatal("When ran its callback synchronously")
 	}
-	asyncRunUntil(t, l, &s, func() bool { return len(s.log) == 2 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(s.log) == 2 })
 	if strings.Join(s.log, ",") != "1x,2x" {
 		t.Fatalf("log = %v", s.log)
 	}
@@ -295,7 +267,7 @@ func TestWhen(t *testing.T) {
 // A panic in a done callback propagates out of Dispatch; the other results
 // delivered in the same iteration are not lost.
 func TestGoDonePanicKeepsOthers(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	release := make(chan struct{})
 	var futures []*calloop.Future[int]
@@ -318,7 +290,7 @@ func TestGoDonePanicKeepsOthers(t *testing.T) {
 	if r := asyncCatch(t, l, &s); r != "done exploded" {
 		t.Fatalf("recovered %v", r)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return s.n == 4 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return s.n == 4 })
 	vs, err := asyncResult(t, l, &s, all)
 	if err != nil || len(vs) != 5 {
 		t.Fatalf("All = %v, %v", vs, err)

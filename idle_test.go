@@ -13,9 +13,9 @@ import (
 )
 
 func TestIdleDispatch(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	tok, err := l.AddIdle(func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	tok, err := l.AddIdle(func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,35 +27,35 @@ func TestIdleDispatch(t *testing.T) {
 	if s.n != 1 {
 		t.Fatalf("idle ran %d times, want once", s.n)
 	}
-	if err := l.Remove(tok); !ctIsInvalid(err) {
+	if err := l.Remove(tok); !isInvalid(err) {
 		t.Fatalf("Remove after the idle ran = %v, want ErrInvalidToken", err)
 	}
 }
 
 func TestIdleDoesNotSleep(t *testing.T) {
 	// A queued idle makes Dispatch(-1) return at once.
-	l := ctLoop[ctState](t)
-	var s ctState
-	if _, err := l.AddIdle(func(s *ctState) { s.n++ }); err != nil {
+	l := newLoop[testState](t)
+	var s testState
+	if _, err := l.AddIdle(func(s *testState) { s.n++ }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { return calloop.Drop() }); err != nil {
+	if _, err := l.AddTimer(time.Hour, func(*testState, time.Time) calloop.TimerAction { return calloop.Drop() }); err != nil {
 		t.Fatal(err)
 	}
-	ctUntil(t, l, &s, func() bool { return s.n == 1 })
+	dispatchUntil(t, l, &s, func() bool { return s.n == 1 })
 }
 
 func TestIdleCancel(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	tok, err := l.AddIdle(func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	tok, err := l.AddIdle(func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Remove(tok); err != nil {
 		t.Fatalf("Remove(idle) = %v", err)
 	}
-	if err := l.Remove(tok); !ctIsInvalid(err) {
+	if err := l.Remove(tok); !isInvalid(err) {
 		t.Fatalf("second Remove(idle) = %v, want ErrInvalidToken", err)
 	}
 	// A removed idle does not keep the loop awake either.
@@ -72,16 +72,16 @@ func TestIdleCancel(t *testing.T) {
 }
 
 func TestIdleCannotBeDisabled(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	tok, err := l.AddIdle(func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	tok, err := l.AddIdle(func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Disable(tok); err == nil || ctIsInvalid(err) {
+	if err := l.Disable(tok); err == nil || isInvalid(err) {
 		t.Fatalf("Disable(idle) = %v, want a misuse error", err)
 	}
-	if err := l.Enable(tok); err == nil || ctIsInvalid(err) {
+	if err := l.Enable(tok); err == nil || isInvalid(err) {
 		t.Fatalf("Enable(idle) = %v, want a misuse error", err)
 	}
 	ctDispatch0(t, l, &s, 1)
@@ -91,30 +91,30 @@ func TestIdleCannotBeDisabled(t *testing.T) {
 }
 
 func TestIdleRunsAtEndOfIteration(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	add := func(name string) {
-		if _, err := l.AddIdle(func(s *ctState) { s.log = append(s.log, name) }); err != nil {
+		if _, err := l.AddIdle(func(s *testState) { s.log = append(s.log, name) }); err != nil {
 			t.Fatal(err)
 		}
 	}
 	add("idle1")
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *ctState, _ calloop.Events) calloop.Action {
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *testState, _ calloop.Events) calloop.Action {
 		s.log = append(s.log, "fd")
 		add("idle from fd") // queued before the idle phase: runs in this one
 		return calloop.Remove
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AddTimer(0, func(s *ctState, _ time.Time) calloop.TimerAction {
+	if _, err := l.AddTimer(0, func(s *testState, _ time.Time) calloop.TimerAction {
 		s.log = append(s.log, "timer")
 		return calloop.Drop()
 	}); err != nil {
 		t.Fatal(err)
 	}
 	add("idle2")
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	if err := l.Dispatch(time.Second, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +125,11 @@ func TestIdleRunsAtEndOfIteration(t *testing.T) {
 }
 
 func TestIdleFromIdleRunsNextDispatch(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	if _, err := l.AddIdle(func(s *ctState) {
+	l := newLoop[testState](t)
+	var s testState
+	if _, err := l.AddIdle(func(s *testState) {
 		s.log = append(s.log, "first")
-		if _, err := l.AddIdle(func(s *ctState) { s.log = append(s.log, "second") }); err != nil {
+		if _, err := l.AddIdle(func(s *testState) { s.log = append(s.log, "second") }); err != nil {
 			t.Error(err)
 		}
 	}); err != nil {
@@ -140,7 +140,7 @@ func TestIdleFromIdleRunsNextDispatch(t *testing.T) {
 		t.Fatalf("first Dispatch ran %q, want first only", got)
 	}
 	// The loop does not sleep with an idle queued: Dispatch(-1) returns.
-	d := ctArmWatchdog(t, l)
+	d := armWatchdog(t, l)
 	err := l.Dispatch(-1, &s)
 	exp := d.expired()
 	d.stop()
@@ -154,11 +154,11 @@ func TestIdleFromIdleRunsNextDispatch(t *testing.T) {
 
 func TestIdleChainUnderRun(t *testing.T) {
 	// Idles queuing idles, under Run: one per iteration, no deadlock, no sleep.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	const n = 1000
-	var next func(s *ctState)
-	next = func(s *ctState) {
+	var next func(s *testState)
+	next = func(s *testState) {
 		s.n++
 		if s.n == n {
 			l.Stop()
@@ -171,7 +171,7 @@ func TestIdleChainUnderRun(t *testing.T) {
 	if _, err := l.AddIdle(next); err != nil {
 		t.Fatal(err)
 	}
-	d := ctArmWatchdog(t, l)
+	d := armWatchdog(t, l)
 	err := l.Run(context.Background(), &s)
 	exp := d.expired()
 	d.stop()
@@ -181,12 +181,12 @@ func TestIdleChainUnderRun(t *testing.T) {
 }
 
 func TestIdleFIFOAndRemoveFromIdle(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	toks := make([]calloop.Token, 5)
 	for i := range toks {
 		var err error
-		toks[i], err = l.AddIdle(func(s *ctState) {
+		toks[i], err = l.AddIdle(func(s *testState) {
 			s.log = append(s.log, fmt.Sprint(i))
 			if i == 1 {
 				// Cancel a later idle of the same phase.
@@ -207,26 +207,26 @@ func TestIdleFIFOAndRemoveFromIdle(t *testing.T) {
 
 func TestIdleAddsSources(t *testing.T) {
 	// calloop #109: inserting sources from an idle.
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	fdCalls, pings := 0, 0
 	var p *calloop.Ping
-	if _, err := l.AddIdle(func(*ctState) {
-		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action {
+	if _, err := l.AddIdle(func(*testState) {
+		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
 			fdCalls++
 			return calloop.Remove
 		}); err != nil {
 			t.Error(err)
 		}
 		var err error
-		if p, err = calloop.NewPing(l, func(*ctState) { pings++ }); err != nil {
+		if p, err = calloop.NewPing(l, func(*testState) { pings++ }); err != nil {
 			t.Error(err)
 		}
 		p.Ping()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
-	ctUntil(t, l, &s, func() bool { return fdCalls == 1 && pings == 1 })
+	writeFD(t, b, "x")
+	dispatchUntil(t, l, &s, func() bool { return fdCalls == 1 && pings == 1 })
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/calloop-go/calloop"
 )
 
-// ctThreads returns the number of OS threads of the process.
-func ctThreads(t *testing.T) int {
+// countThreads returns the number of OS threads of the process.
+func countThreads(t *testing.T) int {
 	t.Helper()
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
@@ -40,14 +40,14 @@ func ctThreads(t *testing.T) int {
 // waiting in Run cost no OS thread each; every one still wakes for a ping.
 func TestIdleLoopsHoldNoThreads(t *testing.T) {
 	const n = 1000
-	before := ctThreads(t)
+	before := countThreads(t)
 	type st struct{ pinged bool }
 	loops := make([]*calloop.Loop[st], n)
 	pings := make([]*calloop.Ping, n)
 	states := make([]st, n)
 	parked := make(chan struct{}, n)
 	for i := range loops {
-		l := ctLoop[st](t, calloop.WithNetpoller(true))
+		l := newLoop[st](t, calloop.WithNetpoller(true))
 		p, err := calloop.NewPing(l, func(s *st) { s.pinged = true; l.Stop() })
 		if err != nil {
 			t.Fatal(err)
@@ -76,7 +76,7 @@ func TestIdleLoopsHoldNoThreads(t *testing.T) {
 	// Every loop has reached its wait; give the runtime its chance to
 	// spawn threads if waits held them (they would be blocked in
 	// epoll_wait now), then count.
-	during := ctThreads(t)
+	during := countThreads(t)
 	for _, p := range pings {
 		p.Ping()
 	}

@@ -15,15 +15,15 @@ import (
 	"github.com/calloop-go/calloop"
 )
 
-type ctOuter struct {
-	inner ctState
+type outerState struct {
+	inner testState
 }
 
-func ctNested(t *testing.T) (outer *calloop.Loop[ctOuter], inner *calloop.Loop[ctState], tok calloop.Token) {
+func newNested(t *testing.T) (outer *calloop.Loop[outerState], inner *calloop.Loop[testState], tok calloop.Token) {
 	t.Helper()
-	outer = ctLoop[ctOuter](t)
-	inner = ctLoop[ctState](t)
-	tok, err := calloop.AddLoop(outer, inner, func(o *ctOuter) *ctState { return &o.inner })
+	outer = newLoop[outerState](t)
+	inner = newLoop[testState](t)
+	tok, err := calloop.AddLoop(outer, inner, func(o *outerState) *testState { return &o.inner })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,11 +31,11 @@ func ctNested(t *testing.T) (outer *calloop.Loop[ctOuter], inner *calloop.Loop[c
 }
 
 func TestNestedLoopRunsAllInnerSources(t *testing.T) {
-	outer, inner, _ := ctNested(t)
-	var o ctOuter
-	a, b := ctPair(t)
+	outer, inner, _ := newNested(t)
+	var o outerState
+	a, b := socketPair(t)
 	seen := map[string]bool{}
-	mark := func(s *ctState, what string) {
+	mark := func(s *testState, what string) {
 		if s != &o.inner {
 			t.Errorf("%s: inner callback got state %p, want %p", what, s, &o.inner)
 		}
@@ -44,29 +44,29 @@ func TestNestedLoopRunsAllInnerSources(t *testing.T) {
 			outer.Stop()
 		}
 	}
-	if _, err := inner.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *ctState, _ calloop.Events) calloop.Action {
-		ctDrain(a.fd)
+	if _, err := inner.AddFD(a.fd, calloop.Readable, calloop.Level, func(s *testState, _ calloop.Events) calloop.Action {
+		drainFD(a.fd)
 		mark(s, "fd")
 		return calloop.Remove
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := calloop.NewPing(inner, func(s *ctState) { mark(s, "ping") })
+	p, err := calloop.NewPing(inner, func(s *testState) { mark(s, "ping") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inner.AddTimer(20*time.Millisecond, func(s *ctState, _ time.Time) calloop.TimerAction {
+	if _, err := inner.AddTimer(20*time.Millisecond, func(s *testState, _ time.Time) calloop.TimerAction {
 		mark(s, "timer")
 		return calloop.Drop()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := inner.AddIdle(func(s *ctState) { mark(s, "idle") }); err != nil {
+	if _, err := inner.AddIdle(func(s *testState) { mark(s, "idle") }); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x")
+	writeFD(t, b, "x")
 	go p.Ping()
-	d := ctArmWatchdog(t, outer)
+	d := armWatchdog(t, outer)
 	err = outer.Run(context.Background(), &o)
 	exp := d.expired()
 	d.stop()
@@ -84,9 +84,9 @@ func TestNestedLoopRunsAllInnerSources(t *testing.T) {
 }
 
 func TestNestedLoopWakesOuterFromOtherGoroutine(t *testing.T) {
-	outer, inner, _ := ctNested(t)
-	var o ctOuter
-	p, err := calloop.NewPing(inner, func(s *ctState) { s.n++ })
+	outer, inner, _ := newNested(t)
+	var o outerState
+	p, err := calloop.NewPing(inner, func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestNestedLoopWakesOuterFromOtherGoroutine(t *testing.T) {
 	for i := range rounds {
 		want := o.inner.n + 1
 		go p.Ping()
-		ctUntil(t, outer, &o, func() bool { return o.inner.n >= want })
+		dispatchUntil(t, outer, &o, func() bool { return o.inner.n >= want })
 		if o.inner.n != want {
 			t.Fatalf("round %d: %d inner callbacks for one ping", i, o.inner.n-want+1)
 		}
@@ -102,11 +102,11 @@ func TestNestedLoopWakesOuterFromOtherGoroutine(t *testing.T) {
 }
 
 func TestNestedLoopTimersAreNotEarlyAndDoNotSpin(t *testing.T) {
-	outer, inner, _ := ctNested(t)
-	var o ctOuter
+	outer, inner, _ := newNested(t)
+	var o outerState
 	var fired []time.Time
 	var deadlines []time.Time
-	if _, err := inner.AddTimer(30*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+	if _, err := inner.AddTimer(30*time.Millisecond, func(_ *testState, d time.Time) calloop.TimerAction {
 		fired = append(fired, time.Now())
 		deadlines = append(deadlines, d)
 		if len(fired) == 3 {
@@ -117,7 +117,7 @@ func TestNestedLoopTimersAreNotEarlyAndDoNotSpin(t *testing.T) {
 		t.Fatal(err)
 	}
 	iters := 0
-	ctUntil(t, outer, &o, func() bool { iters++; return len(fired) == 3 })
+	dispatchUntil(t, outer, &o, func() bool { iters++; return len(fired) == 3 })
 	for i := range fired {
 		if fired[i].Before(deadlines[i]) {
 			t.Fatalf("inner timer firing %d at %v, before its deadline %v", i, fired[i], deadlines[i])
@@ -138,32 +138,32 @@ func TestNestedLoopTimersAreNotEarlyAndDoNotSpin(t *testing.T) {
 }
 
 func TestNestedLoopErrorFailsOuter(t *testing.T) {
-	outer, inner, _ := ctNested(t)
-	var o ctOuter
-	if _, err := inner.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
-		inner.Fail(errCT)
+	outer, inner, _ := newNested(t)
+	var o outerState
+	if _, err := inner.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
+		inner.Fail(errFailed)
 		return calloop.Drop()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d := ctArmWatchdog(t, outer)
+	d := armWatchdog(t, outer)
 	err := outer.Run(context.Background(), &o)
 	exp := d.expired()
 	d.stop()
-	if exp || !errors.Is(err, errCT) {
+	if exp || !errors.Is(err, errFailed) {
 		t.Fatalf("outer Run = %v (watchdog %v), want the inner failure", err, exp)
 	}
 }
 
 func TestNestedLoopDetach(t *testing.T) {
-	outer, inner, tok := ctNested(t)
-	var o ctOuter
-	p, err := calloop.NewPing(inner, func(s *ctState) { s.n++ })
+	outer, inner, tok := newNested(t)
+	var o outerState
+	p, err := calloop.NewPing(inner, func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.Ping()
-	ctUntil(t, outer, &o, func() bool { return o.inner.n == 1 })
+	dispatchUntil(t, outer, &o, func() bool { return o.inner.n == 1 })
 	if err := outer.Remove(tok); err != nil {
 		t.Fatal(err)
 	}
@@ -174,12 +174,12 @@ func TestNestedLoopDetach(t *testing.T) {
 		t.Fatal("removed nested loop still dispatched by the outer loop")
 	}
 	// ...which runs on its own again.
-	var s ctState
+	var s testState
 	s.n = o.inner.n
-	ctUntil(t, inner, &s, func() bool { return s.n == 2 })
+	dispatchUntil(t, inner, &s, func() bool { return s.n == 2 })
 }
 
-func ctDispatch0Outer(t *testing.T, l *calloop.Loop[ctOuter], o *ctOuter, n int) {
+func ctDispatch0Outer(t *testing.T, l *calloop.Loop[outerState], o *outerState, n int) {
 	t.Helper()
 	for range n {
 		if err := l.Dispatch(0, o); err != nil {
@@ -191,9 +191,9 @@ func ctDispatch0Outer(t *testing.T, l *calloop.Loop[ctOuter], o *ctOuter, n int)
 func TestLoopFdIsPollable(t *testing.T) {
 	// Any poller can watch a loop through Fd: readable when the loop has
 	// something to dispatch, not readable once it is handled.
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		fd := l.Fd()
 		readable := func(timeout time.Duration) bool {
 			t.Helper()
@@ -212,27 +212,27 @@ func TestLoopFdIsPollable(t *testing.T) {
 		if readable(0) {
 			t.Fatal("fresh loop's fd is readable")
 		}
-		p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+		p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 		if err != nil {
 			t.Fatal(err)
 		}
 		go p.Ping() // from another goroutine, between dispatches
-		if !readable(ctWatchdog) {
+		if !readable(watchdogTimeout) {
 			t.Fatal("loop fd not readable after a ping")
 		}
-		ctUntil(t, l, &s, func() bool { return s.n == 1 })
+		dispatchUntil(t, l, &s, func() bool { return s.n == 1 })
 		ctDispatch0(t, l, &s, 1)
 		if readable(0) {
 			t.Fatal("loop fd still readable after the ping was handled")
 		}
-		a, b := ctPair(t)
-		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Edge, func(*ctState, calloop.Events) calloop.Action {
+		a, b := socketPair(t)
+		if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Edge, func(*testState, calloop.Events) calloop.Action {
 			return calloop.Continue
 		}); err != nil {
 			t.Fatal(err)
 		}
-		ctWrite(t, b, "x")
-		if !readable(ctWatchdog) {
+		writeFD(t, b, "x")
+		if !readable(watchdogTimeout) {
 			t.Fatal("loop fd not readable with a ready descriptor registered")
 		}
 		ctDispatch0(t, l, &s, 1)
@@ -240,8 +240,8 @@ func TestLoopFdIsPollable(t *testing.T) {
 			t.Fatal("loop fd still readable after the edge event was handled")
 		}
 		// An idle queued for the next iteration keeps the fd readable.
-		if _, err := l.AddIdle(func(s *ctState) {
-			if _, err := l.AddIdle(func(*ctState) {}); err != nil { // queued for the next iteration
+		if _, err := l.AddIdle(func(s *testState) {
+			if _, err := l.AddIdle(func(*testState) {}); err != nil { // queued for the next iteration
 				t.Error(err)
 			}
 		}); err != nil {
@@ -262,11 +262,11 @@ func TestNestedLoopChannelBatchesContinue(t *testing.T) {
 	// The inner loop's channel delivers 1024 messages per inner iteration;
 	// the rest must follow through the outer loop without anyone sending
 	// again.
-	outer, inner, _ := ctNested(t)
-	var o ctOuter
+	outer, inner, _ := newNested(t)
+	var o outerState
 	got := 0
 	closed := false
-	tx, err := calloop.NewChannel(inner, func(_ *ctState, _ int, ok bool) {
+	tx, err := calloop.NewChannel(inner, func(_ *testState, _ int, ok bool) {
 		if ok {
 			got++
 		} else {
@@ -280,7 +280,7 @@ func TestNestedLoopChannelBatchesContinue(t *testing.T) {
 		tx.Send(i)
 	}
 	tx.Close()
-	ctUntil(t, outer, &o, func() bool { return closed })
+	dispatchUntil(t, outer, &o, func() bool { return closed })
 	if got != 5000 {
 		t.Fatalf("inner channel delivered %d of 5000 messages", got)
 	}

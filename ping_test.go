@@ -13,9 +13,9 @@ import (
 )
 
 func TestPingCoalesces(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +58,9 @@ func TestPingDisableEnable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
-			p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+			l := newLoop[testState](t)
+			var s testState
+			p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,11 +92,11 @@ func TestPingDisableEnable(t *testing.T) {
 }
 
 func TestPingFromOwnCallbackFiresNextIteration(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var p *calloop.Ping
 	var err error
-	p, err = calloop.NewPing(l, func(s *ctState) {
+	p, err = calloop.NewPing(l, func(s *testState) {
 		s.n++
 		if s.n < 5 {
 			p.Ping()
@@ -115,9 +115,9 @@ func TestPingFromOwnCallbackFiresNextIteration(t *testing.T) {
 }
 
 func TestPingAfterRemoveOrClose(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestPingAfterRemoveOrClose(t *testing.T) {
 	}
 	// The removed ping's slot is reused: the old handle must not reach the
 	// new source.
-	q, err := calloop.NewPing(l, func(s *ctState) { s.log = append(s.log, "q") })
+	q, err := calloop.NewPing(l, func(s *testState) { s.log = append(s.log, "q") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,12 +152,12 @@ func TestPingAfterRemoveOrClose(t *testing.T) {
 }
 
 func TestPingFromManyGoroutines(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		var sent atomic.Int64
 		seen := int64(0) // pings counted before the latest callback started
-		p, err := calloop.NewPing(l, func(s *ctState) {
+		p, err := calloop.NewPing(l, func(s *testState) {
 			s.n++
 			seen = sent.Load()
 		})
@@ -177,7 +177,7 @@ func TestPingFromManyGoroutines(t *testing.T) {
 			}()
 		}
 		// A callback must follow the last ping: no ping is lost.
-		ctUntil(t, l, &s, func() bool { return seen == workers*each })
+		dispatchUntil(t, l, &s, func() bool { return seen == workers*each })
 		wg.Wait()
 		if s.n == 0 || s.n > workers*each {
 			t.Fatalf("%d callbacks for %d pings", s.n, workers*each)
@@ -193,12 +193,12 @@ func TestPingFromManyGoroutines(t *testing.T) {
 }
 
 func TestPingNoLostWakeup(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		// A goroutine pings while the loop goes to sleep in Dispatch(-1): every
 		// round must end with the callback, in bounded time.
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
-		p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+		l := newLoop[testState](t, opts...)
+		var s testState
+		p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -223,7 +223,7 @@ func TestPingNoLostWakeup(t *testing.T) {
 			}
 		}()
 		defer func() { close(start); <-done }()
-		d := ctArmWatchdog(t, l)
+		d := armWatchdog(t, l)
 		defer d.stop()
 		for i := range rounds {
 			d.rearm()
@@ -245,9 +245,9 @@ func TestPingNoLostWakeup(t *testing.T) {
 }
 
 func TestPingDoesNotAllocate(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	p, err := calloop.NewPing(l, func(s *ctState) { s.n++ })
+	l := newLoop[testState](t)
+	var s testState
+	p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +269,8 @@ func TestPingChurnWithConcurrentPingers(t *testing.T) {
 	// Ping sources are removed and re-created by the loop while other
 	// goroutines keep pinging whatever handle is current: a removed ping's
 	// handle is inert, and no callback runs for a removed source.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	const slots = 6
 	var handles [slots]atomic.Pointer[calloop.Ping]
 	live := map[int]bool{}
@@ -282,7 +282,7 @@ func TestPingChurnWithConcurrentPingers(t *testing.T) {
 		next++
 		var p *calloop.Ping
 		var err error
-		p, err = calloop.NewPing(l, func(s *ctState) {
+		p, err = calloop.NewPing(l, func(s *testState) {
 			s.n++
 			if !live[id] {
 				bad++
@@ -327,7 +327,7 @@ func TestPingChurnWithConcurrentPingers(t *testing.T) {
 	if raceEnabled {
 		target = 600
 	}
-	ctUntil(t, l, &s, func() bool { return s.n >= target })
+	dispatchUntil(t, l, &s, func() bool { return s.n >= target })
 	close(stop)
 	wg.Wait()
 	if bad != 0 {

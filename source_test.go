@@ -48,7 +48,7 @@ type ctSource struct {
 
 // as returns the value to pass to AddSource: the source itself, or a
 // wrapper implementing BeforeSleeper too if hook is set.
-func (c *ctSource) as() calloop.Source[ctState] {
+func (c *ctSource) as() calloop.Source[testState] {
 	if c.hook {
 		return &ctHooked{c}
 	}
@@ -91,10 +91,10 @@ func (c *ctSource) Unregister(r *calloop.Registrar) error {
 	return nil
 }
 
-func (c *ctSource) Process(_ *ctState, sub uint16, ev calloop.Events) (calloop.Action, error) {
+func (c *ctSource) Process(_ *testState, sub uint16, ev calloop.Events) (calloop.Action, error) {
 	c.events = append(c.events, ctEv{sub, ev})
 	if c.drain && sub >= c.subBase && int(sub-c.subBase) < len(c.fds) {
-		ctDrain(c.fds[sub-c.subBase])
+		drainFD(c.fds[sub-c.subBase])
 	}
 	if c.onProcess != nil {
 		c.onProcess()
@@ -117,10 +117,10 @@ func (h *ctHooked) BeforeSleep(r *calloop.Registrar) error {
 }
 
 func TestSourceMultipleSubTokensRouted(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	a1, b1 := ctPair(t)
-	a2, b2 := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a1, b1 := socketPair(t)
+	a2, b2 := socketPair(t)
 	src := &ctSource{fds: []int{a1.fd, a2.fd}, subBase: 5, drain: true}
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestSourceMultipleSubTokensRouted(t *testing.T) {
 	if err := l.Dispatch(0, &s); err != nil || len(src.events) != 0 {
 		t.Fatalf("nothing ready: err %v, events %v", err, src.events)
 	}
-	ctWrite(t, b2, "x")
+	writeFD(t, b2, "x")
 	if err := l.Dispatch(time.Second, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -136,8 +136,8 @@ func TestSourceMultipleSubTokensRouted(t *testing.T) {
 		t.Fatalf("after fd #2 readable: %v, want [{6 Readable}]", src.events)
 	}
 	src.events = nil
-	ctWrite(t, b1, "x")
-	ctWrite(t, b2, "x")
+	writeFD(t, b1, "x")
+	writeFD(t, b2, "x")
 	if err := l.Dispatch(time.Second, &s); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSourceMultipleSubTokensRouted(t *testing.T) {
 }
 
 func TestSourceRegistrarToken(t *testing.T) {
-	l := ctLoop[ctState](t)
+	l := newLoop[testState](t)
 	src := &ctSource{}
 	tok, err := l.AddSource(src.as())
 	if err != nil {
@@ -163,20 +163,20 @@ func TestSourceRegistrarToken(t *testing.T) {
 	if err := l.Remove(tok); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := ctPair(t)
-	if err := src.reg.AddFD(a.fd, 0, calloop.Readable, calloop.Level); !ctIsInvalid(err) {
+	a, _ := socketPair(t)
+	if err := src.reg.AddFD(a.fd, 0, calloop.Readable, calloop.Level); !isInvalid(err) {
 		t.Fatalf("Registrar.AddFD after removal = %v, want ErrInvalidToken", err)
 	}
 	src.reg.Ready(0, calloop.Readable) // ignored
-	var s ctState
+	var s testState
 	if err := l.Dispatch(0, &s); err != nil || len(src.events) != 0 {
 		t.Fatalf("after Ready on a removed source: err %v, events %v", err, src.events)
 	}
 }
 
 func TestSourceBeforeSleepRunsBeforeEveryPoll(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	src := &ctSource{hook: true}
 	tok, err := l.AddSource(src.as())
 	if err != nil {
@@ -251,13 +251,13 @@ func TestSourceBeforeSleepRunsBeforeEveryPoll(t *testing.T) {
 }
 
 func TestSourceSyntheticEventFromBeforeSleepDoesNotBlock(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	src := &ctSource{hook: true, hookReady: 1}
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
 	}
-	d := ctArmWatchdog(t, l)
+	d := armWatchdog(t, l)
 	// The synthetic event is raised before this poll: the poll must not
 	// block, and the event is processed in this same iteration.
 	err := l.Dispatch(-1, &s)
@@ -274,18 +274,18 @@ func TestSourceSyntheticEventFromBeforeSleepDoesNotBlock(t *testing.T) {
 func TestSourceRegisterErrorLeavesNothing(t *testing.T) {
 	for _, undo := range []bool{true, false} {
 		t.Run(fmt.Sprintf("undo=%v", undo), func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
-			a, b := ctPair(t)
-			src := &ctSource{fds: []int{a.fd}, hook: true, registerErr: errCT, undo: undo}
+			l := newLoop[testState](t)
+			var s testState
+			a, b := socketPair(t)
+			src := &ctSource{fds: []int{a.fd}, hook: true, registerErr: errFailed, undo: undo}
 			tok, err := l.AddSource(src.as())
-			if !errors.Is(err, errCT) {
-				t.Fatalf("AddSource with a failing Register = %v, want errCT", err)
+			if !errors.Is(err, errFailed) {
+				t.Fatalf("AddSource with a failing Register = %v, want errFailed", err)
 			}
 			if !tok.IsZero() {
 				t.Fatalf("failed AddSource returned token %v", tok)
 			}
-			ctWrite(t, b, "x")
+			writeFD(t, b, "x")
 			for range 2 {
 				if err := l.Dispatch(0, &s); err != nil {
 					t.Fatal(err)
@@ -296,7 +296,7 @@ func TestSourceRegisterErrorLeavesNothing(t *testing.T) {
 			}
 			// Its descriptor is not left registered: it can be added again.
 			got := 0
-			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action {
+			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
 				got++
 				return calloop.Continue
 			}); err != nil {
@@ -310,8 +310,8 @@ func TestSourceRegisterErrorLeavesNothing(t *testing.T) {
 }
 
 func TestSourceRegisterBadFDFails(t *testing.T) {
-	l := ctLoop[ctState](t)
-	a, _ := ctPair(t)
+	l := newLoop[testState](t)
+	a, _ := socketPair(t)
 	bad, err := unix.Dup(a.fd)
 	if err != nil {
 		t.Fatal(err)
@@ -322,24 +322,24 @@ func TestSourceRegisterBadFDFails(t *testing.T) {
 		t.Fatal("AddSource registering a closed fd = nil, want an error")
 	}
 	// The first fd was undone by Register: it can be registered again.
-	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
 		t.Fatalf("AddFD after the failed AddSource = %v", err)
 	}
 }
 
 func TestSourceActions(t *testing.T) {
 	t.Run("Remove from a multi-token source", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
-		a1, b1 := ctPair(t)
-		a2, b2 := ctPair(t)
+		l := newLoop[testState](t)
+		var s testState
+		a1, b1 := socketPair(t)
+		a2, b2 := socketPair(t)
 		src := &ctSource{fds: []int{a1.fd, a2.fd}, readyOnce: true, action: calloop.Remove}
 		tok, err := l.AddSource(src.as())
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctWrite(t, b1, "x")
-		ctWrite(t, b2, "x")
+		writeFD(t, b1, "x")
+		writeFD(t, b2, "x")
 		for range 3 {
 			if err := l.Dispatch(0, &s); err != nil {
 				t.Fatal(err)
@@ -351,20 +351,20 @@ func TestSourceActions(t *testing.T) {
 		if src.unregisters != 1 {
 			t.Fatalf("Unregister called %d times, want 1", src.unregisters)
 		}
-		if err := l.Remove(tok); !ctIsInvalid(err) {
+		if err := l.Remove(tok); !isInvalid(err) {
 			t.Fatalf("Remove after the Remove action = %v, want ErrInvalidToken", err)
 		}
 	})
 	t.Run("Disable then Enable", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
-		a, b := ctPair(t)
+		l := newLoop[testState](t)
+		var s testState
+		a, b := socketPair(t)
 		src := &ctSource{fds: []int{a.fd}, action: calloop.Disable}
 		tok, err := l.AddSource(src.as())
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctWrite(t, b, "x")
+		writeFD(t, b, "x")
 		for range 3 {
 			if err := l.Dispatch(0, &s); err != nil {
 				t.Fatal(err)
@@ -389,10 +389,10 @@ func TestSourceActions(t *testing.T) {
 func TestSourceReplacesItsDescriptorInProcess(t *testing.T) {
 	// A composite source swapping its child from inside Process: the old
 	// descriptor is unregistered, the new one fires.
-	l := ctLoop[ctState](t)
-	var s ctState
-	a1, b1 := ctPair(t)
-	a2, b2 := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a1, b1 := socketPair(t)
+	a2, b2 := socketPair(t)
 	src := &ctSource{fds: []int{a1.fd}, drain: true}
 	src.onProcess = func() {
 		if src.fds[0] != a1.fd {
@@ -410,12 +410,12 @@ func TestSourceReplacesItsDescriptorInProcess(t *testing.T) {
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b1, "x")
+	writeFD(t, b1, "x")
 	if err := l.Dispatch(time.Second, &s); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b1, "y") // the old child: unregistered
-	ctWrite(t, b2, "z")
+	writeFD(t, b1, "y") // the old child: unregistered
+	writeFD(t, b2, "z")
 	for range 2 {
 		if err := l.Dispatch(0, &s); err != nil {
 			t.Fatal(err)
@@ -425,7 +425,7 @@ func TestSourceReplacesItsDescriptorInProcess(t *testing.T) {
 		t.Fatalf("events %v, want the old child once then the new child once", src.events)
 	}
 	// The old descriptor is free for another registration.
-	if _, err := l.AddFD(a1.fd, calloop.Readable, calloop.Level, func(*ctState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
+	if _, err := l.AddFD(a1.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action { return calloop.Continue }); err != nil {
 		t.Fatalf("AddFD(old child) = %v", err)
 	}
 }
@@ -433,8 +433,8 @@ func TestSourceReplacesItsDescriptorInProcess(t *testing.T) {
 func TestSourcesAddedFromHooksAndIdles(t *testing.T) {
 	// Regression cases of calloop #109: inserting sources from a before-sleep
 	// hook and from idle callbacks.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	var log []string
 	src := &ctSource{hook: true}
 	added := false
@@ -443,13 +443,13 @@ func TestSourcesAddedFromHooksAndIdles(t *testing.T) {
 			return
 		}
 		added = true
-		if _, err := l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
 			log = append(log, "timer from hook")
 			return calloop.Drop()
 		}); err != nil {
 			t.Error(err)
 		}
-		if _, err := l.AddIdle(func(*ctState) {
+		if _, err := l.AddIdle(func(*testState) {
 			log = append(log, "idle from hook")
 			if _, err := l.AddSource((&ctSource{readyOnce: true, onProcess: func() {
 				log = append(log, "source from idle")
@@ -468,7 +468,7 @@ func TestSourcesAddedFromHooksAndIdles(t *testing.T) {
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
 	}
-	ctUntil(t, l, &s, func() bool { return len(log) >= 4 })
+	dispatchUntil(t, l, &s, func() bool { return len(log) >= 4 })
 	want := "[timer from hook idle from hook hook of source from idle source from idle]"
 	if fmt.Sprint(log[:4]) != want {
 		t.Fatalf("log %v, want %v", log, want)
@@ -476,14 +476,14 @@ func TestSourcesAddedFromHooksAndIdles(t *testing.T) {
 }
 
 func TestRunEndsOnSourceErrorAndDispatchesAgain(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
-	src := &ctSource{readyOnce: true, processErr: errCT}
+	l := newLoop[testState](t)
+	var s testState
+	src := &ctSource{readyOnce: true, processErr: errFailed}
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Run(context.Background(), &s); !errors.Is(err, errCT) {
-		t.Fatalf("Run = %v, want errCT", err)
+	if err := l.Run(context.Background(), &s); !errors.Is(err, errFailed) {
+		t.Fatalf("Run = %v, want errFailed", err)
 	}
 	if err := l.Dispatch(0, &s); err != nil {
 		t.Fatalf("Dispatch after the failure = %v", err)
@@ -493,14 +493,14 @@ func TestRunEndsOnSourceErrorAndDispatchesAgain(t *testing.T) {
 func TestSourceRegistrarModifyFD(t *testing.T) {
 	// ModifyFD changes a descriptor's sub-token and mode, and re-arms a
 	// one-shot registration.
-	l := ctLoop[ctState](t)
-	var s ctState
-	a, b := ctPair(t)
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
 	src := &ctSource{fds: []int{a.fd}, subBase: 1}
 	if _, err := l.AddSource(src.as()); err != nil {
 		t.Fatal(err)
 	}
-	ctWrite(t, b, "x") // never read: level-ready from now on
+	writeFD(t, b, "x") // never read: level-ready from now on
 	ctDispatch0(t, l, &s, 1)
 	if err := src.reg.ModifyFD(a.fd, 7, calloop.Readable, calloop.OneShot); err != nil {
 		t.Fatal(err)

@@ -1013,7 +1013,7 @@ func relRunModel(tb testing.TB, r relRand, steps int, faults *relFaults, panics 
 			m.toggled(s, err, true)
 		}
 	}
-	deadline := time.Now().Add(ctWatchdog)
+	deadline := time.Now().Add(watchdogTimeout)
 	for m.failure == "" {
 		busy := false
 		for _, s := range m.srcs {
@@ -1041,7 +1041,7 @@ func relRunModel(tb testing.TB, r relRand, steps int, faults *relFaults, panics 
 					what = append(what, fmt.Sprintf("%s %d (fired %v unseen %v recv %d/%d)", s.kind, s.id, s.fired, s.unseen, s.recv, s.sent))
 				}
 			}
-			m.failf("drain: not done after %v: %s", ctWatchdog, strings.Join(what, ", "))
+			m.failf("drain: not done after %v: %s", watchdogTimeout, strings.Join(what, ", "))
 			break
 		}
 		// Level fds make a busy loop here; the dispatch must still serve
@@ -1096,7 +1096,7 @@ func TestStressModel(t *testing.T) {
 		}
 		l.Close()
 	}
-	fdsBefore := ctCountFDs(t)
+	fdsBefore := countFDs(t)
 	base := uint64(time.Now().UnixNano())
 	end := time.Now().Add(budget)
 	runs := 0
@@ -1112,7 +1112,7 @@ func TestStressModel(t *testing.T) {
 		}
 		runs++
 	}
-	if after := ctCountFDs(t); after != fdsBefore {
+	if after := countFDs(t); after != fdsBefore {
 		t.Fatalf("%d descriptors open before the runs, %d after", fdsBefore, after)
 	}
 	t.Logf("%d random runs of 150 steps", runs)

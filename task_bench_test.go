@@ -21,7 +21,7 @@ func asyncBenchRun[S any](b *testing.B, l *calloop.Loop[S], s *S, done func() bo
 // BenchmarkAwaitResolved awaits a future that is already resolved: no
 // switch, no allocation.
 func BenchmarkAwaitResolved(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	f, _ := calloop.Go(l, func(context.Context) (int, error) { return 1, nil }, nil)
 	done := false
@@ -45,7 +45,7 @@ func BenchmarkAwaitResolved(b *testing.B) {
 // BenchmarkGoRoundTrip starts work in a goroutine and waits for its result
 // on the loop, one at a time.
 func BenchmarkGoRoundTrip(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	work := func(context.Context) (int, error) { return 1, nil }
 	done := func(s *asyncState, v int, err error) { s.n += v }
@@ -60,7 +60,7 @@ func BenchmarkGoRoundTrip(b *testing.B) {
 
 // BenchmarkGoParallel has 64 futures in flight at a time.
 func BenchmarkGoParallel(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	work := func(context.Context) (int, error) { return 1, nil }
 	started := 0
@@ -81,7 +81,7 @@ func BenchmarkGoParallel(b *testing.B) {
 
 // BenchmarkSpawn spawns tasks whose body returns at once, and runs them.
 func BenchmarkSpawn(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	body := func(t *calloop.Task[asyncState]) error { t.State().n++; return nil }
 	b.ReportAllocs()
@@ -99,7 +99,7 @@ func BenchmarkSpawn(b *testing.B) {
 // BenchmarkTaskSleep0 is one task switching out and back in through a loop
 // timer: Sleep(0) resumes in the next iteration.
 func BenchmarkTaskSleep0(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	finished := false
 	b.ReportAllocs()
@@ -118,7 +118,7 @@ func BenchmarkTaskSleep0(b *testing.B) {
 // BenchmarkTimerCallbackSleep0 is the callback equivalent of
 // BenchmarkTaskSleep0, for comparison: a timer re-armed with zero delay.
 func BenchmarkTimerCallbackSleep0(b *testing.B) {
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	b.ReportAllocs()
 	l.AddTimer(0, func(s *asyncState, _ time.Time) calloop.TimerAction {
@@ -135,7 +135,7 @@ func BenchmarkTimerCallbackSleep0(b *testing.B) {
 // and the peak heap in use while they sleep.
 func BenchmarkTasks100k(b *testing.B) {
 	const n = 100_000
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	body := func(t *calloop.Task[asyncState]) error {
 		if err := t.Sleep(10 * time.Millisecond); err != nil {
@@ -174,7 +174,7 @@ func BenchmarkTasks100k(b *testing.B) {
 // iteration's own cost amortized.
 func BenchmarkTaskSwitch1000(b *testing.B) {
 	const tasks = 1000
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	rounds := b.N/tasks + 1
 	left := tasks
@@ -198,7 +198,7 @@ func BenchmarkTaskSwitch1000(b *testing.B) {
 // instead of tasks, for comparison.
 func BenchmarkTimerCallback1000(b *testing.B) {
 	const timers = 1000
-	l := asyncLoop[asyncState](b)
+	l := newLoop[asyncState](b)
 	var s asyncState
 	rounds := b.N/timers + 1
 	left := timers

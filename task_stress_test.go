@@ -19,7 +19,7 @@ func TestTaskStress(t *testing.T) {
 		ended   int
 		results map[int]error
 	}
-	l := asyncLoop[st](t)
+	l := newLoop[st](t)
 	s := st{results: map[int]error{}}
 	n := 400
 	if testing.Short() {
@@ -107,7 +107,7 @@ func TestTaskStress(t *testing.T) {
 		return calloop.Drop()
 	})
 	all := calloop.All(futs...)
-	asyncRunUntil(t, l, &s, func() bool { return s.ended == n })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return s.ended == n })
 	for i, err := range s.results {
 		if err != nil && !errors.Is(err, context.Canceled) {
 			t.Fatalf("task %d: %v", i, err)
@@ -116,5 +116,5 @@ func TestTaskStress(t *testing.T) {
 	// All of them resolves too.
 	done := false
 	calloop.When(l, all, func(*st, []struct{}, error) { done = true })
-	asyncRunUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return done })
 }

@@ -24,7 +24,7 @@ func taskSpawn[S any](t testing.TB, l *calloop.Loop[S], body func(*calloop.Task[
 }
 
 func TestTaskSleepInterleavesWithCallbacks(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	finished := false
 	// Absolute deadlines, 25 ms apart, alternating between the task and a
@@ -48,7 +48,7 @@ func TestTaskSleepInterleavesWithCallbacks(t *testing.T) {
 		}
 		return calloop.Drop()
 	})
-	asyncRunUntil(t, l, &s, func() bool { return finished })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return finished })
 	got := strings.Join(s.log, ",")
 	if got != "task0,timer,task1,timer,task2,timer" {
 		t.Fatalf("log = %s", got)
@@ -63,7 +63,7 @@ func TestTaskSharedState(t *testing.T) {
 		byTasks, byTimer, byFutures int
 		m                           map[int]int
 	}
-	l := asyncLoop[st](t)
+	l := newLoop[st](t)
 	s := st{m: map[int]int{}}
 	const tasks, steps, futures = 50, 20, 100
 	left := tasks
@@ -104,7 +104,7 @@ func TestTaskSharedState(t *testing.T) {
 			s.m[-3] += v
 		})
 	}
-	asyncRunUntil(t, l, &s, func() bool { return left == 0 && s.byFutures == futures })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return left == 0 && s.byFutures == futures })
 	if s.byTasks != tasks*steps || s.m[-1] != tasks || s.m[-3] != futures*(futures-1)/2 || s.byTimer != s.m[-2] {
 		t.Fatalf("byTasks=%d done=%d futures sum=%d timer %d/%d", s.byTasks, s.m[-1], s.m[-3], s.byTimer, s.m[-2])
 	}
@@ -116,7 +116,7 @@ func TestTaskSharedState(t *testing.T) {
 }
 
 func TestTaskAwaitFuture(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	var got string
 	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
@@ -133,7 +133,7 @@ func TestTaskAwaitFuture(t *testing.T) {
 		got = v + " " + v2
 		return nil
 	})
-	asyncRunUntil(t, l, &s, func() bool { return got != "" })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return got != "" })
 	if got != "hello hello" {
 		t.Fatalf("got %q", got)
 	}
@@ -188,7 +188,7 @@ func TestTaskCancelAtEveryAwait(t *testing.T) {
 	for name, aw := range awaits {
 		for _, from := range []string{"loop", "goroutine"} {
 			t.Run(name+"/"+from, func(t *testing.T) {
-				l := asyncLoop[asyncState](t)
+				l := newLoop[asyncState](t)
 				var s asyncState
 				var got error
 				reached, after := false, false
@@ -203,7 +203,7 @@ func TestTaskCancelAtEveryAwait(t *testing.T) {
 					return got
 				})
 				fut := tk.Future()
-				asyncRunUntil(t, l, &s, func() bool { return reached })
+				dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return reached })
 				l.Dispatch(0, &s) // let the await settle in
 				if from == "loop" {
 					if !tk.Cancel() {
@@ -216,13 +216,13 @@ func TestTaskCancelAtEveryAwait(t *testing.T) {
 						t.Fatal("Cancel lost")
 					}
 				}
-				asyncRunUntil(t, l, &s, func() bool { return after })
+				dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return after })
 				if !errors.Is(got, context.Canceled) {
 					t.Fatalf("await returned %v", got)
 				}
 				var ferr error
 				calloop.When(l, fut, func(_ *asyncState, _ struct{}, err error) { ferr = err })
-				asyncRunUntil(t, l, &s, func() bool { return ferr != nil })
+				dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return ferr != nil })
 				if !errors.Is(ferr, context.Canceled) {
 					t.Fatalf("future: %v", ferr)
 				}
@@ -232,14 +232,14 @@ func TestTaskCancelAtEveryAwait(t *testing.T) {
 }
 
 func TestTaskCancelBeforeStart(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	ran := false
 	tk := taskSpawn(t, l, func(*calloop.Task[asyncState]) error { ran = true; return nil })
 	tk.Cancel()
 	var ferr error
 	calloop.When(l, tk.Future(), func(_ *asyncState, _ struct{}, err error) { ferr = err })
-	asyncRunUntil(t, l, &s, func() bool { return ferr != nil })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return ferr != nil })
 	l.Dispatch(0, &s)
 	if ran || !errors.Is(ferr, context.Canceled) {
 		t.Fatalf("ran=%v err=%v", ran, ferr)
@@ -247,7 +247,7 @@ func TestTaskCancelBeforeStart(t *testing.T) {
 }
 
 func TestTaskErrorFailsLoopUnlessObserved(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	boom := errors.New("boom")
 	taskSpawn(t, l, func(*calloop.Task[asyncState]) error { return boom })
@@ -268,7 +268,7 @@ func TestTaskErrorFailsLoopUnlessObserved(t *testing.T) {
 		done = true
 		return nil
 	})
-	asyncRunUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return done })
 	if !errors.Is(joined, boom) {
 		t.Fatalf("Join = %v", joined)
 	}
@@ -278,7 +278,7 @@ func taskPanickingBody(*calloop.Task[asyncState]) error { panic("body exploded")
 
 func TestTaskPanic(t *testing.T) {
 	t.Run("unjoined", func(t *testing.T) {
-		l := asyncLoop[asyncState](t)
+		l := newLoop[asyncState](t)
 		var s asyncState
 		taskSpawn(t, l, taskPanickingBody)
 		r := asyncCatch(t, l, &s)
@@ -291,7 +291,7 @@ func TestTaskPanic(t *testing.T) {
 		}
 	})
 	t.Run("joined", func(t *testing.T) {
-		l := asyncLoop[asyncState](t)
+		l := newLoop[asyncState](t)
 		var s asyncState
 		child := taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
 			tk.Sleep(0) // the joiner joins first
@@ -310,7 +310,7 @@ func TestTaskPanic(t *testing.T) {
 	})
 	t.Run("callback", func(t *testing.T) {
 		// A panicking ordinary callback leaves the tasks intact.
-		l := asyncLoop[asyncState](t)
+		l := newLoop[asyncState](t)
 		var s asyncState
 		n := 0
 		taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
@@ -324,12 +324,12 @@ func TestTaskPanic(t *testing.T) {
 		if r := asyncCatch(t, l, &s); r != "cb" {
 			t.Fatalf("recovered %v", r)
 		}
-		asyncRunUntil(t, l, &s, func() bool { return n == 5 })
+		dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return n == 5 })
 	})
 }
 
 func TestTaskWaitFD(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -359,7 +359,7 @@ func TestTaskWaitFD(t *testing.T) {
 	for i := range 3 {
 		l.Dispatch(0, &s)
 		fmt.Fprintf(w, "m%d", i)
-		asyncRunUntil(t, l, &s, func() bool { return len(got) == i+1 })
+		dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return len(got) == i+1 })
 	}
 	if strings.Join(got, ",") != "m0,m1,m2" {
 		t.Fatalf("got %v", got)
@@ -367,14 +367,14 @@ func TestTaskWaitFD(t *testing.T) {
 }
 
 func TestTaskLockOSThreadRefused(t *testing.T) {
-	l := asyncLoop[asyncState](t, calloop.WithLockOSThread())
+	l := newLoop[asyncState](t, calloop.WithLockOSThread())
 	if _, err := calloop.Spawn(l, func(*calloop.Task[asyncState]) error { return nil }); err == nil {
 		t.Fatal("Spawn on a WithLockOSThread loop succeeded")
 	}
 }
 
 func TestTaskMethodOutsideBody(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	tk := taskSpawn(t, l, func(t *calloop.Task[asyncState]) error { return t.Sleep(time.Hour) })
 	l.Dispatch(0, &s)
@@ -422,7 +422,7 @@ func TestTaskCloseStopsTasks(t *testing.T) {
 }
 
 func TestTaskManySleepers(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	// 3000 tasks keep this within its deadline under -race on a loaded
 	// 2-core machine (each new coroutine costs tens of microseconds there);
@@ -440,11 +440,11 @@ func TestTaskManySleepers(t *testing.T) {
 			return nil
 		})
 	}
-	asyncRunUntil(t, l, &s, func() bool { return s.n == n })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return s.n == n })
 }
 
 func TestTaskWaitFDHangup(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -459,14 +459,14 @@ func TestTaskWaitFDHangup(t *testing.T) {
 	})
 	l.Dispatch(0, &s)
 	w.Close()
-	asyncRunUntil(t, l, &s, func() bool { return got != 0 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return got != 0 })
 	if got&calloop.Hangup == 0 || got&calloop.Readable == 0 {
 		t.Fatalf("events %v", got)
 	}
 }
 
 func TestTaskContext(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	var ctx context.Context
 	tk := taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
@@ -476,7 +476,7 @@ func TestTaskContext(t *testing.T) {
 	fut := tk.Future()
 	done := false
 	calloop.When(l, fut, func(*asyncState, struct{}, error) { done = true })
-	asyncRunUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return done })
 	if ctx.Err() == nil {
 		t.Fatal("the context of a finished task is not cancelled")
 	}
@@ -486,12 +486,12 @@ func TestTaskContext(t *testing.T) {
 // A panic later in the same callback (another continuation) makes the loop
 // drop that timer: the task's sleep must survive it.
 func TestTaskSleepRearmSurvivesPanic(t *testing.T) {
-	l := asyncLoop[asyncState](t)
+	l := newLoop[asyncState](t)
 	var s asyncState
 	f, _ := calloop.Go(l, func(context.Context) (int, error) { return 1, nil }, nil)
 	fdone := false
 	calloop.When(l, f, func(*asyncState, int, error) { fdone = true })
-	asyncRunUntil(t, l, &s, func() bool { return fdone })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return fdone })
 	rounds := 0
 	taskSpawn(t, l, func(tk *calloop.Task[asyncState]) error {
 		for rounds < 5 {
@@ -509,5 +509,5 @@ func TestTaskSleepRearmSurvivesPanic(t *testing.T) {
 	if r := asyncCatch(t, l, &s); r != "continuation" {
 		t.Fatalf("recovered %v", r)
 	}
-	asyncRunUntil(t, l, &s, func() bool { return rounds == 5 })
+	dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return rounds == 5 })
 }

@@ -23,12 +23,12 @@ type ctFiring struct {
 }
 
 func TestTimerSimple(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		var got []ctFiring
 		start := time.Now()
-		if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(100*time.Millisecond, func(_ *testState, d time.Time) calloop.TimerAction {
 			got = append(got, ctFiring{0, d, l.Now()})
 			return calloop.Drop()
 		}); err != nil {
@@ -41,14 +41,14 @@ func TestTimerSimple(t *testing.T) {
 			t.Fatal("100ms timer fired at Dispatch(0)")
 		}
 		// One Dispatch with a longer timeout wakes up for the deadline and fires it.
-		if err := l.Dispatch(ctWatchdog, &s); err != nil {
+		if err := l.Dispatch(watchdogTimeout, &s); err != nil {
 			t.Fatal(err)
 		}
 		el := time.Since(start)
 		if len(got) != 1 {
-			t.Fatalf("one Dispatch(%v) fired %d timers, want the 100ms one", ctWatchdog, len(got))
+			t.Fatalf("one Dispatch(%v) fired %d timers, want the 100ms one", watchdogTimeout, len(got))
 		}
-		if el < 100*time.Millisecond || el >= ctWatchdog {
+		if el < 100*time.Millisecond || el >= watchdogTimeout {
 			t.Fatalf("Dispatch returned after %v, want about 100ms", el)
 		}
 		if got[0].now.Before(got[0].deadline) {
@@ -58,11 +58,11 @@ func TestTimerSimple(t *testing.T) {
 }
 
 func TestTimerImmediate(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	n := 0
 	for _, d := range []time.Duration{0, -time.Hour, math.MinInt64} {
-		if _, err := l.AddTimer(d, func(*ctState, time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(d, func(*testState, time.Time) calloop.TimerAction {
 			n++
 			return calloop.Drop()
 		}); err != nil {
@@ -78,13 +78,13 @@ func TestTimerImmediate(t *testing.T) {
 }
 
 func TestTimerHighPrecision(t *testing.T) {
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[ctState](t, opts...)
-		var s ctState
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[testState](t, opts...)
+		var s testState
 		fired := false
 		var deadline time.Time
 		start := time.Now()
-		if _, err := l.AddTimer(100*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(100*time.Millisecond, func(_ *testState, d time.Time) calloop.TimerAction {
 			fired, deadline = true, d
 			if l.Now().Before(d) || time.Now().Before(d) {
 				t.Errorf("fired before its deadline")
@@ -103,7 +103,7 @@ func TestTimerHighPrecision(t *testing.T) {
 		if fired {
 			t.Fatal("100ms timer fired within Dispatch(10.2ms)")
 		}
-		ctUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return fired })
+		dispatchUntilTimeout(t, l, &s, 100*time.Millisecond, func() bool { return fired })
 		if time.Since(start) < 100*time.Millisecond || deadline.Sub(start) < 100*time.Millisecond {
 			t.Fatal("100ms timer fired early")
 		}
@@ -111,8 +111,8 @@ func TestTimerHighPrecision(t *testing.T) {
 }
 
 func TestTimersNeverFireEarlyAndInOrder(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	rng := rand.New(rand.NewSource(2))
 	const n = 300
 	base := time.Now()
@@ -125,7 +125,7 @@ func TestTimersNeverFireEarlyAndInOrder(t *testing.T) {
 	for i := range n {
 		d := base.Add(time.Duration(rng.Intn(40)) * time.Millisecond / 2)
 		specs = append(specs, spec{i, d})
-		if _, err := l.AddTimerAt(d, func(_ *ctState, dl time.Time) calloop.TimerAction {
+		if _, err := l.AddTimerAt(d, func(_ *testState, dl time.Time) calloop.TimerAction {
 			got = append(got, ctFiring{i, dl, l.Now()})
 			if wall := time.Now(); wall.Before(dl) {
 				t.Errorf("timer %d fired at %v, before its deadline %v", i, wall, dl)
@@ -135,7 +135,7 @@ func TestTimersNeverFireEarlyAndInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctUntil(t, l, &s, func() bool { return len(got) == n })
+	dispatchUntil(t, l, &s, func() bool { return len(got) == n })
 	sort.SliceStable(specs, func(i, j int) bool { return specs[i].deadline.Before(specs[j].deadline) })
 	for i, f := range got {
 		if f.now.Before(f.deadline) {
@@ -149,13 +149,13 @@ func TestTimersNeverFireEarlyAndInOrder(t *testing.T) {
 }
 
 func TestTimerEqualDeadlinesFireInInsertionOrder(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	at := time.Now().Add(-time.Millisecond)
 	var got []int
 	var toks []calloop.Token
 	for i := range 50 {
-		tok, err := l.AddTimerAt(at, func(*ctState, time.Time) calloop.TimerAction {
+		tok, err := l.AddTimerAt(at, func(*testState, time.Time) calloop.TimerAction {
 			got = append(got, i)
 			return calloop.Drop()
 		})
@@ -184,12 +184,12 @@ func TestTimerEqualDeadlinesFireInInsertionOrder(t *testing.T) {
 }
 
 func TestTimerDueTimersFireInDeadlineOrder(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	now := time.Now()
 	var got []int
 	for _, ms := range []int{3, 1, 5, 2, 4} {
-		if _, err := l.AddTimerAt(now.Add(-time.Duration(10-ms)*time.Millisecond), func(*ctState, time.Time) calloop.TimerAction {
+		if _, err := l.AddTimerAt(now.Add(-time.Duration(10-ms)*time.Millisecond), func(*testState, time.Time) calloop.TimerAction {
 			got = append(got, ms)
 			return calloop.Drop()
 		}); err != nil {
@@ -207,13 +207,13 @@ func TestTimerDueTimersFireInDeadlineOrder(t *testing.T) {
 func TestTimerDeadlineBeforeLoopCreation(t *testing.T) {
 	// A deadline in the past, even before the loop existed, is due at once,
 	// is passed to the callback unchanged, and keeps its order.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	t1 := time.Now().Add(-time.Hour)
 	t2 := t1.Add(time.Minute)
 	var got []time.Time
 	for _, at := range []time.Time{t2, t1} {
-		if _, err := l.AddTimerAt(at, func(_ *ctState, d time.Time) calloop.TimerAction {
+		if _, err := l.AddTimerAt(at, func(_ *testState, d time.Time) calloop.TimerAction {
 			got = append(got, d)
 			return calloop.Drop()
 		}); err != nil {
@@ -228,10 +228,10 @@ func TestTimerDeadlineBeforeLoopCreation(t *testing.T) {
 
 func TestTimerActions(t *testing.T) {
 	t.Run("Drop", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		n := 0
-		tok, err := l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
+		tok, err := l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,16 +239,16 @@ func TestTimerActions(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("dropped timer fired %d times", n)
 		}
-		if err := l.Remove(tok); !ctIsInvalid(err) {
+		if err := l.Remove(tok); !isInvalid(err) {
 			t.Fatalf("Remove after Drop = %v, want ErrInvalidToken", err)
 		}
 	})
 	t.Run("Again", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		var got []ctFiring
 		const period = 15 * time.Millisecond
-		if _, err := l.AddTimer(0, func(_ *ctState, d time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(0, func(_ *testState, d time.Time) calloop.TimerAction {
 			got = append(got, ctFiring{0, d, l.Now()})
 			if len(got) == 4 {
 				return calloop.Drop()
@@ -257,7 +257,7 @@ func TestTimerActions(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		ctUntil(t, l, &s, func() bool { return len(got) == 4 })
+		dispatchUntil(t, l, &s, func() bool { return len(got) == 4 })
 		for i := 1; i < len(got); i++ {
 			// Again re-arms relative to the firing iteration's clock reading.
 			if want := got[i-1].now.Add(period); !got[i].deadline.Equal(want) {
@@ -269,11 +269,11 @@ func TestTimerActions(t *testing.T) {
 		}
 	})
 	t.Run("At", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		var got []time.Time
 		next := time.Now().Add(20 * time.Millisecond)
-		if _, err := l.AddTimer(0, func(_ *ctState, d time.Time) calloop.TimerAction {
+		if _, err := l.AddTimer(0, func(_ *testState, d time.Time) calloop.TimerAction {
 			got = append(got, d)
 			if len(got) == 2 {
 				return calloop.Drop()
@@ -282,7 +282,7 @@ func TestTimerActions(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		ctUntil(t, l, &s, func() bool { return len(got) == 2 })
+		dispatchUntil(t, l, &s, func() bool { return len(got) == 2 })
 		if !got[1].Equal(next) {
 			t.Fatalf("re-armed with At(%v), fired with deadline %v", next, got[1])
 		}
@@ -292,11 +292,11 @@ func TestTimerActions(t *testing.T) {
 func TestTimerRepeatingCounts(t *testing.T) {
 	// repeating_timer, scaled down: a 50ms repeating timer fires 0 times
 	// within 25ms, then once per 50ms.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	n := 0
 	start := time.Now()
-	if _, err := l.AddTimer(50*time.Millisecond, func(_ *ctState, d time.Time) calloop.TimerAction {
+	if _, err := l.AddTimer(50*time.Millisecond, func(_ *testState, d time.Time) calloop.TimerAction {
 		n++
 		return calloop.At(d.Add(50 * time.Millisecond))
 	}); err != nil {
@@ -309,7 +309,7 @@ func TestTimerRepeatingCounts(t *testing.T) {
 		t.Fatalf("fired %d times within %v", n, el)
 	}
 	for want := 1; want <= 3; want++ {
-		ctUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return n >= want })
+		dispatchUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return n >= want })
 		if el := time.Since(start); el < time.Duration(want)*50*time.Millisecond {
 			t.Fatalf("firing %d after %v: early", want, el)
 		}
@@ -319,10 +319,10 @@ func TestTimerRepeatingCounts(t *testing.T) {
 func TestTimerAgainZeroFiresNextIteration(t *testing.T) {
 	for _, name := range []string{"Again(0)", "At(past)", "Again(-1s)"} {
 		t.Run(name, func(t *testing.T) {
-			l := ctLoop[ctState](t)
-			var s ctState
+			l := newLoop[testState](t)
+			var s testState
 			n := 0
-			if _, err := l.AddTimer(0, func(_ *ctState, d time.Time) calloop.TimerAction {
+			if _, err := l.AddTimer(0, func(_ *testState, d time.Time) calloop.TimerAction {
 				n++
 				switch name {
 				case "Again(0)":
@@ -341,7 +341,7 @@ func TestTimerAgainZeroFiresNextIteration(t *testing.T) {
 				}
 			}
 			// And the loop does not sleep while it is due.
-			ctUntil(t, l, &s, func() bool { return n >= 8 })
+			dispatchUntil(t, l, &s, func() bool { return n >= 8 })
 		})
 	}
 }
@@ -349,18 +349,18 @@ func TestTimerAgainZeroFiresNextIteration(t *testing.T) {
 func TestTimerRearmedInPastDoesNotStarveOthers(t *testing.T) {
 	// A timer re-arming itself in the past must not keep other due timers
 	// from firing: every timer due when the iteration polled fires in it.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	now := time.Now()
 	early := now.Add(-10 * time.Millisecond)
 	a, b := 0, 0
-	if _, err := l.AddTimerAt(early, func(_ *ctState, d time.Time) calloop.TimerAction {
+	if _, err := l.AddTimerAt(early, func(_ *testState, d time.Time) calloop.TimerAction {
 		a++
 		return calloop.At(d) // same past deadline: due again at once
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AddTimerAt(now.Add(-5*time.Millisecond), func(*ctState, time.Time) calloop.TimerAction {
+	if _, err := l.AddTimerAt(now.Add(-5*time.Millisecond), func(*testState, time.Time) calloop.TimerAction {
 		b++
 		return calloop.Drop()
 	}); err != nil {
@@ -378,10 +378,10 @@ func TestTimerRearmedInPastDoesNotStarveOthers(t *testing.T) {
 }
 
 func TestTimerCancel(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	fired := map[string]bool{}
-	tok, err := l.AddTimer(10*time.Millisecond, func(*ctState, time.Time) calloop.TimerAction {
+	tok, err := l.AddTimer(10*time.Millisecond, func(*testState, time.Time) calloop.TimerAction {
 		fired["removed"] = true
 		return calloop.Drop()
 	})
@@ -394,7 +394,7 @@ func TestTimerCancel(t *testing.T) {
 	// Two due timers: the first removes the second, which must not fire.
 	past := time.Now().Add(-time.Millisecond)
 	var second calloop.Token
-	if _, err := l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+	if _, err := l.AddTimerAt(past, func(*testState, time.Time) calloop.TimerAction {
 		fired["first"] = true
 		if err := l.Remove(second); err != nil {
 			t.Errorf("Remove(due timer) = %v", err)
@@ -403,7 +403,7 @@ func TestTimerCancel(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	second, err = l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+	second, err = l.AddTimerAt(past, func(*testState, time.Time) calloop.TimerAction {
 		fired["second"] = true
 		return calloop.Drop()
 	})
@@ -411,13 +411,13 @@ func TestTimerCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	sentinel := false
-	if _, err := l.AddTimer(30*time.Millisecond, func(*ctState, time.Time) calloop.TimerAction {
+	if _, err := l.AddTimer(30*time.Millisecond, func(*testState, time.Time) calloop.TimerAction {
 		sentinel = true
 		return calloop.Drop()
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ctUntil(t, l, &s, func() bool { return sentinel })
+	dispatchUntil(t, l, &s, func() bool { return sentinel })
 	if fired["removed"] || fired["second"] || !fired["first"] {
 		t.Fatalf("fired %v; want only first", fired)
 	}
@@ -425,10 +425,10 @@ func TestTimerCancel(t *testing.T) {
 
 func TestResetTimer(t *testing.T) {
 	t.Run("earlier", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		n := 0
-		tok, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
+		tok, err := l.AddTimer(time.Hour, func(*testState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -441,10 +441,10 @@ func TestResetTimer(t *testing.T) {
 		}
 	})
 	t.Run("later", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		n := 0
-		tok, err := l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
+		tok, err := l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,10 +462,10 @@ func TestResetTimer(t *testing.T) {
 		}
 	})
 	t.Run("at", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		var got time.Time
-		tok, err := l.AddTimer(time.Hour, func(_ *ctState, d time.Time) calloop.TimerAction { got = d; return calloop.Drop() })
+		tok, err := l.AddTimer(time.Hour, func(_ *testState, d time.Time) calloop.TimerAction { got = d; return calloop.Drop() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -473,18 +473,18 @@ func TestResetTimer(t *testing.T) {
 		if err := l.ResetTimerAt(tok, at); err != nil {
 			t.Fatal(err)
 		}
-		ctUntil(t, l, &s, func() bool { return !got.IsZero() })
+		dispatchUntil(t, l, &s, func() bool { return !got.IsZero() })
 		if !got.Equal(at) {
 			t.Fatalf("deadline %v, want %v", got, at)
 		}
 	})
 	t.Run("from own callback, action wins", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		n := 0
 		var tok calloop.Token
 		var err error
-		tok, err = l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+		tok, err = l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
 			n++
 			if err := l.ResetTimer(tok, 0); err != nil {
 				t.Errorf("ResetTimer(self) = %v", err)
@@ -498,17 +498,17 @@ func TestResetTimer(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("fired %d times; the Drop returned after ResetTimer(self) must win", n)
 		}
-		if err := l.ResetTimer(tok, 0); !ctIsInvalid(err) {
+		if err := l.ResetTimer(tok, 0); !isInvalid(err) {
 			t.Fatalf("ResetTimer after Drop = %v, want ErrInvalidToken", err)
 		}
 	})
 	t.Run("another due timer from a callback", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		past := time.Now().Add(-time.Millisecond)
 		var log []string
 		var second calloop.Token
-		if _, err := l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+		if _, err := l.AddTimerAt(past, func(*testState, time.Time) calloop.TimerAction {
 			log = append(log, "first")
 			if err := l.ResetTimer(second, time.Hour); err != nil {
 				t.Errorf("ResetTimer = %v", err)
@@ -518,7 +518,7 @@ func TestResetTimer(t *testing.T) {
 			t.Fatal(err)
 		}
 		var err error
-		second, err = l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+		second, err = l.AddTimerAt(past, func(*testState, time.Time) calloop.TimerAction {
 			log = append(log, "second")
 			return calloop.Drop()
 		})
@@ -531,10 +531,10 @@ func TestResetTimer(t *testing.T) {
 		}
 	})
 	t.Run("disabled keeps new deadline until enabled", func(t *testing.T) {
-		l := ctLoop[ctState](t)
-		var s ctState
+		l := newLoop[testState](t)
+		var s testState
 		n := 0
-		tok, err := l.AddTimer(time.Hour, func(*ctState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
+		tok, err := l.AddTimer(time.Hour, func(*testState, time.Time) calloop.TimerAction { n++; return calloop.Drop() })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -559,11 +559,11 @@ func TestResetTimer(t *testing.T) {
 }
 
 func TestTimerDisableKeepsDeadline(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	at := time.Now().Add(10 * time.Millisecond)
 	var got []time.Time
-	tok, err := l.AddTimerAt(at, func(_ *ctState, d time.Time) calloop.TimerAction {
+	tok, err := l.AddTimerAt(at, func(_ *testState, d time.Time) calloop.TimerAction {
 		got = append(got, d)
 		return calloop.Drop()
 	})
@@ -596,12 +596,12 @@ func TestTimerDisableKeepsDeadline(t *testing.T) {
 }
 
 func TestTimerDisableFromOwnCallback(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	n := 0
 	var tok calloop.Token
 	var err error
-	tok, err = l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+	tok, err = l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
 		n++
 		if err := l.Disable(tok); err != nil {
 			t.Errorf("Disable(self) = %v", err)
@@ -625,11 +625,11 @@ func TestTimerDisableFromOwnCallback(t *testing.T) {
 }
 
 func TestTimerHugeDurations(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	fired := map[string]int{}
 	add := func(name string, d time.Duration) calloop.Token {
-		tok, err := l.AddTimer(d, func(*ctState, time.Time) calloop.TimerAction {
+		tok, err := l.AddTimer(d, func(*testState, time.Time) calloop.TimerAction {
 			fired[name]++
 			return calloop.Drop()
 		})
@@ -640,7 +640,7 @@ func TestTimerHugeDurations(t *testing.T) {
 	}
 	add("max", math.MaxInt64)
 	add("max-1", math.MaxInt64-1)
-	if _, err := l.AddTimerAt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), func(*ctState, time.Time) calloop.TimerAction {
+	if _, err := l.AddTimerAt(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), func(*testState, time.Time) calloop.TimerAction {
 		fired["year 3000"]++
 		return calloop.Drop()
 	}); err != nil {
@@ -651,7 +651,7 @@ func TestTimerHugeDurations(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := 0
-	againTok, err := l.AddTimer(0, func(*ctState, time.Time) calloop.TimerAction {
+	againTok, err := l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
 		again++
 		return calloop.Again(math.MaxInt64)
 	})
@@ -660,7 +660,7 @@ func TestTimerHugeDurations(t *testing.T) {
 	}
 	add("small", 5*time.Millisecond)
 	// With only never-firing timers left, Dispatch sleeps its full timeout.
-	ctUntil(t, l, &s, func() bool { return fired["small"] == 1 })
+	dispatchUntil(t, l, &s, func() bool { return fired["small"] == 1 })
 	start := time.Now()
 	if err := l.Dispatch(30*time.Millisecond, &s); err != nil {
 		t.Fatal(err)
@@ -689,12 +689,12 @@ func TestTimersMillionHalfCancelled(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		n = 200_000
 	}
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	count := 0
 	last := time.Time{}
 	ordered := true
-	fn := func(_ *ctState, d time.Time) calloop.TimerAction {
+	fn := func(_ *testState, d time.Time) calloop.TimerAction {
 		count++
 		if d.Before(last) {
 			ordered = false
@@ -728,7 +728,7 @@ func TestTimersMillionHalfCancelled(t *testing.T) {
 		t.Fatalf("%d more timers fired after all were due", count-n/2)
 	}
 	for i := 0; i < n; i += n / 100 {
-		if err := l.Remove(toks[i]); !ctIsInvalid(err) {
+		if err := l.Remove(toks[i]); !isInvalid(err) {
 			t.Fatalf("Remove(fired timer #%d) = %v, want ErrInvalidToken", i, err)
 		}
 	}
@@ -742,9 +742,9 @@ func TestTimerCancelAndReinsertManyTimes(t *testing.T) {
 	if raceEnabled {
 		n = 100_000
 	}
-	l := ctLoop[ctState](t)
-	var s ctState
-	fn := func(*ctState, time.Time) calloop.TimerAction { return calloop.Drop() }
+	l := newLoop[testState](t)
+	var s testState
+	fn := func(*testState, time.Time) calloop.TimerAction { return calloop.Drop() }
 	other, err := l.AddTimer(time.Hour, fn)
 	if err != nil {
 		t.Fatal(err)
@@ -777,8 +777,8 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 	// the past once: every one fires exactly once per iteration, in
 	// deadline order, and a due timer postponed by an earlier callback
 	// does not fire.
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	const n = 3000
 	base := time.Now().Add(-15 * time.Millisecond)
 	fired := make([]int, n)
@@ -786,7 +786,7 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 	var toks [n]calloop.Token
 	for i := range n {
 		var err error
-		toks[i], err = l.AddTimerAt(base.Add(time.Duration(i)*time.Microsecond), func(_ *ctState, d time.Time) calloop.TimerAction {
+		toks[i], err = l.AddTimerAt(base.Add(time.Duration(i)*time.Microsecond), func(_ *testState, d time.Time) calloop.TimerAction {
 			fired[i]++
 			order = append(order, i)
 			if i == 10 {
@@ -828,12 +828,12 @@ func TestTimerManyDueWithRearmsIntoThePast(t *testing.T) {
 }
 
 func TestTimerDisabledByEarlierCallbackInSameIteration(t *testing.T) {
-	l := ctLoop[ctState](t)
-	var s ctState
+	l := newLoop[testState](t)
+	var s testState
 	past := time.Now().Add(-5 * time.Millisecond)
 	var log []string
 	var second calloop.Token
-	if _, err := l.AddTimerAt(past, func(*ctState, time.Time) calloop.TimerAction {
+	if _, err := l.AddTimerAt(past, func(*testState, time.Time) calloop.TimerAction {
 		log = append(log, "first")
 		if err := l.Disable(second); err != nil {
 			t.Errorf("Disable(due timer) = %v", err)
@@ -843,7 +843,7 @@ func TestTimerDisabledByEarlierCallbackInSameIteration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var err error
-	second, err = l.AddTimerAt(past.Add(time.Millisecond), func(_ *ctState, d time.Time) calloop.TimerAction {
+	second, err = l.AddTimerAt(past.Add(time.Millisecond), func(_ *testState, d time.Time) calloop.TimerAction {
 		log = append(log, "second")
 		return calloop.Drop()
 	})

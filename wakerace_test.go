@@ -131,8 +131,8 @@ func TestWakeRaceRounds(t *testing.T) {
 	if testing.Short() {
 		budget = 300 * time.Millisecond
 	}
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
-		l := ctLoop[relWakeState](t, opts...)
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
+		l := newLoop[relWakeState](t, opts...)
 		dog := relWatchRounds(t, l)
 		st := &relWakeState{lastMsg: -1, lastB: -1}
 		p, err := calloop.NewPing(l, func(s *relWakeState) { s.pings++ })
@@ -275,7 +275,7 @@ func TestWakeRaceManySenders(t *testing.T) {
 	if testing.Short() {
 		budget = 200 * time.Millisecond
 	}
-	ctEachMode(t, func(t *testing.T, opts []calloop.Option) {
+	eachSleepMode(t, func(t *testing.T, opts []calloop.Option) {
 		const senders = 4
 		type state struct {
 			next   [senders]int
@@ -283,7 +283,7 @@ func TestWakeRaceManySenders(t *testing.T) {
 			closed bool
 			bad    string
 		}
-		l := ctLoop[state](t, opts...)
+		l := newLoop[state](t, opts...)
 		dog := relWatchRounds(t, l)
 		tx, err := calloop.NewChannel(l, func(s *state, m [2]int, ok bool) {
 			if !ok {
