@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
@@ -51,7 +50,9 @@ var rewritePause, _ = time.ParseDuration(os.Getenv("RESPKV_TEST_REWRITE_PAUSE"))
 
 func crashPoint(step string) {
 	if rewriteCrashAt == step {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Kill() // SIGKILL on Unix
+		}
 		select {} // the signal is on its way
 	}
 }
