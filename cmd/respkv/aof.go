@@ -71,6 +71,8 @@ type aof struct {
 	rwJob  *rwJob        // under mu: the rewriter's finished temporary file
 	rwQuit chan struct{} // closed by close: a running rewriter stops
 	rwDone chan struct{} // the running rewriter has exited (nil: none started)
+	// tailBytes is the size of the tail kept so far (for a test hook)
+	tailBytes atomic.Int64
 }
 
 // openAOF opens (creating) path for appending and starts the writer.
@@ -183,6 +185,7 @@ func (a *aof) writer() {
 		} else if tailing {
 			tail = append(tail, data...)
 		}
+		a.tailBytes.Store(int64(len(tail)))
 		if newJob != nil {
 			job = newJob
 		}

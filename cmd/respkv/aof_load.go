@@ -13,6 +13,16 @@ import (
 // errAOFTruncated: the file ends inside a record (or a header line).
 var errAOFTruncated = errors.New("unexpected end of file")
 
+// loadError is a refusal of the AOF, with Redis's message (capitalized as
+// Redis logs it).
+type loadError struct {
+	msg string
+	err error
+}
+
+func (e *loadError) Error() string { return e.msg }
+func (e *loadError) Unwrap() error { return e.err }
+
 // aofFormatError is a record that is not what respkv writes: the load stops.
 type aofFormatError struct {
 	off    int64
@@ -206,7 +216,7 @@ func (s *server) loadAOF(path string, warn io.Writer) error {
 	var count, errs int
 	var firstErr string
 	badFormat := func(detail string) error {
-		return fmt.Errorf("Bad file format reading the append only file %s: make a backup of your AOF file, then use ./redis-check-aof --fix <filename> (%s)", path, detail)
+		return &loadError{msg: fmt.Sprintf("Bad file format reading the append only file %s: make a backup of your AOF file, then use ./redis-check-aof --fix <filename> (%s)", path, detail)}
 	}
 	for {
 		recStart := ar.off
@@ -223,7 +233,7 @@ func (s *server) loadAOF(path string, warn io.Writer) error {
 			return badFormat(fe.Error())
 		}
 		if err != nil {
-			return fmt.Errorf("Unrecoverable error reading the append only file %s: %w", path, err)
+			return &loadError{msg: fmt.Sprintf("Unrecoverable error reading the append only file %s: %v", path, err), err: err}
 		}
 		cmd := lookup(args[0])
 		if cmd == nil {
@@ -231,7 +241,7 @@ func (s *server) loadAOF(path string, warn io.Writer) error {
 			if len(name) > 128 {
 				name = name[:128]
 			}
-			return fmt.Errorf("Unknown command '%s' reading the append only file %s", name, path)
+			return &loadError{msg: fmt.Sprintf("Unknown command '%s' reading the append only file %s", name, path)}
 		}
 		if (cmd.arity > 0 && len(args) != cmd.arity) || len(args) < -cmd.arity {
 			return badFormat(fmt.Sprintf("at offset %d: wrong number of arguments for '%s'", recStart, cmd.name))

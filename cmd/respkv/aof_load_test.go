@@ -30,8 +30,8 @@ func itoa(n int) string {
 }
 
 // loadFile writes content as an AOF, loads it into a fresh server and
-// returns the server, the load error, the log and the file afterwards.
-func loadFile(t *testing.T, content string) (*server, error, string, string) {
+// returns the server, the log, the file afterwards and the load error.
+func loadFile(t *testing.T, content string) (*server, string, string, error) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "appendonly.aof")
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -44,7 +44,7 @@ func loadFile(t *testing.T, content string) (*server, error, string, string) {
 	if rerr != nil {
 		t.Fatal(rerr)
 	}
-	return s, err, log.String(), string(after)
+	return s, log.String(), string(after), err
 }
 
 func keyVal(s *server, dbi int, key string) (string, bool) {
@@ -80,7 +80,7 @@ func TestAOFLoadRefusesCorruption(t *testing.T) {
 		{"header without cr", good + "*1\n$4\r\nPING\r\n", "Bad file format reading the append only file"},
 		{"rdb preamble", "REDIS0009\xfa\x09redis-ver", "Bad file format reading the append only file"},
 	} {
-		s, err, _, after := loadFile(t, tc.content)
+		s, _, after, err := loadFile(t, tc.content)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: load error %v, want %q", tc.name, err, tc.want)
 			continue
@@ -104,7 +104,7 @@ func TestAOFLoadTruncated(t *testing.T) {
 	good := aofRec("SET", "a", "1") + "#TS:1700000000\r\n" + aofRec("SET", "b", "2")
 	last := aofRec("SET", "c", "value-of-c")
 	for cut := 1; cut < len(last); cut++ {
-		s, err, log, after := loadFile(t, good+last[:cut])
+		s, log, after, err := loadFile(t, good+last[:cut])
 		if err != nil {
 			t.Fatalf("cut %d: %v", cut, err)
 		}
@@ -126,12 +126,12 @@ func TestAOFLoadTruncated(t *testing.T) {
 	// A length larger than the rest of the file is a cut record too, and
 	// nothing of that size is allocated.
 	for _, tail := range []string{"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$999999999999999\r\nab", "*999999999999999\r\n$3\r\nSET\r\n"} {
-		_, err, _, after := loadFile(t, good+tail)
+		_, _, after, err := loadFile(t, good+tail)
 		if err != nil || after != good {
 			t.Fatalf("huge length at the end: %v %q", err, after)
 		}
 	}
-	s, err, log, after := loadFile(t, good+aofRec("MULTI")+aofRec("SET", "t", "1")+aofRec("INCR", "n"))
+	s, log, after, err := loadFile(t, good+aofRec("MULTI")+aofRec("SET", "t", "1")+aofRec("INCR", "n"))
 	if err != nil || after != good || !strings.Contains(log, "Revert incomplete MULTI/EXEC transaction") {
 		t.Fatalf("MULTI without EXEC: %v %q\n%s", err, after, log)
 	}
@@ -145,7 +145,7 @@ func TestAOFLoadTruncated(t *testing.T) {
 func TestAOFLoadLogs(t *testing.T) {
 	content := aofRec("SELECT", "3") + aofRec("SET", "k", "v") + "#TS:1\r\n" + aofRec("MULTI") + aofRec("SET", "x", "y") + aofRec("EXEC") +
 		aofRec("INCR", "k")
-	s, err, log, after := loadFile(t, content)
+	s, log, after, err := loadFile(t, content)
 	if err != nil || after != content {
 		t.Fatalf("%v %q", err, after)
 	}

@@ -43,10 +43,10 @@ func rewriteTmp(path string) string {
 // to check that a kill at every step loses no acknowledged write.
 var rewriteCrashAt = os.Getenv("RESPKV_TEST_REWRITE_CRASH")
 
-// rewritePause (RESPKV_TEST_REWRITE_PAUSE, a duration) makes the rewriter
-// wait before handing its file over, so that tests get writes into the
-// tail.
-var rewritePause, _ = time.ParseDuration(os.Getenv("RESPKV_TEST_REWRITE_PAUSE"))
+// rewriteTailMin (RESPKV_TEST_REWRITE_TAIL, bytes) makes the rewriter wait
+// (up to 10 s) before handing its file over until the writer has kept that
+// much of the tail, so that tests get acknowledged writes into the tail.
+var rewriteTailMin, _ = strconv.ParseInt(os.Getenv("RESPKV_TEST_REWRITE_TAIL"), 10, 64)
 
 func crashPoint(step string) {
 	if rewriteCrashAt == step {
@@ -168,11 +168,15 @@ func (a *aof) rewriter(job *rwJob, snap *[numDBs][]snapEntry) {
 		crashPoint("base-written")
 		job.err = job.f.Sync()
 		crashPoint("base-synced")
-		if rewritePause > 0 {
-			select {
-			case <-time.After(rewritePause):
-			case <-a.rwQuit:
+		if rewriteTailMin > 0 {
+			t := time.NewTicker(5 * time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); a.tailBytes.Load() < rewriteTailMin && time.Now().Before(deadline); {
+				select {
+				case <-t.C:
+				case <-a.rwQuit:
+				}
 			}
+			t.Stop()
 		}
 	}
 	a.mu.Lock()

@@ -254,7 +254,7 @@ func TestRewriteKill9AtEachStep(t *testing.T) {
 	for _, step := range []string{"snapshot", "base-half", "base-written", "base-synced", "tail-written", "tail-synced", "renamed", "dir-synced"} {
 		t.Run(step, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "appendonly.aof")
-			p := startProcEnv(t, []string{"RESPKV_TEST_REWRITE_CRASH=" + step, "RESPKV_TEST_REWRITE_PAUSE=300ms"}, "-aof", path, "-appendfsync", "always", "-auto-aof-rewrite-percentage", "0")
+			p := startProcEnv(t, []string{"RESPKV_TEST_REWRITE_CRASH=" + step, "RESPKV_TEST_REWRITE_TAIL=4000"}, "-aof", path, "-appendfsync", "always", "-auto-aof-rewrite-percentage", "0")
 			ctx := context.Background()
 			rdb := redis.NewClient(&redis.Options{Addr: p.addr, Protocol: 2, PoolSize: 8, MaxRetries: -1})
 			defer rdb.Close()
@@ -331,7 +331,7 @@ func TestRewriteKill9AtEachStep(t *testing.T) {
 				t.Fatalf("keyspace from before the rewrite differs after a kill at %s", step)
 			}
 			// From the tail on, writes acknowledged during the rewrite
-			// (the rewriter pauses 300ms) were at stake.
+			// (the rewriter waits for 4000 bytes of tail) were at stake.
 			if (strings.HasPrefix(step, "tail") || step == "renamed" || step == "dir-synced") && len(acked) <= atRewrite {
 				t.Fatalf("no write acknowledged during the rewrite (%d before, %d in all)", atRewrite, len(acked))
 			}

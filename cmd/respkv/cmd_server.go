@@ -38,10 +38,13 @@ func maxInput(maxReq int64) int64 {
 }
 
 // maxOutput is the most output a connection may have pending before it is
-// closed: at least 1 GiB whatever proto-max-bulk-len is, so that one reply
-// (MGET of many large values) always fits above the 4 MiB high-water mark.
+// closed: no limit, as Redis's default for normal clients. Large values are
+// queued by reference (they cost no memory of their own) and a client's
+// commands stop running above the 4 MiB high-water mark, so what is copied
+// is bounded by one batch of replies; a single reply may be as large as
+// the values it names (MGET of a large value many times).
 func maxOutput(maxReq int64) int64 {
-	return max(maxInput(maxReq), 1<<30)
+	return 0
 }
 
 // help replies with lines as an array of simple strings, as Redis's HELP

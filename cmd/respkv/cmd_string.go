@@ -23,7 +23,7 @@ func cmdGet(s *server, c *client, args [][]byte) {
 	i := s.getString(c, args[1])
 	switch {
 	case i >= 0:
-		c.bulk(s.dbs[c.db].ents[i].val)
+		c.bulkEntry(&s.dbs[c.db].ents[i])
 	case i == -1:
 		c.null()
 	}
@@ -39,14 +39,14 @@ func (s *server) setKey(dbi int, key, val []byte, keepTTL bool) int {
 func (s *server) setKeyAt(dbi, i int, key, val []byte, keepTTL bool) int {
 	d := s.dbs[dbi]
 	if i < 0 {
-		i = d.add(key, val)
+		i = s.addVal(d, key, val)
 	} else {
 		e := &d.ents[i]
 		if e.typ != typeString {
 			e.typ = typeString
 			e.val = nil
 		}
-		d.setVal(i, val)
+		s.setValKeep(d, i, val)
 		if !keepTTL && e.exp != 0 {
 			d.persist(i)
 		}
@@ -149,7 +149,7 @@ func (s *server) setGeneric(c *client, args [][]byte, flags int, at int64) {
 			return
 		}
 		if i >= 0 {
-			c.bulk(d.ents[i].val)
+			c.bulkEntry(&d.ents[i])
 		} else {
 			c.null()
 		}
@@ -219,7 +219,7 @@ func cmdGetset(s *server, c *client, args [][]byte) {
 		return
 	}
 	if i >= 0 {
-		c.bulk(s.dbs[c.db].ents[i].val)
+		c.bulkEntry(&s.dbs[c.db].ents[i])
 	} else {
 		c.null()
 	}
@@ -235,7 +235,7 @@ func cmdGetdel(s *server, c *client, args [][]byte) {
 		return
 	}
 	d := s.dbs[c.db]
-	c.bulk(d.ents[i].val)
+	c.bulkEntry(&d.ents[i])
 	d.remove(i)
 	s.modified(c.db, args[1])
 	s.propagate(c.db, []byte("DEL"), args[1])
@@ -261,7 +261,7 @@ func cmdGetex(s *server, c *client, args [][]byte) {
 		return
 	}
 	d := s.dbs[c.db]
-	c.bulk(d.ents[i].val)
+	c.bulkEntry(&d.ents[i])
 	switch {
 	case at != 0 && at <= s.now:
 		d.remove(i)
@@ -286,7 +286,7 @@ func cmdMget(s *server, c *client, args [][]byte) {
 		if i < 0 || d.ents[i].typ != typeString {
 			c.null()
 		} else {
-			c.bulk(d.ents[i].val)
+			c.bulkEntry(&d.ents[i])
 		}
 	}
 }

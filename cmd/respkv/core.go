@@ -43,6 +43,7 @@ type Config struct {
 // netConn is what the core needs of a connection (a *stream.Conn).
 type netConn interface {
 	Write(p []byte) (int, error)
+	WriteRef(p []byte, release func()) (int, error)
 	Close() error
 	Abort() error
 	Buffered() int
@@ -76,6 +77,7 @@ type server struct {
 	propCustom bool // the command propagated itself
 	rw         rewriteState
 	mm         memState
+	gift       []byte // input buffer taken over for the running command (memory.go)
 
 	stats      stats
 	cmdStats   []cmdStat         // by command.id
@@ -104,16 +106,19 @@ type cmdStat struct {
 
 // client is one connection's state.
 type client struct {
-	id      uint64
-	srv     *server
-	conn    netConn
-	parser  *resp.Parser
-	out     []byte
-	db      int
-	name    string
-	born    int64
-	last    int64
-	lastCmd *command
+	id     uint64
+	srv    *server
+	conn   netConn
+	parser *resp.Parser
+	out    []byte
+	// large values of the replies in out, sent by reference (memory.go)
+	refs     []outRef
+	refBytes int
+	db       int
+	name     string
+	born     int64
+	last     int64
+	lastCmd  *command
 
 	closing bool // close after the replies are written
 
@@ -190,8 +195,12 @@ func (s *server) feed(c *client, in []byte) int {
 		if len(args) == 0 {
 			continue
 		}
+		if c.conn != nil {
+			s.takeInput(c, args)
+		}
 		s.call(c, args)
-		if len(c.out) > highWater {
+		s.gift = nil
+		if c.outLen() > highWater {
 			// Enough replies for now: the connection pauses reading above
 			// the high-water mark and offers the rest of the input again
 			// once the output has drained.

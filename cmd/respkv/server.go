@@ -189,6 +189,9 @@ func (s *server) onData(conn *stream.Conn[server], in []byte) int {
 		return len(in)
 	}
 	n := s.feed(c, in)
+	if n < len(in) && !c.stopped && !c.closing {
+		s.reserveInput(c, in[n:])
+	}
 	s.flushClient(c)
 	if c.stopped && c.conn != nil {
 		// feed stopped on output volume with requests left: have them
@@ -220,6 +223,7 @@ func (s *server) onClose(conn *stream.Conn[server], err error) {
 func (s *server) flushClient(c *client) {
 	if c.conn == nil {
 		c.out = c.out[:0]
+		c.dropRefs()
 		return
 	}
 	if s.aof != nil {
@@ -229,9 +233,8 @@ func (s *server) flushClient(c *client) {
 			if wrote {
 				c.heldSeq = seq
 			}
-			if len(c.out) > 0 {
-				data := make([]byte, len(c.out))
-				copy(data, c.out)
+			if c.outLen() > 0 {
+				data := c.flatOut()
 				if len(c.held) == 0 {
 					s.waiting = append(s.waiting, c)
 				}
@@ -246,9 +249,9 @@ func (s *server) flushClient(c *client) {
 			return
 		}
 	}
-	if len(c.out) > 0 {
-		s.stats.netOut += uint64(len(c.out))
-		c.conn.Write(c.out)
+	if c.outLen() > 0 {
+		s.stats.netOut += uint64(c.outLen())
+		c.writeOut()
 		if cap(c.out) > 1<<20 {
 			c.out = nil
 		} else {
