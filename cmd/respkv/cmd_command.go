@@ -2,8 +2,6 @@ package main
 
 // COMMAND: the command table as Redis describes it.
 
-import ()
-
 func (s *server) commandInfo(c *client, cmd *command) {
 	c.array(10)
 	c.bulkStr(cmd.name)
