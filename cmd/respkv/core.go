@@ -164,6 +164,7 @@ func newServer(cfg Config) *server {
 	}
 	s.now = time.Now().UnixMilli()
 	s.replid = fmt.Sprintf("%016x%016x%08x", rand.Uint64(), rand.Uint64(), rand.Uint32())
+	s.cmdStats = make([]cmdStat, len(commandList))
 	return s
 }
 
@@ -323,7 +324,7 @@ func lowerString(b []byte) string {
 // exec runs cmd and propagates its effect to the AOF.
 func (s *server) exec(c *client, cmd *command, args [][]byte) {
 	s.stats.commands++
-	st := s.cmdStat(cmd)
+	st := &s.cmdStats[cmd.id] // sized by newServer
 	st.calls++
 	c.lastCmd = cmd
 	dirty := s.dirty
