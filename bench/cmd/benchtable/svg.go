@@ -112,8 +112,11 @@ func (d *data) writeSVG(w io.Writer) error {
 		switch kv[0] {
 		case "date", "library", "pinning":
 			line1 = append(line1, kv[0]+": "+kv[1])
-		case "machine", "load":
+		case "machine":
 			line2 = append(line2, kv[1])
+		case "load":
+			v, _, _ := strings.Cut(kv[1], " (") // drop the "(1, 5, 15 min; ...)" note
+			line2 = append(line2, v)
 		}
 	}
 	p(`<text x="10" y="34" fill="#555">%s</text>`+"\n", html.EscapeString(strings.Join(line1, "; ")))
