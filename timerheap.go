@@ -74,7 +74,7 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 	if t.gen == 0 {
 		t.gen = 1
 	}
-	t.when, t.fn, t.pos, t.enabled, t.held, t.child = when, fn, -1, true, false, false
+	t.when, t.fn, t.pos, t.enabled = when, fn, -1, true // held and child were cleared by release
 	ts.push(id)
 	return id
 }
