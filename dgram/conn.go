@@ -12,8 +12,10 @@ import (
 // goroutine with *S, one at a time, like every other callback of the loop.
 type Handler[S any] struct {
 	// OnPacket is required: one datagram p arrived from from. p is only
-	// valid during the call (its buffer is reused); from is a value and may
-	// be kept.
+	// valid during the call: its buffer is reused for the next datagram
+	// (of this socket or another socket of the loop), so copy what must be
+	// kept. cap(p) == len(p): appending to p copies it. from is a value
+	// and may be kept.
 	OnPacket func(s *S, c *Conn[S], p []byte, from Addr)
 	// OnTruncated is optional: a datagram longer than Config.ReadSize
 	// arrived; p holds its first ReadSize bytes. Truncated datagrams never

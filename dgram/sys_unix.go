@@ -320,7 +320,10 @@ func (s *sysConn) recv(k, size int) (int, error) {
 func (s *sysConn) packet(i int) ([]byte, Addr, bool) {
 	rs := s.rs
 	off := i * rs.size
-	return rs.bufs[off : off+rs.lens[i] : off+rs.size], rs.from[i], rs.trunc[i]
+	end := off + rs.lens[i]
+	// The capacity ends with the datagram: the rest of the slot holds
+	// bytes of earlier datagrams, of this socket or another of the loop.
+	return rs.bufs[off:end:end], rs.from[i], rs.trunc[i]
 }
 
 // recvPortable receives one datagram with recvmsg.
