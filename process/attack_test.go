@@ -1,0 +1,86 @@
+//go:build linux
+
+package process
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/calloop-go/calloop/stream"
+)
+
+// TestGrandchildHoldsStdout: a child that leaves a grandchild holding its
+// standard output still gets OnExit when it exits; the output connection
+// stays open until the grandchild is gone, then closes.
+func TestGrandchildHoldsStdout(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		start := time.Now()
+		_, err := Start(l, Cmd[app]{Path: "/bin/sh", Args: []string{"sh", "-c", "sleep 1 & echo parent"}, Stdout: stdout(), OnExit: onExit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == 1 })
+		if d := time.Since(start); d > 900*time.Millisecond {
+			t.Fatalf("OnExit after %v: waited for the grandchild", d)
+		}
+		until(t, l, &s, func() bool { return len(s.closes["stdout"]) == 1 })
+		if string(s.out) != "parent\n" || s.closes["stdout"][0] != nil {
+			t.Fatalf("out %q, close %v", s.out, s.closes["stdout"])
+		}
+	})
+}
+
+// TestHugeArgs: an argument list larger than the system takes fails to
+// start with E2BIG, leaving nothing behind.
+func TestHugeArgs(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		before := countFDs(t)
+		big := strings.Repeat("a", 200000) // over MAX_ARG_STRLEN (128 KiB)
+		for _, c := range []Cmd[app]{
+			{Path: "/bin/true", Args: []string{"true", big}, Stdin: &stream.Handler[app]{}, Stdout: stdout()},
+			{Path: "/bin/true", Env: []string{"A=" + big}, Stderr: stderr()},
+		} {
+			p, err := Start(l, c)
+			if p != nil || !errors.Is(err, syscall.E2BIG) {
+				t.Fatalf("Start: %v", err)
+			}
+		}
+		if after := countFDs(t); after != before || !noChildren(t) {
+			t.Fatalf("descriptors %d -> %d, children left: %v", before, after, !noChildren(t))
+		}
+	})
+}
+
+// TestSignalAfterExit: Signal and Kill of a child that exited and was
+// reaped fail with os.ErrProcessDone; before OnExit (a zombie) they do not
+// reach anyone else.
+func TestSignalAfterExit(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		var inExit []error
+		p, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: func(a *app, p *Process[app], st *os.ProcessState) {
+			a.exits = append(a.exits, st)
+			inExit = append(inExit, p.Kill(), p.Signal(syscall.SIGTERM))
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == 1 })
+		for _, err := range append(inExit, p.Kill(), p.Signal(syscall.SIGINT)) {
+			if !errors.Is(err, os.ErrProcessDone) {
+				t.Fatalf("signal after exit: %v", err)
+			}
+		}
+		if !p.Exited() || p.State().ExitCode() != 0 {
+			t.Fatal(p.State())
+		}
+	})
+}
