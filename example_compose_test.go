@@ -148,3 +148,40 @@ func Example_composite() {
 	// peer read "ok PING\nok ECHO hi\nok LATE\n"
 	// after the disconnect: calloop: invalid token
 }
+
+// group is a parent with no descriptor of its own: it only holds children.
+type group struct{ reg *calloop.Registrar }
+
+func (g *group) Register(r *calloop.Registrar) error { g.reg = r; return nil }
+func (g *group) Unregister(*calloop.Registrar) error { return nil }
+func (g *group) Process(*struct{}, uint16, calloop.Events) (calloop.Action, error) {
+	return calloop.Continue, nil
+}
+
+// Children follow their parent: a ping raised while the parent is disabled
+// is delivered once, after its Enable; removing the parent removes the ping.
+func ExampleRegistrar_Adopt() {
+	l, _ := calloop.New[struct{}]()
+	defer l.Close()
+	g := &group{}
+	gtok, _ := l.AddSource(g)
+	p, _ := calloop.NewPing(l, func(*struct{}) { fmt.Println("ping") })
+	if err := g.reg.Adopt(p.Token()); err != nil {
+		fmt.Println(err)
+	}
+	var s struct{}
+
+	l.Disable(gtok)
+	p.Ping()
+	l.Dispatch(0, &s)
+	fmt.Println("parent disabled: nothing yet")
+	l.Enable(gtok)
+	l.Dispatch(0, &s)
+
+	l.Remove(gtok)
+	fmt.Println("ping after its parent's removal:", l.Remove(p.Token()))
+	// Output:
+	// parent disabled: nothing yet
+	// ping
+	// ping after its parent's removal: calloop: invalid token
+}
