@@ -37,10 +37,15 @@ type outRef struct {
 // bulkEntry replies with the value of e as a bulk string; a large one is
 // queued by reference.
 func (c *client) bulkEntry(e *entry) {
-	if c.conn == nil || len(e.val) < refMin {
-		c.bulk(e.val)
+	if len(e.val) >= refMin && c.conn != nil {
+		c.bulkRef(e)
 		return
 	}
+	c.out = resp.AppendBulk(c.out, e.val)
+}
+
+// bulkRef is bulkEntry for a large value: by reference.
+func (c *client) bulkRef(e *entry) {
 	e.shared = true
 	c.out = append(c.out, '$')
 	c.out = strconv.AppendInt(c.out, int64(len(e.val)), 10)
@@ -154,10 +159,13 @@ func (s *server) setValKeep(d *db, i int, val []byte) {
 // reserveInput is called when a request is incomplete: if a large bulk
 // argument is on its way, the connection is asked to receive the whole
 // request (as far as its lengths are known, with some room for small
-// arguments after it) into one buffer.
+// arguments after it) into one buffer. As Redis does, this is done only for
+// an authenticated client (or when no password is required): a stranger
+// cannot make the server allocate a large buffer with a short header; its
+// input grows with what it sends.
 func (s *server) reserveInput(c *client, rest []byte) {
 	t, ok := c.conn.(inputTaker)
-	if !ok {
+	if !ok || !c.authenticated && s.authRequired() {
 		return
 	}
 	if need := pendingNeed(rest, s.cfg.MaxReq); need > 0 {

@@ -247,3 +247,32 @@ func TestPendingNeed(t *testing.T) {
 		}
 	}
 }
+
+// fakeTaker records the reservations asked of a connection.
+type fakeTaker struct {
+	netConn
+	reserved int
+}
+
+func (f *fakeTaker) ReserveInput(n int) { f.reserved = n }
+func (f *fakeTaker) TakeInput() []byte  { return nil }
+
+// TestReserveOnlyAuthenticated: a client that has not authenticated (with
+// a password required) gets no buffer sized by its header.
+func TestReserveOnlyAuthenticated(t *testing.T) {
+	head := []byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870912\r\n")
+	for _, tc := range []struct {
+		pass string
+		auth bool
+		want bool
+	}{{"", false, true}, {"secret", false, false}, {"secret", true, true}} {
+		s := newServer(Config{MaxReq: 512 << 20, RequirePass: tc.pass})
+		f := &fakeTaker{}
+		c := s.newClient(f)
+		c.authenticated = tc.auth || tc.pass == ""
+		s.reserveInput(c, head)
+		if got := f.reserved > 0; got != tc.want {
+			t.Errorf("requirepass %q, authenticated %v: reserved %d", tc.pass, tc.auth, f.reserved)
+		}
+	}
+}
