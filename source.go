@@ -14,15 +14,17 @@ import (
 // example.
 //
 // The loop calls every method on its own goroutine:
-//   - Register when the source is added or enabled. It registers the
-//     source's descriptors with r (and may keep r: it stays valid until the
-//     source is removed).
+//   - Register when the source is added or enabled (by its own Enable, or
+//     its parent's: see [Registrar.Adopt]). It registers the source's
+//     descriptors with r (and may keep r: it stays valid until the source is
+//     removed); it may also create sources and adopt them as children.
 //   - Process for each event of one of those descriptors, with the
 //     descriptor's sub-token, and for each synthetic event raised with
 //     [Registrar.Ready]. Its [Action] applies to the whole source; an error
 //     fails the iteration (see [Loop.Fail]) and leaves the source in place.
-//   - Unregister when the source is disabled or removed. It deregisters the
-//     descriptors with r.
+//   - Unregister when the source is disabled or removed (by itself or with
+//     its parent), after its children. It deregisters the descriptors with
+//     r; the loop silences or removes the children itself.
 type Source[S any] interface {
 	Register(r *Registrar) error
 	Process(s *S, sub uint16, ev Events) (Action, error)
