@@ -4,7 +4,9 @@ package dgram
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestNoStaleBytes: the slice given to OnPacket reaches no byte beyond the
@@ -47,6 +49,66 @@ func TestNoStaleBytes(t *testing.T) {
 		until(t, l, &s, func() bool { return len(s.got) == 3 })
 		if len(leaked) != 0 {
 			t.Fatalf("callbacks saw %v bytes of an earlier datagram beyond p", leaked)
+		}
+	})
+}
+
+// TestUnixgramBlockedNoSpin: a Unix socket without a peer whose receiver
+// does not read gets EAGAIN, but Linux keeps reporting it writable: the
+// blocked queue must not make the loop spin (it is retried on a timer
+// that backs off), and once the receiver reads, every queued datagram
+// arrives, in order.
+func TestUnixgramBlockedNoSpin(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		dir := t.TempDir()
+		l := newLoop(t)
+		var s app
+		rpath := filepath.Join(dir, "r")
+		rcv, err := Listen(l, "unixgram", rpath, Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcv.PauseReading()
+		var sndErrs []error
+		h := collect()
+		h.OnPacket = func(*app, *Conn[app], []byte, Addr) {}
+		h.OnError = func(a *app, c *Conn[app], err error) { sndErrs = append(sndErrs, err) }
+		snd, err := Listen(l, "unixgram", filepath.Join(dir, "s"), Config{}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := 0
+		for snd.Queued() == 0 && sent < 1<<20 {
+			if err := snd.SendTo([]byte{byte(sent)}, UnixAddr(rpath)); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		for i := 0; i < 10; i++ { // more behind it
+			snd.SendTo([]byte{byte(sent)}, UnixAddr(rpath))
+			sent++
+		}
+		if snd.Queued() == 0 {
+			t.Fatal("the receiver took everything")
+		}
+		iters := 0
+		for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); iters++ {
+			if err := l.Dispatch(50*time.Millisecond, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if iters > 100 {
+			t.Fatalf("%d loop iterations in 300 ms with nothing to do: the blocked socket spins", iters)
+		}
+		rcv.ResumeReading()
+		until(t, l, &s, func() bool { return len(s.got) == sent })
+		for i, p := range s.got {
+			if len(p) != 1 || p[0] != byte(i) {
+				t.Fatalf("datagram %d: %x", i, p)
+			}
+		}
+		if snd.Queued() != 0 || len(sndErrs) != 0 {
+			t.Fatalf("queued %d, errors %v", snd.Queued(), sndErrs)
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"time"
 
 	"github.com/calloop-go/calloop"
 )
@@ -57,8 +58,21 @@ const (
 	stClosed       // OnClose called, or the loop closed the socket
 )
 
-// subTask is the sub-token of the synthetic event that finishes a close.
-const subTask = 1
+// subTask is the sub-token of the synthetic event that finishes a close;
+// subRetry that of the retry of a blocked queue on a socket whose
+// writability cannot be polled.
+const (
+	subTask  = 1
+	subRetry = 2
+)
+
+// The retry of a blocked send queue on a socket whose writability cannot
+// be polled (see sysConn.pollBlind) waits minRetry, doubling while the
+// kernel takes nothing, up to maxRetry.
+const (
+	minRetry = time.Millisecond
+	maxRetry = 32 * time.Millisecond
+)
 
 // outPkt is a queued datagram: slab[off:off+n] to to.
 type outPkt struct {
@@ -95,6 +109,11 @@ type Conn[S any] struct {
 	blocked    bool // the socket refused output: waiting for Writable
 	full       bool // a send failed with ErrFull: OnDrain is due at LowWater
 	paused     bool
+
+	retryArmed bool          // a retry timer is set (pollBlind sockets)
+	retryTok   calloop.Token // its token
+	retryWait  time.Duration // its next delay; 0 after progress
+	retryFn    func(*S, time.Time) calloop.TimerAction
 
 	q      []outPkt
 	qHead  int
@@ -306,6 +325,9 @@ func (c *Conn[S]) flush(s *S) {
 		n, err := c.sys.sendQueue(c.slab, c.q[c.qHead:])
 		c.dequeue(n)
 		c.stats.Sent += uint64(n)
+		if n > 0 {
+			c.retryWait = 0
+		}
 		if err == nil {
 			continue
 		}
@@ -379,6 +401,10 @@ func (c *Conn[S]) finish(err error) {
 	}
 	c.closeFD()
 	c.q, c.qHead, c.slab, c.qBytes = nil, 0, nil, 0
+	if c.retryArmed {
+		c.retryArmed = false
+		c.l.Remove(c.retryTok)
+	}
 	if !c.busy && !c.raised && c.reg != nil {
 		c.raised = true
 		c.reg.Ready(subTask, 0)
@@ -413,7 +439,11 @@ func (c *Conn[S]) sync() {
 		want |= calloop.Readable
 	}
 	if c.blocked && c.qHead < len(c.q) {
-		want |= calloop.Writable
+		if c.sys.pollBlind {
+			c.armRetry()
+		} else {
+			want |= calloop.Writable
+		}
 	}
 	if want != c.interest {
 		if err := c.reg.ModifyFD(c.sys.fd, 0, want, calloop.Level); err != nil {
@@ -422,6 +452,31 @@ func (c *Conn[S]) sync() {
 		}
 		c.interest = want
 	}
+}
+
+// armRetry sets a timer that retries the blocked queue of a socket whose
+// writability cannot be polled, with a delay that doubles while the
+// kernel takes nothing.
+func (c *Conn[S]) armRetry() {
+	if c.retryArmed {
+		return
+	}
+	c.retryWait = min(max(2*c.retryWait, minRetry), maxRetry)
+	if c.retryFn == nil {
+		c.retryFn = func(*S, time.Time) calloop.TimerAction {
+			c.retryArmed = false
+			if c.state == stOpen && c.registered {
+				c.reg.Ready(subRetry, calloop.Writable)
+			}
+			return calloop.Drop()
+		}
+	}
+	tok, err := c.l.AddTimer(c.retryWait, c.retryFn)
+	if err != nil {
+		c.finish(err)
+		return
+	}
+	c.retryTok, c.retryArmed = tok, true
 }
 
 // connSource is a Conn as the loop sees it: the calloop.Source methods live

@@ -34,7 +34,11 @@
 // callback returns (one sendmmsg call on Linux): an echo server answers a
 // batch of requests with one system call. A datagram the kernel cannot take
 // (its send buffer is full) waits in the socket's send queue, which is
-// flushed when the socket becomes writable, in order.
+// flushed when the socket becomes writable, in order. A Unix socket made
+// by [Listen] (without a peer) is the exception: the system does not say
+// when a full receiver has room again, so its blocked queue is retried on
+// a timer whose delay doubles, up to some tens of milliseconds, while nothing
+// leaves.
 //
 // The queue is bounded by [Config.HighWater] (bytes plus [QueueOverhead] per
 // datagram). A datagram that does not fit is dropped, SendTo returns

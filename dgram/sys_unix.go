@@ -20,6 +20,11 @@ type sysConn struct {
 	family int
 	batch  int  // datagrams per receive call
 	mmsg   bool // recvmmsg/sendmmsg (Linux)
+	// pollBlind: the kernel's writability says nothing about whether a
+	// send would succeed (a Unix datagram socket without a peer: Linux
+	// reports it writable while the receiver's queue is full), so a
+	// blocked queue is retried on a timer rather than on Writable.
+	pollBlind bool
 
 	rs *recvSlots // the receive slots, shared by the sockets of a loop
 
@@ -95,6 +100,7 @@ func (s *sysConn) open(network string, la, ra Addr, cfg *config, rs *recvSlots) 
 			return Addr{}, err
 		}
 	}
+	s.pollBlind = s.family == unix.AF_UNIX && !ra.IsValid()
 	s.batch, s.mmsg = 1, false
 	if mmsgSupported && !forcePortable {
 		s.batch, s.mmsg = cfg.batch, true
