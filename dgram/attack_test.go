@@ -4,6 +4,7 @@ package dgram
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -109,6 +110,45 @@ func TestUnixgramBlockedNoSpin(t *testing.T) {
 		}
 		if snd.Queued() != 0 || len(sndErrs) != 0 {
 			t.Fatalf("queued %d, errors %v", snd.Queued(), sndErrs)
+		}
+	})
+}
+
+// TestHighWaterBelowDatagram: a HighWater smaller than a datagram does not
+// forbid sending it from a callback (where every send is queued): an empty
+// queue takes any one datagram, so an echo server answers as it would
+// outside a callback; the next one then waits for room.
+func TestHighWaterBelowDatagram(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		var sendErrs []error
+		var second error
+		srv, err := Listen(l, "udp", "127.0.0.1:0", Config{HighWater: 10}, Handler[app]{
+			OnPacket: func(a *app, c *Conn[app], p []byte, from Addr) {
+				if err := c.SendTo(p, from); err != nil {
+					sendErrs = append(sendErrs, err)
+				}
+				second = c.SendTo(p, from)
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := Dial(l, "udp", "", srv.LocalAddr().String(), Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := bytes.Repeat([]byte("e"), 200)
+		if err := cli.Send(msg); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.got) == 1 || len(sendErrs) > 0 })
+		if len(sendErrs) != 0 || !bytes.Equal(s.got[0], msg) {
+			t.Fatalf("echo: %v, got %d datagrams", sendErrs, len(s.got))
+		}
+		if !errors.Is(second, ErrFull) {
+			t.Fatalf("a second datagram past HighWater: %v", second)
 		}
 	})
 }

@@ -29,7 +29,8 @@ type Config struct {
 	// HighWater bounds the send queue: the bytes of the queued datagrams
 	// plus [QueueOverhead] per datagram (default 1 MiB). A datagram that
 	// would take the queue above it is not queued: [Conn.Send] and
-	// [Conn.SendTo] return [ErrFull].
+	// [Conn.SendTo] return [ErrFull]. An empty queue takes any one
+	// datagram, however large.
 	HighWater int
 	// LowWater is the queue size at which [Handler.OnDrain] is called
 	// after a send failed with ErrFull (default HighWater/4).

@@ -286,7 +286,9 @@ func (c *Conn[S]) send(p []byte, to Addr) error {
 
 func (c *Conn[S]) enqueue(p []byte, to Addr) error {
 	cost := len(p) + QueueOverhead
-	if c.qBytes+cost > c.cfg.high || cost < 0 {
+	// An empty queue takes any one datagram: a HighWater below a
+	// datagram's size must not forbid sending it from a callback.
+	if cost < 0 || (c.qHead < len(c.q) && cost > c.cfg.high-c.qBytes) {
 		c.full = true
 		c.stats.Dropped++
 		return ErrFull
