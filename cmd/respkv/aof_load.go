@@ -44,6 +44,7 @@ type aofReader struct {
 	size int64 // file size
 	buf  []byte
 	args [][]byte
+	gift []byte // the arena of the record's large argument, if any
 }
 
 func newAOFReader(r io.Reader, size int64) *aofReader {
@@ -141,6 +142,7 @@ func (ar *aofReader) next() ([][]byte, error) {
 	}
 	ar.args = ar.args[:0]
 	ar.buf = ar.buf[:0]
+	ar.gift = nil
 	for range argc {
 		n, err := ar.header('$')
 		if err != nil {
@@ -151,8 +153,12 @@ func (ar *aofReader) next() ([][]byte, error) {
 		}
 		if cap(ar.buf)-len(ar.buf) < int(n) {
 			// A new arena: the earlier arguments stay where they are.
-			nb := make([]byte, 0, max(int(n), 4096))
-			ar.buf = nb
+			ar.buf = make([]byte, 0, max(int(n), 4096))
+			if n >= keepMin {
+				// An arena of one large argument is never reused: the
+				// command may keep the value as it is (server.gift).
+				ar.gift = ar.buf[:n]
+			}
 		}
 		at := len(ar.buf)
 		ar.buf = ar.buf[:at+int(n)]
@@ -249,7 +255,9 @@ func (s *server) loadAOF(path string, warn io.Writer) error {
 		if !c.multi && cmd.name == "multi" {
 			beforeMulti = recStart
 		}
+		s.gift = ar.gift
 		s.call(c, args)
+		s.gift = nil
 		count++
 		if len(c.out) > 0 && c.out[0] == '-' {
 			if errs == 0 {

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -181,4 +183,27 @@ func FuzzAOFLoad(f *testing.F) {
 			t.Fatalf("the loader changed more than the tail: %q -> %q", data, after)
 		}
 	})
+}
+
+// TestAOFLoadKeepsLargeValues: a large value in the AOF is read into a
+// buffer of its own and kept, not copied again.
+func TestAOFLoadKeepsLargeValues(t *testing.T) {
+	const size = 16 << 20
+	path := filepath.Join(t.TempDir(), "appendonly.aof")
+	if err := os.WriteFile(path, []byte(aofRec("SET", "big", strings.Repeat("b", size))+aofRec("SET", "small", "s")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(Config{MaxReq: 512 << 20})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if err := s.loadAOF(path, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if v, _ := keyVal(s, 0, "big"); len(v) != size || v[size-1] != 'b' {
+		t.Fatalf("big: %d bytes", len(v))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > size*3/2 {
+		t.Fatalf("loading a %d MiB value allocated %d MiB", size>>20, got>>20)
+	}
 }
