@@ -47,3 +47,12 @@ func (a Addr) NetAddr() net.Addr {
 	}
 	return nil
 }
+
+// unmap returns a with an IPv4-mapped IPv6 address written as IPv4: the
+// form in which two addresses of the same IPv4 peer compare equal.
+func (a Addr) unmap() Addr {
+	if a.IP.IsValid() {
+		a.IP = netip.AddrPortFrom(a.IP.Addr().Unmap(), a.IP.Port())
+	}
+	return a
+}

@@ -5,7 +5,10 @@ package dgram
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"path/filepath"
+	"slices"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -149,6 +152,91 @@ func TestHighWaterBelowDatagram(t *testing.T) {
 		}
 		if !errors.Is(second, ErrFull) {
 			t.Fatalf("a second datagram past HighWater: %v", second)
+		}
+	})
+}
+
+// TestMappedAddresses: an IPv4 peer written as an IPv4-mapped IPv6
+// address is the same peer: SendTo from an IPv4 or dual-stack socket
+// reaches it, and a socket dialed to it accepts it in SendTo.
+func TestMappedAddresses(t *testing.T) {
+	l := newLoop(t)
+	var s app
+	srv, err := Listen(l, "udp4", "127.0.0.1:0", Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := srv.LocalAddr().IP.Port()
+	mapped := UDPAddr(netip.AddrPortFrom(netip.MustParseAddr("::ffff:127.0.0.1"), port))
+	v4, err := Listen(l, "udp4", "127.0.0.1:0", Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dual, err := Listen(l, "udp", ":0", Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialed, err := Dial(l, "udp", "", mapped.String(), Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*Conn[app]{v4, dual} {
+		if err := c.SendTo([]byte{byte(i)}, mapped); err != nil {
+			t.Fatalf("SendTo %v from socket %d: %v", mapped, i, err)
+		}
+	}
+	if err := dialed.SendTo([]byte{2}, mapped); err != nil {
+		t.Fatalf("SendTo the dialed peer as a mapped address: %v", err)
+	}
+	until(t, l, &s, func() bool { return len(s.got) == 3 })
+	for _, f := range s.from {
+		if !f.IP.Addr().Is4() {
+			t.Fatalf("source %v: not a plain IPv4 address", f)
+		}
+	}
+}
+
+// TestSizes: datagrams of 0 bytes, ReadSize, ReadSize+1, and the largest
+// and one past the largest UDP payload over IPv4.
+func TestSizes(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		h := collect()
+		h.OnTruncated = func(a *app, c *Conn[app], p []byte, from Addr) { a.trunc = append(a.trunc, bytes.Clone(p)) }
+		small, err := Listen(l, "udp", "127.0.0.1:0", Config{ReadSize: 512, ReadBuffer: 1 << 20}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big, err := Listen(l, "udp", "127.0.0.1:0", Config{ReadBuffer: 1 << 20}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := Listen(l, "udp", "127.0.0.1:0", Config{WriteBuffer: 1 << 20}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill := func(n int) []byte { return bytes.Repeat([]byte{byte(n)}, n) }
+		for _, n := range []int{0, 512, 513} {
+			if err := cli.SendTo(fill(n), small.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cli.SendTo(fill(65507), big.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		if err := cli.SendTo(fill(65508), big.LocalAddr()); !errors.Is(err, syscall.EMSGSIZE) {
+			t.Fatalf("65508 bytes over IPv4: %v", err)
+		}
+		until(t, l, &s, func() bool { return len(s.got) == 3 && len(s.trunc) == 1 })
+		slices.SortFunc(s.got, func(a, b []byte) int { return len(a) - len(b) })
+		for i, n := range []int{0, 512, 65507} {
+			if !bytes.Equal(s.got[i], fill(n)) {
+				t.Fatalf("datagram %d: %d bytes, want %d", i, len(s.got[i]), n)
+			}
+		}
+		if !bytes.Equal(s.trunc[0], fill(513)[:512]) {
+			t.Fatalf("truncated: %d bytes", len(s.trunc[0]))
 		}
 	})
 }

@@ -231,8 +231,10 @@ func (c *Conn[S]) Send(p []byte) error {
 }
 
 // SendTo sends datagram p to to, which must be of the socket's kind (a UDP
-// address for a UDP socket, a named Unix address for a Unix one). p is
-// copied or sent before SendTo returns: the caller may reuse it.
+// address for a UDP socket, a named Unix address for a Unix one), and on
+// a socket made by [Dial] its peer (an IPv4 address and the same address
+// IPv4-mapped are one peer). p is copied or sent before SendTo returns:
+// the caller may reuse it.
 //
 // Datagrams leave in the order of the calls. Those sent from a callback of
 // this socket (OnPacket, say) are queued and leave together when the
@@ -253,7 +255,7 @@ func (c *Conn[S]) SendTo(p []byte, to Addr) error {
 		return ErrClosed
 	}
 	if c.raddr.IsValid() {
-		if to != c.raddr {
+		if to.unmap() != c.raddr.unmap() {
 			return &net.OpError{Op: "write", Net: c.network, Addr: to.NetAddr(), Err: errors.New("socket is connected to another address")}
 		}
 		to = Addr{}
