@@ -5,12 +5,16 @@ package dgram
 import (
 	"bytes"
 	"errors"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/calloop-go/calloop"
 )
 
 // TestNoStaleBytes: the slice given to OnPacket reaches no byte beyond the
@@ -237,6 +241,156 @@ func TestSizes(t *testing.T) {
 		}
 		if !bytes.Equal(s.trunc[0], fill(513)[:512]) {
 			t.Fatalf("truncated: %d bytes", len(s.trunc[0]))
+		}
+	})
+}
+
+// flood sends datagrams to addr from n sockets of their own goroutines
+// until the returned stop is called (which waits for them).
+func flood(t *testing.T, n int, addr string) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			msg := []byte("flood-" + itoa(i))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				c.Write(msg) // refused once the socket is closed: go on
+			}
+		}()
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done); wg.Wait() }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestFloodTimerCloseInCallback: a socket flooded by many peers does not
+// starve a timer of the same loop; the callback answers each datagram,
+// then closes the socket in the middle of a batch: nothing is delivered
+// after Close, OnClose runs once, and the descriptor is gone (the leak
+// check counts it).
+func TestFloodTimerCloseInCallback(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		const closeAt = 5000
+		var afterClose, sendErrs int
+		closed := false
+		srv, err := Listen(l, "udp", "127.0.0.1:0", Config{Batch: 64}, Handler[app]{
+			OnPacket: func(a *app, c *Conn[app], p []byte, from Addr) {
+				if closed {
+					afterClose++
+					return
+				}
+				a.got = append(a.got, nil)
+				if err := c.SendTo(p, from); err != nil && !errors.Is(err, ErrFull) {
+					sendErrs++
+				}
+				if len(a.got) == closeAt {
+					closed = true
+					c.Close()
+				}
+			},
+			OnClose: func(a *app, c *Conn[app], err error) { a.closed++ },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := flood(t, 4, srv.LocalAddr().String())
+		ticks := 0
+		if _, err := l.AddTimer(time.Millisecond, func(*app, time.Time) calloop.TimerAction {
+			ticks++
+			return calloop.Again(time.Millisecond)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.got) >= 1000 })
+		start := ticks
+		deadline := time.Now().Add(10 * time.Second)
+		for ticks < start+20 && time.Now().Before(deadline) {
+			l.Dispatch(10*time.Millisecond, &s)
+		}
+		if ticks < start+20 {
+			t.Fatalf("the timer fired %d times in 10 s of flood", ticks-start)
+		}
+		until(t, l, &s, func() bool { return s.closed == 1 })
+		stop()
+		for i := 0; i < 5; i++ {
+			l.Dispatch(0, &s)
+		}
+		if afterClose != 0 || s.closed != 1 || sendErrs != 0 || srv.Stats().Received != closeAt {
+			t.Fatalf("%d datagrams after Close, %d closes, %d send errors, stats %+v", afterClose, s.closed, sendErrs, srv.Stats())
+		}
+	})
+}
+
+// TestPauseInBatch: PauseReading from OnPacket stops the deliveries at
+// once, even with more datagrams of the same batch received; they are
+// delivered, in order, after ResumeReading (and a pause while they are
+// delivered stops them again).
+func TestPauseInBatch(t *testing.T) {
+	eachMode(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		var afterPause int
+		paused := false
+		h := collect()
+		h.OnPacket = func(a *app, c *Conn[app], p []byte, from Addr) {
+			if paused {
+				afterPause++
+			}
+			a.got = append(a.got, bytes.Clone(p))
+			if len(a.got) == 1 || len(a.got) == 5 {
+				c.PauseReading()
+				paused = true
+			}
+		}
+		srv, err := Listen(l, "udp", "127.0.0.1:0", Config{Batch: 16}, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cli, err := Dial(l, "udp", "", srv.LocalAddr().String(), Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 10; i++ {
+			cli.Send([]byte{byte(i)})
+		}
+		until(t, l, &s, func() bool { return len(s.got) == 1 })
+		for i := 0; i < 5; i++ {
+			l.Dispatch(time.Millisecond, &s)
+		}
+		if afterPause != 0 {
+			t.Fatalf("%d datagrams delivered after PauseReading", afterPause)
+		}
+		for _, want := range []int{5, 10} {
+			paused = false
+			srv.ResumeReading()
+			until(t, l, &s, func() bool { return len(s.got) == want })
+			for i := 0; i < 5; i++ {
+				l.Dispatch(time.Millisecond, &s)
+			}
+			if afterPause != 0 || len(s.got) != want {
+				t.Fatalf("%d datagrams delivered after PauseReading (%d in all)", afterPause, len(s.got))
+			}
+		}
+		for i, p := range s.got {
+			if len(p) != 1 || p[0] != byte(i) {
+				t.Fatalf("datagram %d: %x", i, p)
+			}
 		}
 	})
 }

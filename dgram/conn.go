@@ -60,10 +60,12 @@ const (
 
 // subTask is the sub-token of the synthetic event that finishes a close;
 // subRetry that of the retry of a blocked queue on a socket whose
-// writability cannot be polled.
+// writability cannot be polled; subHeld that of the delivery of datagrams
+// held by a pause.
 const (
 	subTask  = 1
 	subRetry = 2
+	subHeld  = 3 // datagrams held by a pause are due
 )
 
 // The retry of a blocked send queue on a socket whose writability cannot
@@ -78,6 +80,14 @@ const (
 type outPkt struct {
 	off, n int
 	to     Addr
+}
+
+// heldPkt is a received datagram waiting for ResumeReading:
+// heldBuf[off:off+n] from from.
+type heldPkt struct {
+	off, n int
+	from   Addr
+	trunc  bool
 }
 
 // Conn is a datagram socket on a loop: UDP or Unix, made by [Listen] or
@@ -114,6 +124,13 @@ type Conn[S any] struct {
 	retryTok   calloop.Token // its token
 	retryWait  time.Duration // its next delay; 0 after progress
 	retryFn    func(*S, time.Time) calloop.TimerAction
+
+	// Datagrams of a batch received before a callback paused reading:
+	// delivered after ResumeReading, before anything else is received.
+	held       []heldPkt
+	heldBuf    []byte
+	heldHead   int
+	heldRaised bool // a subHeld event is pending
 
 	q      []outPkt
 	qHead  int
@@ -366,7 +383,11 @@ func (c *Conn[S]) dequeue(n int) {
 }
 
 // PauseReading stops receiving: datagrams wait in the kernel's buffer (and
-// beyond it are dropped by the kernel) until [Conn.ResumeReading].
+// beyond it are dropped by the kernel) until [Conn.ResumeReading]. No
+// OnPacket or OnTruncated call follows PauseReading until ResumeReading,
+// even when it is called from OnPacket with more datagrams of the same
+// batch already received: those are kept (copied) and delivered first,
+// in order, after ResumeReading.
 func (c *Conn[S]) PauseReading() {
 	c.paused = true
 	if !c.busy {
@@ -377,6 +398,10 @@ func (c *Conn[S]) PauseReading() {
 // ResumeReading resumes receiving after [Conn.PauseReading].
 func (c *Conn[S]) ResumeReading() {
 	c.paused = false
+	if c.heldHead < len(c.held) && !c.heldRaised && c.state == stOpen && c.reg != nil {
+		c.heldRaised = true
+		c.reg.Ready(subHeld, calloop.Readable)
+	}
 	if !c.busy {
 		c.sync()
 	}
@@ -405,6 +430,7 @@ func (c *Conn[S]) finish(err error) {
 	}
 	c.closeFD()
 	c.q, c.qHead, c.slab, c.qBytes = nil, 0, nil, 0
+	c.held, c.heldBuf, c.heldHead = nil, nil, 0
 	if c.retryArmed {
 		c.retryArmed = false
 		c.l.Remove(c.retryTok)
@@ -512,14 +538,18 @@ func (cs *connSource[S]) Unregister(r *calloop.Registrar) error {
 		c.state = stClosed
 		c.closeFD()
 		c.q, c.slab = nil, nil
+		c.held, c.heldBuf = nil, nil
 	}
 	return nil
 }
 
 func (cs *connSource[S]) Process(s *S, sub uint16, ev calloop.Events) (calloop.Action, error) {
 	c := (*Conn[S])(cs)
-	if sub == subTask {
+	switch sub {
+	case subTask:
 		c.raised = false
+	case subHeld:
+		c.heldRaised = false
 	}
 	switch c.state {
 	case stClosed:
@@ -583,6 +613,12 @@ func (c *Conn[S]) report(s *S, err error) {
 // spent or reading stops.
 func (c *Conn[S]) read(s *S) {
 	budget := c.cfg.readBudget
+	if c.heldHead < len(c.held) {
+		budget -= c.deliverHeld(s)
+		if c.heldHead < len(c.held) {
+			return // paused again, or closed
+		}
+	}
 	for budget > 0 && c.state == stOpen && !c.paused {
 		k := min(budget, c.sys.batch)
 		n, err := c.sys.recv(k, c.cfg.readSize)
@@ -600,23 +636,60 @@ func (c *Conn[S]) read(s *S) {
 			return
 		}
 		for i := 0; i < n && c.state == stOpen; i++ {
-			p, from, trunc := c.sys.packet(i)
-			if trunc {
-				c.stats.Truncated++
-				if fn := c.h.OnTruncated; fn != nil {
-					fn(s, c, p, from)
-				} else {
-					c.stats.Errors++
-					c.report(s, &TruncatedError{From: from, Kept: len(p)})
-				}
-				continue
+			if c.paused {
+				c.hold(i, n)
+				return
 			}
-			c.stats.Received++
-			c.h.OnPacket(s, c, p, from)
+			p, from, trunc := c.sys.packet(i)
+			c.deliver(s, p, from, trunc)
 		}
 		budget -= n
 		if n < k {
 			return // the socket is drained (or nearly: level-triggered, it will say)
 		}
 	}
+}
+
+// deliver hands one received datagram to its callback.
+func (c *Conn[S]) deliver(s *S, p []byte, from Addr, trunc bool) {
+	if trunc {
+		c.stats.Truncated++
+		if fn := c.h.OnTruncated; fn != nil {
+			fn(s, c, p, from)
+		} else {
+			c.stats.Errors++
+			c.report(s, &TruncatedError{From: from, Kept: len(p)})
+		}
+		return
+	}
+	c.stats.Received++
+	c.h.OnPacket(s, c, p, from)
+}
+
+// hold copies datagrams i..n-1 of the batch just received out of the
+// loop's shared slots, for delivery after ResumeReading.
+func (c *Conn[S]) hold(i, n int) {
+	for ; i < n; i++ {
+		p, from, trunc := c.sys.packet(i)
+		c.held = append(c.held, heldPkt{off: len(c.heldBuf), n: len(p), from: from, trunc: trunc})
+		c.heldBuf = append(c.heldBuf, p...)
+	}
+}
+
+// deliverHeld delivers the held datagrams until none is left or reading
+// stops again; it returns how many it delivered.
+func (c *Conn[S]) deliverHeld(s *S) int {
+	k := 0
+	for c.heldHead < len(c.held) && c.state == stOpen && !c.paused {
+		h := c.held[c.heldHead]
+		c.held[c.heldHead].from = Addr{}
+		c.heldHead++
+		k++
+		end := h.off + h.n
+		c.deliver(s, c.heldBuf[h.off:end:end], h.from, h.trunc)
+	}
+	if c.heldHead == len(c.held) {
+		c.held, c.heldBuf, c.heldHead = nil, nil, 0
+	}
+	return k
 }
