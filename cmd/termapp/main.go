@@ -1,19 +1,23 @@
 //go:build linux || darwin || dragonfly || freebsd || netbsd || openbsd
 
 // Command termapp is an interactive terminal program on one calloop loop: a
-// live clock on a loop timer, the window size (SIGWINCH through a signal
-// source), raw-mode keys from standard input as a descriptor source, and an
-// HTTP fetch running as a future while the clock keeps ticking. All its
-// state is one struct, touched only by the loop's callbacks.
+// live clock on a loop timer, an HTTP fetch running as a future while the
+// clock keeps ticking, and the terminal's input as one composite source
+// (the tty descriptor, an escape-sequence timeout timer and a SIGWINCH
+// watch, see input.go) that emits flows of keys and window sizes. The keys
+// are mapped to commands, the sizes debounced (a window being dragged
+// sends a burst of SIGWINCH; the screen is redrawn once it settles), and
+// both merged into one flow of commands with one sink and one token. All
+// the program's state is one struct, touched only by the loop's callbacks.
 //
-// Keys: f fetches the -url, q or Ctrl-C quits.
+// Keys: f fetches the -url, q or Ctrl-C quits; the last key is shown, by
+// name for arrows, Esc and control keys.
 //
 //	go run ./cmd/termapp -url https://example.com
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,8 +26,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/calloop-go/calloop"
 )
@@ -45,7 +47,31 @@ type app struct {
 	fetch      string                  // status line of the last fetch
 	pending    *calloop.Future[string] // the fetch in flight, if any
 	keys       int
+	last       string // the last key
 }
+
+// command is what the input flow carries to the sink: keys mapped to what
+// they do, and debounced window sizes.
+type command struct {
+	kind cmdKind
+	key  string
+	size size
+}
+
+type cmdKind uint8
+
+const (
+	cmdKey cmdKind = iota // a key with no action: shown and counted
+	cmdFetch
+	cmdQuit
+	cmdResize
+)
+
+// resizeSettle is how long the window size must stay put before a redraw.
+const resizeSettle = 30 * time.Millisecond
+
+// escTimeout is how long an ESC byte waits for the rest of a sequence.
+const escTimeout = 25 * time.Millisecond
 
 func run(args []string, in, out, errOut *os.File) int {
 	fs := flag.NewFlagSet("termapp", flag.ContinueOnError)
@@ -73,19 +99,27 @@ func run(args []string, in, out, errOut *os.File) int {
 		return 1
 	}
 	defer l.Close()
-	a := &app{l: l, out: out, url: *url, tick: *tick, fetch: "press f"}
-	a.resize(int(out.Fd()))
+	a := &app{l: l, out: out, url: *url, tick: *tick, fetch: "press f", last: "none"}
 
 	if _, err := l.AddTimer(0, a.onTick); err != nil {
 		return a.fail(errOut, err)
 	}
-	if _, err := l.AddFD(fd, calloop.Readable, calloop.Level, a.onKeys); err != nil {
+	term, err := newTerminal(l, fd, int(out.Fd()), escTimeout)
+	if err != nil {
 		return a.fail(errOut, err)
 	}
-	if _, err := calloop.Notify(l, func(a *app, _ os.Signal) {
-		a.resize(int(out.Fd()))
-		a.render()
-	}, syscall.SIGWINCH); err != nil {
+	if sz, err := term.Size(); err == nil {
+		a.cols, a.rows = sz.cols, sz.rows
+	}
+	cmds := calloop.Merge(
+		calloop.MapFlow(term.Keys(), keyCommand),
+		calloop.MapFlow(term.Sizes().Debounce(resizeSettle), func(_ *app, sz size) command {
+			return command{kind: cmdResize, size: sz}
+		}))
+	if err := cmds.Adopt(term.Token()); err != nil { // one token for all the input
+		return a.fail(errOut, err)
+	}
+	if _, err := cmds.Sink(a.onCommand); err != nil {
 		return a.fail(errOut, err)
 	}
 	if _, err := calloop.Notify(l, func(a *app, _ os.Signal) { l.Stop() }, os.Interrupt, syscall.SIGTERM); err != nil {
@@ -116,28 +150,38 @@ func (a *app) onTick(_ *app, deadline time.Time) calloop.TimerAction {
 	return calloop.At(deadline.Add(a.tick))
 }
 
-// onKeys reads what the terminal sent (raw mode: byte by byte, no echo).
-func (a *app) onKeys(_ *app, ev calloop.Events) calloop.Action {
-	var buf [64]byte
-	n, err := unix.Read(int(os.Stdin.Fd()), buf[:])
-	if n <= 0 || err != nil {
-		if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
-			a.l.Stop() // end of input or a broken terminal
-		}
-		return calloop.Continue
+// keyCommand maps a key to what it does (the Map stage of the input flow).
+func keyCommand(_ *app, k string) command {
+	switch k {
+	case "q", "Q", "Ctrl-C", "EOF": // raw mode delivers Ctrl-C as a byte
+		return command{kind: cmdQuit, key: k}
+	case "f", "F":
+		return command{kind: cmdFetch, key: k}
 	}
-	for _, k := range buf[:n] {
+	return command{kind: cmdKey, key: k}
+}
+
+// onCommand is the sink of the input flow.
+func (a *app) onCommand(_ *app, c command, ok bool) {
+	if !ok {
+		return
+	}
+	switch c.kind {
+	case cmdResize:
+		a.cols, a.rows = c.size.cols, c.size.rows
+	case cmdQuit:
 		a.keys++
-		switch k {
-		case 'q', 'Q', 3: // 3: Ctrl-C, which raw mode delivers as a byte
-			a.l.Stop()
-			return calloop.Continue
-		case 'f', 'F':
-			a.startFetch()
-		}
+		a.l.Stop()
+		return
+	case cmdFetch:
+		a.keys++
+		a.last = c.key
+		a.startFetch()
+	default:
+		a.keys++
+		a.last = c.key
 	}
 	a.render()
-	return calloop.Continue
 }
 
 // startFetch fetches the URL in a goroutine; the loop keeps running.
@@ -189,13 +233,6 @@ func fetch(ctx context.Context, url string) (string, error) {
 	return fmt.Sprintf("%s, %d bytes: %s", resp.Status, len(body), first), nil
 }
 
-func (a *app) resize(fd int) {
-	ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ)
-	if err == nil {
-		a.cols, a.rows = int(ws.Col), int(ws.Row)
-	}
-}
-
 // render redraws the screen.
 func (a *app) render() {
 	var b strings.Builder
@@ -204,6 +241,7 @@ func (a *app) render() {
 	fmt.Fprintf(&b, "time  %s  ticks %d\r\n", a.now.Format("15:04:05.000"), a.ticks)
 	fmt.Fprintf(&b, "size  %dx%d\r\n", a.cols, a.rows)
 	fmt.Fprintf(&b, "fetch %s: %s\r\n", a.url, a.fetch)
+	fmt.Fprintf(&b, "input %s\r\n", a.last)
 	fmt.Fprintf(&b, "keys  f fetch, q quit (%d pressed)\r\n", a.keys)
 	io.WriteString(a.out, b.String())
 }

@@ -264,3 +264,18 @@ func TestNotATerminal(t *testing.T) {
 		t.Fatalf("err=%v out=%q", err, out)
 	}
 }
+
+func TestKeysByName(t *testing.T) {
+	tm := start(t, "-tick", "1h")
+	tm.expect("the first screen", func(s string) bool { return strings.Contains(s, "input none") })
+	tm.key("\x1b[A")
+	tm.expect("the arrow key", func(s string) bool { return strings.Contains(s, "input Up") })
+	tm.key("\x1b") // alone: Esc, once the escape timeout has passed
+	tm.expect("the Esc key", func(s string) bool { return strings.Contains(s, "input Esc") && strings.Contains(s, "(2 pressed)") })
+	tm.key("x")
+	tm.expect("a plain key", func(s string) bool { return strings.Contains(s, "input x") && strings.Contains(s, "(3 pressed)") })
+	tm.key("q")
+	if code := tm.wait(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
