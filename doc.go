@@ -225,6 +225,21 @@
 // [Loop.Parent] names a child's parent. The composite example (IdleConn)
 // builds a line-protocol connection with an idle timeout this way.
 //
+// Flows compose what sources produce before it reaches a callback. A
+// [Flow] is a typed stream of values from a channel, a ticker, a decoded
+// descriptor, signals or a custom source ([NewFlow]); [MapFlow],
+// [Flow.Filter], [Merge], [Flow.Debounce], [Flow.Throttle], [Batch] and
+// [Flow.Take] transform it, and a callback ([Flow.Sink]) or a task ([Next])
+// consumes it, with the loop's *S. The stages are plain calls within the
+// producing source's callback (no goroutine per stage, no allocation per
+// value but Batch's slices), and the flow's sources, timers included, are
+// children of one
+// composite source whose token the consumer returns: one Disable, Enable
+// or Remove for the whole pipeline. cmd/termapp builds its terminal input
+// this way: one composite source (the tty, an escape-sequence timeout, a
+// SIGWINCH watch) whose keys are mapped to commands and whose window sizes
+// are debounced.
+//
 // # Platforms
 //
 // Linux uses epoll (with epoll_pwait2 for nanosecond timeouts where the
