@@ -7,12 +7,15 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/calloop-go/calloop"
 )
@@ -393,4 +396,61 @@ func TestPauseInBatch(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSocketFailureReleasesSlots: a Listen that fails because no
+// descriptor is left (EMFILE) leaves no reference on the loop's shared
+// receive buffers, which are dropped when the last socket closes.
+func TestSocketFailureReleasesSlots(t *testing.T) {
+	l := newLoop(t)
+	var s app
+	srv, err := Listen(l, "udp", "127.0.0.1:0", Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := Dial(l, "udp", "", srv.LocalAddr().String(), Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Send([]byte("x"))
+	until(t, l, &s, func() bool { return len(s.got) == 1 })
+
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := old
+	lim.Cur = uint64(len(ents)) // every number below is taken, or nearly
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for i := 0; i < 4; i++ {
+		c, err := Listen(l, "udp", "127.0.0.1:0", Config{}, collect())
+		if err != nil {
+			failed++
+			continue
+		}
+		defer c.Close()
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if failed == 0 {
+		t.Fatal("no Listen failed with the descriptor limit reached")
+	}
+	srv.Close()
+	cli.Close()
+	until(t, l, &s, func() bool { return s.closed == 2 })
+	rs, err := calloop.Value(l, slotsKey, newRecvSlots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if open := 4 - failed; rs.refs != open {
+		t.Fatalf("%d references on the receive slots with %d sockets open", rs.refs, open)
+	}
 }

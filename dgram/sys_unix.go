@@ -43,8 +43,6 @@ var forcePortable bool
 
 func (s *sysConn) open(network string, la, ra Addr, cfg *config, rs *recvSlots) (Addr, error) {
 	s.fd = -1
-	s.rs = rs
-	rs.acquire()
 	s.family = chooseFamily(network, la, ra)
 	fd, err := socket(s.family)
 	if err != nil && s.family == unix.AF_INET6 && network == "udp" {
@@ -55,6 +53,8 @@ func (s *sysConn) open(network string, la, ra Addr, cfg *config, rs *recvSlots) 
 		return Addr{}, err
 	}
 	s.fd = fd
+	s.rs = rs // released by close, on every path from here
+	rs.acquire()
 	if s.family == unix.AF_INET6 {
 		v6only := 0
 		if network == "udp6" {
