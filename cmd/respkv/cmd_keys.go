@@ -317,7 +317,7 @@ func cmdFlushdb(s *server, c *client, args [][]byte) {
 	if !flushArgs(c, args) {
 		return
 	}
-	s.touchAll(c.db)
+	s.touchAll(c.db, -1)
 	s.dirty += uint64(s.dbs[c.db].size()) + 1
 	s.dbs[c.db].flush()
 	c.ok()
@@ -328,7 +328,7 @@ func cmdFlushall(s *server, c *client, args [][]byte) {
 		return
 	}
 	for i := range s.dbs {
-		s.touchAll(i)
+		s.touchAll(i, -1)
 		s.dbs[i].flush()
 	}
 	s.dirty++
@@ -361,11 +361,9 @@ func cmdSwapdb(s *server, c *client, args [][]byte) {
 		return
 	}
 	if a != b {
-		s.touchAll(int(a))
-		s.touchAll(int(b))
+		s.touchAll(int(a), int(b))
+		s.touchAll(int(b), int(a))
 		s.dbs[a], s.dbs[b] = s.dbs[b], s.dbs[a]
-		s.touchAll(int(a))
-		s.touchAll(int(b))
 	}
 	s.dirty++
 	c.ok()

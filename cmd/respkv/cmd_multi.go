@@ -31,8 +31,8 @@ func cmdDiscard(s *server, c *client, args [][]byte) {
 // watchExpired reports whether a key that was live when watched has expired.
 func (s *server) watchExpired(c *client) bool {
 	for _, w := range c.watching {
-		if !w.existed {
-			continue
+		if w.expired {
+			continue // already expired when watched
 		}
 		d := s.dbs[w.db]
 		i := d.find([]byte(w.key))
@@ -102,8 +102,8 @@ func cmdWatch(s *server, c *client, args [][]byte) {
 		}
 		d := s.dbs[c.db]
 		i := d.find(k)
-		existed := i >= 0 && !s.expired(&d.ents[i])
-		c.watching = append(c.watching, watchedKey{db: c.db, key: key, existed: existed})
+		expired := i >= 0 && s.expired(&d.ents[i])
+		c.watching = append(c.watching, watchedKey{db: c.db, key: key, expired: expired})
 		if s.watched[c.db] == nil {
 			s.watched[c.db] = make(map[string][]*client)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -147,9 +148,10 @@ type queued struct {
 type watchedKey struct {
 	db  int
 	key string
-	// expired-at-watch bookkeeping: a key that existed (not expired) when
-	// watched and has logically expired by EXEC fails the transaction.
-	existed bool
+	// expired: the key was present but already expired when watched
+	// (Redis's watchedKey.expired): its deletion is no change, and EXEC
+	// does not fail because it is expired.
+	expired bool
 }
 
 type heldReply struct {
@@ -477,32 +479,89 @@ func (s *server) modified(dbi int, key []byte) {
 }
 
 // touch marks the transactions watching key as failed.
+// Redis 7.0's touchWatchedKey, quirks included: a watcher of a key that
+// was already expired at WATCH time is not failed by the key's deletion
+// (the flag is cleared), and while such a key is still present it stops
+// the walk over the remaining watchers. A failed client stops watching.
 func (s *server) touch(dbi int, key string) {
-	if s.nwatched == 0 {
+	if s.nwatched == 0 || len(s.watched[dbi][key]) == 0 {
 		return
 	}
-	for _, c := range s.watched[dbi][key] {
+	for _, c := range slices.Clone(s.watched[dbi][key]) {
+		w := c.watchEntry(dbi, key)
+		if w == nil {
+			continue
+		}
+		if w.expired {
+			if s.dbs[dbi].find([]byte(key)) < 0 {
+				w.expired = false
+				continue
+			}
+			break
+		}
+		s.unwatchAll(c)
 		c.casDirty = true
 	}
 }
 
-// touchAll marks every transaction watching a key of db dbi that exists
-// (or existed, for FLUSHDB) as failed.
-func (s *server) touchAll(dbi int) {
+// watchEntry returns c's entry for a watched key, or nil.
+func (c *client) watchEntry(dbi int, key string) *watchedKey {
+	for i := range c.watching {
+		if w := &c.watching[i]; w.db == dbi && w.key == key {
+			return w
+		}
+	}
+	return nil
+}
+
+// keyIsExpired reports whether key is present in db dbi and expired.
+func (s *server) keyIsExpired(dbi int, key string) bool {
+	d := s.dbs[dbi]
+	i := d.find([]byte(key))
+	return i >= 0 && s.expired(&d.ents[i])
+}
+
+// touchAll is Redis 7.0's touchAllWatchedKeysInDb, called before db
+// emptied is flushed (replacedWith < 0) or swapped with db replacedWith:
+// it fails the transactions watching a key present in either, except
+// where the key was and stays logically absent (expired).
+func (s *server) touchAll(emptied, replacedWith int) {
 	if s.nwatched == 0 {
 		return
 	}
-	for key, cs := range s.watched[dbi] {
-		if s.dbs[dbi].find([]byte(key)) >= 0 {
-			for _, c := range cs {
-				c.casDirty = true
+	inReplacement := func(key string) bool {
+		return replacedWith >= 0 && s.dbs[replacedWith].find([]byte(key)) >= 0
+	}
+	for key, cs := range s.watched[emptied] {
+		inEmptied := s.dbs[emptied].find([]byte(key)) >= 0
+		if !inEmptied && !inReplacement(key) {
+			continue
+		}
+		for _, c := range cs {
+			w := c.watchEntry(emptied, key)
+			if w == nil {
+				continue
 			}
+			if w.expired {
+				if !inReplacement(key) {
+					w.expired = false
+					continue
+				} else if s.keyIsExpired(replacedWith, key) {
+					continue
+				}
+			} else if !inEmptied && replacedWith >= 0 && s.keyIsExpired(replacedWith, key) {
+				w.expired = true
+				continue
+			}
+			c.casDirty = true
 		}
 	}
 }
 
-// unwatchAll forgets c's watched keys.
+// unwatchAll forgets c's watched keys and clears its failed-watch flag
+// (EXEC, DISCARD, UNWATCH, RESET: Redis clears CLIENT_DIRTY_CAS with them).
 func (s *server) unwatchAll(c *client) {
+	c.casDirty = false
 	if len(c.watching) == 0 {
 		return
 	}

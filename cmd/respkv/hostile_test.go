@@ -358,3 +358,26 @@ func TestScanExpiresOnlyMatches(t *testing.T) {
 		t.Fatalf("EXPIRETIME: %s", got)
 	}
 }
+
+// WATCH of a key already expired when watched, as Redis 7.0: its deletion
+// (lazy expiry, FLUSHDB) is no change; a new value is; a key swapped in
+// that is expired is no change either. (Found by the differential tester.)
+func TestWatchExpiredKey(t *testing.T) {
+	k := newCore(t)
+	for _, tc := range []struct{ cmd, want string }{
+		{"SET k v PXAT 1", "OK"}, {"WATCH k", "OK"}, {"GET k", "(nil)"},
+		{"MULTI", "OK"}, {"PING", "QUEUED"}, {"EXEC", "[PONG]"},
+		{"SET k v PXAT 1", "OK"}, {"WATCH k", "OK"}, {"SET k new", "OK"},
+		{"MULTI", "OK"}, {"PING", "QUEUED"}, {"EXEC", "(nil array)"},
+		{"SET k v PXAT 1", "OK"}, {"WATCH k", "OK"}, {"FLUSHDB", "OK"},
+		{"MULTI", "OK"}, {"PING", "QUEUED"}, {"EXEC", "[PONG]"},
+		{"SET w 1", "OK"}, {"WATCH w", "OK"}, {"FLUSHDB", "OK"},
+		{"MULTI", "OK"}, {"PING", "QUEUED"}, {"EXEC", "(nil array)"},
+		{"SELECT 1", "OK"}, {"SET k v PXAT 1", "OK"}, {"SELECT 0", "OK"}, {"WATCH k", "OK"}, {"SWAPDB 0 1", "OK"},
+		{"MULTI", "OK"}, {"PING", "QUEUED"}, {"EXEC", "[PONG]"},
+	} {
+		if got := k.do(tc.cmd); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.cmd, got, tc.want)
+		}
+	}
+}
