@@ -10,8 +10,9 @@ import (
 // This system has no implementation: Listen and Dial fail with an error
 // wrapping errors.ErrUnsupported.
 type sysConn struct {
-	fd    int
-	batch int
+	fd        int
+	batch     int
+	pollBlind bool
 }
 
 var errUnsupported = errors.ErrUnsupported
