@@ -454,3 +454,46 @@ func TestSocketFailureReleasesSlots(t *testing.T) {
 		t.Fatalf("%d references on the receive slots with %d sockets open", rs.refs, open)
 	}
 }
+
+// TestUnixNameWithNUL: a socket path with a NUL byte is refused (the
+// system would cut it there and reach another file); an abstract name may
+// hold any byte.
+func TestUnixNameWithNUL(t *testing.T) {
+	dir := t.TempDir()
+	l := newLoop(t)
+	var s app
+	target := filepath.Join(dir, "a")
+	srv, err := Listen(l, "unixgram", target, Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Listen(l, "unixgram", filepath.Join(dir, "b\x00c"), Config{}, collect()); err == nil {
+		c.Close()
+		t.Fatal("Listen on a path with a NUL byte: no error")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b")); err == nil {
+		t.Fatal("a socket file was made at the path cut at the NUL byte")
+	}
+	if _, err := Dial(l, "unixgram", "", target+"\x00x", Config{}, collect()); err == nil {
+		t.Fatal("Dial a path with a NUL byte: no error")
+	}
+	cli, err := Listen(l, "unixgram", filepath.Join(dir, "cli"), Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SendTo([]byte("x"), UnixAddr(target+"\x00evil")); err == nil {
+		t.Fatal("SendTo a path with a NUL byte: no error")
+	}
+	name := "@calloop-nul\x00inside-" + itoa(os.Getpid())
+	abs, err := Listen(l, "unixgram", name, Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.SendTo([]byte("y"), UnixAddr(name)); err != nil {
+		t.Fatal(err)
+	}
+	until(t, l, &s, func() bool { return len(s.got) == 1 })
+	if srv.Stats().Received != 0 || abs.Stats().Received != 1 {
+		t.Fatalf("received: %d by the path, %d by the abstract name", srv.Stats().Received, abs.Stats().Received)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -162,6 +163,10 @@ func (s *sysConn) checkAddr(a Addr) error {
 		}
 		if len(a.Name) >= len(unix.RawSockaddrUnix{}.Path) {
 			return errors.New("socket path too long")
+		}
+		if a.Name[0] != '@' && strings.IndexByte(a.Name, 0) >= 0 {
+			// The system would cut the path there: another file.
+			return errors.New("socket path with a NUL byte")
 		}
 	case unix.AF_INET:
 		if !a.IP.IsValid() || !a.IP.Addr().Unmap().Is4() {
