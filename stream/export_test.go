@@ -4,8 +4,8 @@ import "fmt"
 
 // DebugState describes a connection's internal state, for tests.
 func (c *Conn[S]) DebugState() string {
-	return fmt.Sprintf("state=%d interest=%v reg=%v parked=%v blocked=%v userPaused=%v bp=%v eof=%v pending=%d in=%d dirty=%v",
-		c.state, c.interest, c.registered, c.parked, c.blocked, c.userPaused, c.bpPaused, c.eof, c.pending(), len(c.in), c.dirty)
+	return fmt.Sprintf("state=%d interest=%v reg=%d blocked=%v pause=%b wr=%d eof=%v pending=%d in=%d dirty=%v",
+		c.state, c.interest, c.fdReg, c.blocked, c.pause, c.wr, c.eof, c.pending(), len(c.in), c.dirty)
 }
 
 // SetAcceptTrace sets a function that sees the result of every accept

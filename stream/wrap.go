@@ -78,7 +78,9 @@ func Wrap[S any](l *calloop.Loop[S], fd int, cfg Config, h Handler[S]) (*Conn[S]
 	c := newConn(e, &shared[S]{h: h, cfg: ncfg, network: network}, fd, raddr, stDialing)
 	c.wrapped, c.isSock, c.interest = true, isSock, 0
 	c.eof = !rd
-	c.wrShut, c.wrDone = !wr, !wr
+	if !wr {
+		c.wr = wrShut // no writing side
+	}
 	c.noHalf = !isSock && rd && wr
 	e.acquire()
 	tok, err := l.AddSource(c.source())
