@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/calloop-go/calloop/stream"
 )
 
@@ -82,5 +84,48 @@ func TestSignalAfterExit(t *testing.T) {
 		if !p.Exited() || p.State().ExitCode() != 0 {
 			t.Fatal(p.State())
 		}
+	})
+}
+
+// TestReapedElsewhere: a child reaped behind the package's back (a wait
+// for any child elsewhere in the program, SIGCHLD ignored) fails the
+// loop's iteration with an error wrapping ECHILD; no descriptor is left,
+// OnExit is not called, and the loop goes on serving other children. (With
+// the fallback, its goroutine may reap the child first: then OnExit.)
+func TestReapedElsewhere(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		before := countFDs(t)
+		p, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: onExit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ws unix.WaitStatus
+		if _, err := unix.Wait4(p.Pid(), &ws, 0, nil); err != nil {
+			if forceFallback && errors.Is(err, syscall.ECHILD) {
+				// The fallback's goroutine reaped it first: a normal exit.
+				until(t, l, &s, func() bool { return len(s.exits) == 1 })
+				return
+			}
+			t.Fatal(err)
+		}
+		var failed error
+		for deadline := time.Now().Add(10 * time.Second); failed == nil && time.Now().Before(deadline); {
+			failed = l.Dispatch(10*time.Millisecond, &s)
+		}
+		if !errors.Is(failed, syscall.ECHILD) {
+			t.Fatalf("Dispatch: %v", failed)
+		}
+		if len(s.exits) != 0 || p.Exited() || !errors.Is(p.Kill(), os.ErrProcessDone) {
+			t.Fatalf("exits %d, Exited %v", len(s.exits), p.Exited())
+		}
+		if after := countFDs(t); after != before {
+			t.Fatalf("descriptors: %d before, %d after", before, after)
+		}
+		if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: onExit}); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == 1 })
 	})
 }

@@ -120,7 +120,10 @@ var forceFallback bool
 // goroutine per child waits for it and hands its status to the loop with
 // [calloop.Go]. The child is always reaped: [Cmd.OnExit] is called once it
 // has been. Closing the loop while the child runs kills it (SIGKILL) and
-// reaps it; OnExit is not called then.
+// reaps it; OnExit is not called then. A child reaped behind the package's
+// back (a wait for any child elsewhere in the program, or SIGCHLD set to
+// be ignored) cannot be reported: OnExit is not called, and the loop's
+// iteration fails ([calloop.Loop.Fail]) with an error wrapping ECHILD.
 //
 // Start must be called on the loop goroutine.
 func Start[S any](l *calloop.Loop[S], cmd Cmd[S]) (*Process[S], error) {
@@ -224,7 +227,11 @@ func (p *Process[S]) watchFallback() error {
 	fut, err := calloop.Go(p.l, func(ctx context.Context) (*os.ProcessState, error) {
 		stop := context.AfterFunc(ctx, func() { proc.Kill() })
 		defer stop()
-		return proc.Wait()
+		st, err := proc.Wait()
+		if err != nil {
+			proc.Release() // even if the loop is gone by now
+		}
+		return st, err
 	}, func(s *S, st *os.ProcessState, err error) {
 		p.reaped(s, st, err)
 	})
@@ -283,7 +290,7 @@ func (p *Process[S]) abandon() {
 	}
 	p.proc.Kill()
 	if p.fut == nil { // else the fallback's goroutine reaps it
-		p.proc.Wait()
+		reap(p.proc)
 	}
 }
 
@@ -329,7 +336,11 @@ func (p *Process[S]) reaped(s *S, st *os.ProcessState, err error) {
 		return
 	}
 	if err != nil {
+		p.proc.Release() // its pidfd: Wait keeps it when it fails
 		p.waitErr = fmt.Errorf("process: waiting for %d: %w", p.pid, err)
+		if !p.removing {
+			p.removeSource()
+		}
 		p.l.Fail(p.waitErr)
 		return
 	}
@@ -362,6 +373,14 @@ func (p *Process[S]) closeExitFD() {
 	}
 }
 
+// reap waits for a killed child; if that fails (the child was reaped
+// elsewhere) it releases the descriptor os.Process keeps.
+func reap(proc *os.Process) {
+	if _, err := proc.Wait(); err != nil {
+		proc.Release()
+	}
+}
+
 // exitSource is a Process as the loop sees it: it watches the exit
 // descriptor.
 type exitSource[S any] Process[S]
@@ -386,7 +405,7 @@ func (es *exitSource[S]) Unregister(r *calloop.Registrar) error {
 		p.removing = true
 		if p.proc != nil && p.fut == nil && p.state == nil && p.waitErr == nil {
 			p.proc.Kill()
-			p.proc.Wait()
+			reap(p.proc)
 		}
 	}
 	return nil
