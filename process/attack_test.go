@@ -129,3 +129,56 @@ func TestReapedElsewhere(t *testing.T) {
 		until(t, l, &s, func() bool { return len(s.exits) == 1 })
 	})
 }
+
+// TestThousandAtOnce: 1,000 children (300 with the fallback) running at
+// the same time (cat,
+// waiting for its input): half are killed, half get EOF and exit; every
+// exit is reported with the right status, and no descriptor or child is
+// left.
+func TestThousandAtOnce(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		l.Dispatch(0, &s)
+		before := countFDs(t)
+		total := 1000
+		if forceFallback {
+			total = 300 // a thread per child blocked in wait: lighter (1,000 pass too, slowly)
+		}
+		procs := make([]*Process[app], total)
+		for i := range procs {
+			p, err := Start(l, Cmd[app]{Path: "/bin/cat", Stdin: &stream.Handler[app]{}, Stdout: stdout(), OnExit: onExit})
+			if err != nil {
+				t.Fatalf("Start %d: %v", i, err)
+			}
+			procs[i] = p
+		}
+		for i := 0; i < 5; i++ {
+			l.Dispatch(time.Millisecond, &s)
+		}
+		if len(s.exits) != 0 {
+			t.Fatalf("%d children exited early", len(s.exits))
+		}
+		for i, p := range procs {
+			if i%2 == 0 {
+				if err := p.Kill(); err != nil {
+					t.Fatalf("Kill %d: %v", i, err)
+				}
+			} else {
+				p.Stdin().Close()
+			}
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == total })
+		for i, p := range procs {
+			ws := p.State().Sys().(syscall.WaitStatus)
+			if i%2 == 0 && (!ws.Signaled() || ws.Signal() != syscall.SIGKILL) || i%2 == 1 && p.State().ExitCode() != 0 {
+				t.Fatalf("child %d: %v", i, p.State())
+			}
+		}
+		until(t, l, &s, func() bool { return len(s.closes["stdout"]) == total })
+		until(t, l, &s, func() bool { return countFDs(t) <= before })
+		if after := countFDs(t); after != before || !noChildren(t) {
+			t.Fatalf("descriptors %d -> %d, children left: %v", before, after, !noChildren(t))
+		}
+	})
+}
