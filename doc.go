@@ -39,7 +39,10 @@
 //     the kernel's order, then the due timers in (deadline, insertion) order.
 //     An event whose source was removed or disabled since it was raised is
 //     dropped. Timers set or re-armed during the iteration, even if due, and
-//     sources added during it, wait for the next iteration.
+//     sources added during it, wait for the next iteration. Sources given a
+//     priority ([Loop.SetPriority]) reorder the events before the timers:
+//     those of PriorityHigh sources first, then PriorityDefault, then
+//     PriorityLow, each class in the order above.
 //  6. Idle: the idle callbacks queued before this phase run, first queued
 //     first; those queued during it run in the next iteration.
 //  7. Stop: [Loop.Run] returns if [Loop.Stop] was called (from any goroutine,
@@ -49,10 +52,28 @@
 // # Fairness
 //
 // Every source gets a bounded amount of work per iteration: one callback per
-// kernel event, at most 1024 messages per channel, the idle callbacks queued
+// kernel event, at most 1024 messages per channel, at most 1024 task steps
+// and future continuations (together, per loop), the idle callbacks queued
 // before the idle phase. Work left over is continued in the next iteration,
 // which does not sleep, after the other sources have had their turn: a busy
-// channel cannot starve timers or descriptors.
+// channel, or a hundred thousand tasks spawned at once, cannot starve timers
+// or descriptors. Priorities only order an iteration's work, never defer it,
+// so with them too an event received or a timer due at an iteration's poll
+// is dispatched in that iteration.
+//
+// # Insight and time
+//
+// [WithStats] makes the loop count its iterations and callbacks, its time
+// waiting and busy, the longest callback and how late timers fire;
+// [Loop.Stats] reads them from any goroutine. [WithSourceStats] accounts
+// time per source, under names given with [Loop.SetName]
+// ([Loop.SourceStats]); [WithSlowCallback] reports every callback slower
+// than a threshold, on the loop's goroutine. All of it is off by default
+// and costs nothing then.
+//
+// [WithClock] drives a loop with a [VirtualClock]: its timers fire when the
+// program moves the clock, in order, with no real sleeping, for
+// deterministic tests and simulations.
 //
 // # Sources
 //

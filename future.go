@@ -192,6 +192,9 @@ type hub[S any] struct {
 	cur   *Task[S]   // the task whose body is running
 	tasks []*Task[S] // live tasks, for Close
 	idle  []*taskCoro[S]
+
+	budgetIter uint64 // the iteration spent belongs to
+	spent      int    // continuations run in that iteration
 }
 
 // hubKey keeps a loop's hub as a per-loop value (value.go), the way any
@@ -263,11 +266,25 @@ func (h *hub[S]) Process(s *S, sub uint16, _ Events) (Action, error) {
 	return Continue, nil
 }
 
-// leave ends a hub callback normally: the outermost one drains the run queue.
+// leave ends a hub callback normally: the outermost one drains the run
+// queue, up to the per-iteration budget; what is left over continues in the
+// next iteration, which does not sleep.
 func (h *hub[S]) leave(s *S) {
 	if h.depth == 1 {
 		h.s = s
+		if it := h.l.iter; h.budgetIter != it {
+			h.budgetIter, h.spent = it, 0
+		}
 		for h.runPos < len(h.runq) {
+			if h.spent >= runBudget {
+				if !h.runReady && h.reg != nil {
+					h.runReady = true
+					h.reg.Ready(subRun, Readable)
+				}
+				h.depth--
+				return
+			}
+			h.spent++
 			e := h.runq[h.runPos]
 			h.runq[h.runPos] = wakeEntry{}
 			h.runPos++
@@ -277,6 +294,11 @@ func (h *hub[S]) leave(s *S) {
 	}
 	h.depth--
 }
+
+// runBudget is how many continuations (task steps, combinator wakeups) the
+// hub runs per iteration, as a channel delivers at most channelBatch
+// messages.
+const runBudget = 1024
 
 // removed runs when the loop closes: work contexts are cancelled and their
 // goroutines waited for, and every task's coroutine is stopped.

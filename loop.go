@@ -72,6 +72,12 @@ type Loop[S any] struct {
 
 	running  atomic.Bool
 	closeReq atomic.Bool
+
+	st     *loopStats           // instrumentation (stats.go), or nil
+	vc     *VirtualClock        // the clock (clock.go), or nil: monotonic
+	tnames map[uint32]timerName // names of timers (stats.go)
+	nprio  int                  // sources with a priority other than the default (priority.go)
+	pbuf   []poller.Event       // priority.go: the batch sorted by class
 }
 
 type slotKind uint8
@@ -101,6 +107,8 @@ type slot[S any] struct {
 	kidPos   int32
 	kids     []Token
 	idleFn   func(*S)
+	name     string   // see Loop.SetName
+	prio     Priority // see Loop.SetPriority
 }
 
 // New creates a loop and its kernel poller (epoll on Linux, kqueue on macOS
@@ -126,17 +134,33 @@ func New[S any](opts ...Option) (*Loop[S], error) {
 		base:   time.Now(),
 		events: make([]poller.Event, min(o.events, maxEventBatch)),
 	}
+	if o.stats {
+		l.st = &loopStats{perSource: o.perSource, slowAt: o.slowAt, slowFn: o.slowFn}
+	}
+	if o.clock != nil {
+		l.vc, l.base = o.clock, o.clock.origin
+		o.clock.attach(l.w)
+	}
 	return l, nil
 }
 
-// clock reads the monotonic clock, as nanoseconds since the loop's origin.
-func (l *Loop[S]) clock() int64 { return int64(time.Since(l.base)) }
+// clock reads the loop's clock (the monotonic clock, or the virtual clock
+// given WithClock), as nanoseconds since the loop's origin.
+func (l *Loop[S]) clock() int64 {
+	if l.vc != nil {
+		return l.vc.now.Load()
+	}
+	return int64(time.Since(l.base))
+}
 
 // Now returns the time this iteration read the clock after its poll: the
 // instant every timer decision of the iteration is based on. Outside a
 // dispatch it returns the current time.
 func (l *Loop[S]) Now() time.Time {
 	if !l.running.Load() {
+		if l.vc != nil {
+			return l.vc.Now()
+		}
 		return time.Now()
 	}
 	if !l.nowSet {
@@ -229,6 +253,9 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 	}
 	defer l.finish()
 	l.iter++
+	if l.st != nil {
+		l.st.iterations.Add(1)
+	}
 	if l.w.armed.Load() {
 		l.w.armed.Store(false)
 	}
@@ -256,9 +283,12 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		l.remoteReady(n)
 		n = next
 	}
+	kernel := l.kernel
+	if l.nprio > 0 {
+		kernel = l.byPriority(kernel) // one batch, highest class first
+	}
 	l.dispatchBatch(s, l.synth)
 	l.synth = l.synth[:0]
-	kernel := l.kernel
 	l.kernel = nil
 	l.dispatchBatch(s, kernel)
 	l.batch = nil
@@ -269,6 +299,9 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 	// 6. Idle callbacks queued before this phase.
 	if len(l.idles) > 0 {
 		l.runIdles(s)
+	}
+	if l.st != nil {
+		l.statsIterEnd()
 	}
 	err := l.err
 	l.err = nil
@@ -288,7 +321,10 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		if d < 0 {
 			d = 0
 		}
-		if timeout < 0 || d < timeout {
+		if l.vc != nil && d > 0 {
+			// Virtual time passes only when the clock is moved, which
+			// wakes the loop: the timer does not bound the wait.
+		} else if timeout < 0 || d < timeout {
 			timeout = d
 		}
 	}
@@ -301,6 +337,10 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 			start = l.clock()
 		}
 	}
+	var pstart int64
+	if l.st != nil {
+		pstart = l.statsPollStart()
+	}
 	var n int
 	for {
 		var err error
@@ -312,7 +352,7 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 			l.w.armed.Store(false)
 			return err
 		}
-		if timeout > 0 {
+		if timeout > 0 && l.vc == nil {
 			// Retry with what is left, keeping the iteration's deadline.
 			left := time.Duration(start + int64(timeout) - l.clock())
 			if left <= 0 {
@@ -336,7 +376,9 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		l.events = make([]poller.Event, 2*n)
 	}
 	l.nowSet = l.timers.len() > 0
-	if l.nowSet {
+	if l.st != nil {
+		l.now = l.statsPollEnd(pstart)
+	} else if l.nowSet {
 		l.now = l.clock()
 	}
 	l.timerSeq = l.timers.seq
@@ -390,8 +432,9 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 		return
 	}
 	tok := l.tok(idx, sl.gen)
+	kind := sl.kind
 	var act Action
-	switch sl.kind {
+	switch kind {
 	case kindFD:
 		if sl.fd < 0 {
 			return // its number was taken over by a newer source
@@ -409,6 +452,9 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 		}
 	default:
 		return
+	}
+	if l.st != nil {
+		l.statsCallback(statKind(kind-kindFD), tok)
 	}
 	l.apply(tok, act)
 }
@@ -438,6 +484,9 @@ func (l *Loop[S]) runIdles(s *S) {
 		l.unlink(t)
 		l.release(t.id)
 		fn(s)
+		if l.st != nil {
+			l.statsCallback(statIdle, t)
+		}
 	}
 	clear(l.idleRun)
 	l.idleRun = l.idleRun[:0]
@@ -514,7 +563,10 @@ func (l *Loop[S]) closeNow() error {
 		}
 	}
 	l.timers.reset()
-	l.tlinks = nil
+	l.tlinks, l.tnames = nil, nil
+	if l.vc != nil {
+		l.vc.detach(l.w)
+	}
 	l.closed = true
 	verr := l.closeValues()
 	l.w.mu.Lock()

@@ -7,6 +7,13 @@ type options struct {
 	lockThread bool
 	events     int
 	netpoll    int8 // 0: default, 1: netpoller, -1: blocking
+
+	// Instrumentation (stats.go) and the clock (clock.go).
+	stats     bool
+	perSource bool
+	slowAt    int64
+	slowFn    func(SlowCallback)
+	clock     *VirtualClock
 }
 
 // WithNetpoller chooses how the loop sleeps. By default (on false) the

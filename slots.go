@@ -49,6 +49,9 @@ func (l *Loop[S]) lookup(t Token) *slot[S] {
 // still in flight for it become stale.
 func (l *Loop[S]) release(idx uint32) {
 	sl := &l.slots[idx]
+	if sl.prio != PriorityDefault {
+		l.nprio--
+	}
 	gen := sl.gen + 1
 	if gen == 0 {
 		gen = 1

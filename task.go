@@ -175,7 +175,7 @@ func (t *Task[S]) Sleep(d time.Duration) error {
 		// Called while this task's own timer callback drains the run queue
 		// (a loop of Sleeps): the callback re-arms the timer, which saves
 		// removing one timer and adding another.
-		t.rearm, t.rearmAt = true, time.Now().Add(d)
+		t.rearm, t.rearmAt = true, t.h.l.clockTime().Add(d)
 		t.waitTok = t.timerTok
 		return t.park()
 	}

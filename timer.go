@@ -125,6 +125,7 @@ func (l *Loop[S]) removeTimer(t Token) error {
 	if tm.child {
 		l.unlink(t)
 	}
+	l.forgetTimerName(id)
 	l.timers.release(id)
 	return nil
 }
@@ -203,8 +204,14 @@ func (l *Loop[S]) fireDue(s *S) {
 		tm.pos = -1
 		fn, deadline := tm.fn, l.base.Add(time.Duration(tm.when))
 		l.firing = t
+		if l.st != nil {
+			l.statsTimerLag(tm.when)
+		}
 		act := fn(s, deadline)
 		l.firing = Token{}
+		if l.st != nil {
+			l.statsCallback(statTimer, t)
+		}
 		if ts.item(id).gen != t.gen {
 			continue // the callback removed its own timer
 		}
@@ -223,6 +230,7 @@ func (l *Loop[S]) fireDue(s *S) {
 			if ts.item(id).child {
 				l.unlink(t)
 			}
+			l.forgetTimerName(id)
 			ts.release(id)
 		}
 	}
