@@ -131,10 +131,9 @@ func TestReapedElsewhere(t *testing.T) {
 }
 
 // TestThousandAtOnce: 1,000 children (300 with the fallback) running at
-// the same time (cat,
-// waiting for its input): half are killed, half get EOF and exit; every
-// exit is reported with the right status, and no descriptor or child is
-// left.
+// the same time (cat, waiting for its input): half are killed, half get
+// EOF and exit; every exit is reported with the right status, and no
+// descriptor or child is left.
 func TestThousandAtOnce(t *testing.T) {
 	eachWatch(t, func(t *testing.T) {
 		l := newLoop(t)
@@ -179,6 +178,52 @@ func TestThousandAtOnce(t *testing.T) {
 		until(t, l, &s, func() bool { return countFDs(t) <= before })
 		if after := countFDs(t); after != before || !noChildren(t) {
 			t.Fatalf("descriptors %d -> %d, children left: %v", before, after, !noChildren(t))
+		}
+	})
+}
+
+// TestFromCallbacks: Start from OnExit (a chain of children, each started
+// by its predecessor's exit) and Kill from the OnData of a child's own
+// output.
+func TestFromCallbacks(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		const chain = 30
+		var next func(a *app, p *Process[app], st *os.ProcessState)
+		next = func(a *app, p *Process[app], st *os.ProcessState) {
+			a.exits = append(a.exits, st)
+			if len(a.exits) < chain {
+				if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: next}); err != nil {
+					t.Errorf("Start from OnExit: %v", err)
+				}
+			}
+		}
+		if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: next}); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == chain })
+
+		var killErr error
+		killed := false
+		var p *Process[app]
+		p, err := Start(l, Cmd[app]{
+			Path: "/bin/sh", Args: []string{"sh", "-c", "echo ready; exec sleep 30"},
+			Stdout: &stream.Handler[app]{OnData: func(a *app, c *stream.Conn[app], in []byte) int {
+				if !killed {
+					killed, killErr = true, p.Kill()
+				}
+				return len(in)
+			}},
+			OnExit: onExit,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.exits) == chain+1 })
+		ws := p.State().Sys().(syscall.WaitStatus)
+		if killErr != nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("Kill from OnData: %v, state %v", killErr, p.State())
 		}
 	})
 }
