@@ -29,8 +29,9 @@ type Config struct {
 	// HighWater bounds the send queue: the bytes of the queued datagrams
 	// plus [QueueOverhead] per datagram (default 1 MiB). A datagram that
 	// would take the queue above it is not queued: [Conn.Send] and
-	// [Conn.SendTo] return [ErrFull]. An empty queue takes any one
-	// datagram, however large.
+	// [Conn.SendTo] return [ErrFull]. A datagram larger than HighWater
+	// can still be sent when nothing is queued (the kernel takes it at
+	// once), from a callback too.
 	HighWater int
 	// LowWater is the queue size at which [Handler.OnDrain] is called
 	// after a send failed with ErrFull (default HighWater/4).

@@ -283,7 +283,10 @@ func (c *Conn[S]) SendTo(p []byte, to Addr) error {
 }
 
 func (c *Conn[S]) send(p []byte, to Addr) error {
-	if !c.busy && c.qHead == len(c.q) {
+	// Inside a callback datagrams are queued, to leave together; one that
+	// could never be queued (larger than HighWater) is tried at once when
+	// nothing is queued before it.
+	if c.qHead == len(c.q) && (!c.busy || len(p) > c.cfg.high-QueueOverhead) {
 		err := c.sys.sendOne(p, to)
 		if err == nil {
 			c.stats.Sent++
@@ -305,9 +308,7 @@ func (c *Conn[S]) send(p []byte, to Addr) error {
 
 func (c *Conn[S]) enqueue(p []byte, to Addr) error {
 	cost := len(p) + QueueOverhead
-	// An empty queue takes any one datagram: a HighWater below a
-	// datagram's size must not forbid sending it from a callback.
-	if cost < 0 || (c.qHead < len(c.q) && cost > c.cfg.high-c.qBytes) {
+	if cost < 0 || cost > c.cfg.high-c.qBytes {
 		c.full = true
 		c.stats.Dropped++
 		return ErrFull

@@ -41,11 +41,12 @@
 // leaves.
 //
 // The queue is bounded by [Config.HighWater] (bytes plus [QueueOverhead] per
-// datagram; an empty queue takes any one datagram). A datagram that does
-// not fit is dropped, SendTo returns [ErrFull], and [Handler.OnDrain] is
-// called once the queue has drained to [Config.LowWater]: the sender
-// decides whether to retry, slow down or drop. Datagrams are never dropped silently on this side (the network may
-// still lose them: UDP has no delivery guarantee).
+// datagram; a larger datagram still leaves when nothing is queued and the
+// kernel takes it at once). A datagram that does not fit is dropped,
+// SendTo returns [ErrFull], and [Handler.OnDrain] is called once the queue
+// has drained to [Config.LowWater]: the sender decides whether to retry,
+// slow down or drop. Datagrams are never dropped silently on this side
+// (the network may still lose them: UDP has no delivery guarantee).
 //
 // # Closing
 //
