@@ -14,13 +14,18 @@
 // A socket is registered level-triggered. When it is readable it receives
 // up to [Config.Batch] datagrams with one system call where the system
 // allows it (Linux's recvmmsg; elsewhere one recvmsg per datagram) into
-// buffers of [Config.ReadSize] bytes kept by the socket, and calls
-// [Handler.OnPacket] once per datagram with its bytes and its source
+// buffers of [Config.ReadSize] bytes that the sockets of a loop share, and
+// calls [Handler.OnPacket] once per datagram with its bytes and its source
 // [Addr]: an IP address and port for UDP (a netip.AddrPort), a path for a
-// Unix socket. In steady state receiving allocates nothing (on Linux; the
-// portable path allocates the source address of each datagram). At most
+// Unix socket. The bytes are valid only during the call (the buffer is
+// reused for the next datagram, of any socket of the loop: copy what must
+// be kept), and the slice reaches no byte beyond the datagram (its
+// capacity is its length). In steady state receiving allocates nothing on
+// Linux (for a Unix peer, while the same peer repeats); the portable path
+// allocates the source address of each datagram. At most
 // [Config.ReadBudget] datagrams are received per loop iteration, so that a
-// flooded socket does not starve the other sources.
+// flooded socket does not starve the other sources. [Conn.PauseReading]
+// takes effect at once, even in the middle of a batch.
 //
 // A datagram longer than ReadSize is never delivered silently cut: it goes
 // to [Handler.OnTruncated] (or, if that is nil, to [Handler.OnError] as a
