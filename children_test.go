@@ -747,3 +747,31 @@ func TestChildrenOfFailedRegister(t *testing.T) {
 		t.Fatalf("child timer after Remove: %v", err)
 	}
 }
+
+// TestChildrenIdleDuringIdlePhase: an idle child whose parent is disabled,
+// then enabled again, by an idle callback of the same phase runs once.
+func TestChildrenIdleDuringIdlePhase(t *testing.T) {
+	l := mkLoop[int](t)
+	parent, ptok := addBox(t, l, nil)
+	var log []string
+	_, err := l.AddIdle(func(*int) {
+		log = append(log, "first")
+		must(t, l.Disable(ptok))
+	})
+	must(t, err)
+	child, err := l.AddIdle(func(*int) { log = append(log, "child") })
+	must(t, err)
+	must(t, parent.reg.Adopt(child))
+	_, err = l.AddIdle(func(*int) {
+		log = append(log, "third")
+		must(t, l.Enable(ptok))
+	})
+	must(t, err)
+	var s int
+	for range 4 {
+		must(t, l.Dispatch(0, &s))
+	}
+	if got := fmt.Sprint(log); got != "[first third child]" {
+		t.Fatalf("idle order %s, want [first third child]: the child skipped while its parent was disabled, then run once in the next iteration", got)
+	}
+}
