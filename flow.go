@@ -429,8 +429,8 @@ func (k *sinkStage[S, T]) deliverEnd(s *S) {
 		return
 	}
 	var zero T
+	defer k.root.l.Remove(k.root.tok) // even if fn panics
 	k.fn(s, zero, false)
-	k.root.l.Remove(k.root.tok)
 }
 
 // Sink consumes f with a callback: fn runs on the loop's goroutine with

@@ -1046,3 +1046,31 @@ func TestFlowAllocs(t *testing.T) {
 		})
 	})
 }
+
+// A sink that panics on the end still has its pipeline removed.
+func TestFlowPanicAtEnd(t *testing.T) {
+	l := mkLoop[int](t)
+	var s int
+	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+	must(t, err)
+	tok, err := f.Sink(func(_ *int, _ int, ok bool) {
+		if !ok {
+			panic("end")
+		}
+	})
+	must(t, err)
+	sendAll(t, tx, 1)
+	tx.Close()
+	var v any
+	spinUntil(t, l, &s, func() bool {
+		v = ctRecoverDispatch(l, &s)
+		return v != nil
+	})
+	if v != "end" {
+		t.Fatalf("panic %v", v)
+	}
+	if err := l.Remove(tok); !errors.Is(err, calloop.ErrInvalidToken) {
+		t.Fatalf("pipeline kept after a panic at the end: %v", err)
+	}
+	must(t, l.Dispatch(0, &s))
+}
