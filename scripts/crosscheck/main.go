@@ -32,6 +32,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: crosscheck GOOS/GOARCH...")
 		os.Exit(2)
 	}
+	if os.Args[1] == "-child" {
+		// One target, given by GOOS and GOARCH in the environment: go/build
+		// then sets up build.Default (tool tags included) for it, and
+		// resolves module imports with go list.
+		target := build.Default.GOOS + "/" + build.Default.GOARCH
+		n, errs := check()
+		for _, err := range errs {
+			fmt.Printf("%s: %v\n", target, err)
+		}
+		fmt.Printf("%s: %d packages, %d errors\n", target, n, len(errs))
+		if len(errs) > 0 {
+			os.Exit(1)
+		}
+		return
+	}
 	failed := false
 	for _, target := range os.Args[1:] {
 		goos, goarch, ok := strings.Cut(target, "/")
@@ -39,23 +54,25 @@ func main() {
 			fmt.Fprintf(os.Stderr, "crosscheck: %q is not GOOS/GOARCH\n", target)
 			os.Exit(2)
 		}
-		n, errs := check(goos, goarch)
-		for _, err := range errs {
-			fmt.Printf("%s: %v\n", target, err)
+		cmd := exec.Command(os.Args[0], "-child")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			if _, exit := errors.AsType[*exec.ExitError](err); !exit {
+				fmt.Fprintf(os.Stderr, "crosscheck: %v\n", err)
+			}
+			failed = true
 		}
-		fmt.Printf("%s: %d packages, %d errors\n", target, n, len(errs))
-		failed = failed || len(errs) > 0
 	}
 	if failed {
 		os.Exit(1)
 	}
 }
 
-// check type-checks the module's packages for one target; it returns how many
-// packages it checked and the errors.
-func check(goos, goarch string) (int, []error) {
-	// The source importer resolves imports with build.Default.
-	build.Default.GOOS, build.Default.GOARCH, build.Default.CgoEnabled = goos, goarch, false
+// check type-checks the module's packages for the target of build.Default;
+// it returns how many packages it checked and the errors.
+func check() (int, []error) {
+	goarch := build.Default.GOARCH
 	fset := token.NewFileSet()
 	src := importer.ForCompiler(fset, "source", nil).(types.ImporterFrom)
 	sizes := types.SizesFor("gc", goarch)
@@ -64,7 +81,6 @@ func check(goos, goarch string) (int, []error) {
 	}
 
 	cmd := exec.Command("go", "list", "-e", "-f", "{{.ImportPath}} {{.Dir}}", "./...")
-	cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
