@@ -148,6 +148,11 @@ type Conn[S any] struct {
 
 	raddr, laddr net.Addr
 	ctx          any
+
+	// The listener that accepted the connection, and its neighbours in
+	// the listener's list of open connections.
+	ln             *Listener[S]
+	lnPrev, lnNext *Conn[S]
 }
 
 func newConn[S any](e *engine[S], sh *shared[S], fd int, raddr net.Addr, st connState) *Conn[S] {

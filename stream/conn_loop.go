@@ -109,6 +109,9 @@ func (c *Conn[S]) finalize(s *S) {
 	c.in = nil
 	c.dropOut()
 	defer c.e.release()
+	if ln := c.ln; ln != nil {
+		defer ln.forget(s, c)
+	}
 	if fn := c.sh.h.OnClose; fn != nil {
 		fn(s, c, c.err)
 	}
@@ -150,6 +153,9 @@ func (cs *connSource[S]) Unregister(r *calloop.Registrar) error {
 		c.in = nil
 		c.dropOut()
 		c.e.release()
+		if c.ln != nil {
+			c.ln.unlink(c)
+		}
 	}
 	return nil
 }

@@ -110,7 +110,9 @@
 // between them, and each loop keeps its own state.
 //
 // Closing the loop closes the descriptors of its listeners and connections
-// without calling OnClose.
+// without calling OnClose; [Listener.Shutdown] is the graceful way: it
+// stops accepting, closes every connection gracefully and calls back when
+// the last has closed.
 //
 // # Platforms
 //

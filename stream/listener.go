@@ -2,6 +2,7 @@ package stream
 
 import (
 	"net"
+	"os"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -41,6 +42,13 @@ type Listener[S any] struct {
 	paused   bool
 	closed   bool
 	removing bool
+
+	conns    *Conn[S] // open connections accepted here (a list through lnNext)
+	nconns   int
+	shutdown bool                  // Shutdown called
+	done     func(s *S, err error) // Shutdown's callback, until called
+	doneErr  error
+	stimer   calloop.Token // Shutdown's deadline
 }
 
 // Listen listens on address for network ("tcp", "tcp4", "tcp6" or "unix")
@@ -188,10 +196,99 @@ func (ln *Listener[S]) accepted(s *S, fd int, raddr net.Addr) {
 		return
 	}
 	c.tok = tok
+	c.ln, c.lnNext = ln, ln.conns
+	if ln.conns != nil {
+		ln.conns.lnPrev = c
+	}
+	ln.conns = c
+	ln.nconns++
 	c.enter()
 	defer c.leave(s)
 	if fn := ln.sh.h.OnOpen; fn != nil {
 		fn(s, c)
+	}
+}
+
+// unlink removes c from the listener's list of open connections.
+func (ln *Listener[S]) unlink(c *Conn[S]) {
+	if c.lnPrev != nil {
+		c.lnPrev.lnNext = c.lnNext
+	} else if ln.conns == c {
+		ln.conns = c.lnNext
+	} else {
+		return // not in the list
+	}
+	if c.lnNext != nil {
+		c.lnNext.lnPrev = c.lnPrev
+	}
+	c.lnPrev, c.lnNext = nil, nil
+	ln.nconns--
+}
+
+// forget unlinks a closed connection and finishes a shutdown after the
+// last one.
+func (ln *Listener[S]) forget(s *S, c *Conn[S]) {
+	ln.unlink(c)
+	if ln.shutdown && ln.nconns == 0 {
+		ln.finishShutdown(s)
+	}
+}
+
+// Shutdown shuts the listener down gracefully: it stops accepting and
+// closes the listening socket at once (as [Listener.Close] does), then
+// closes every connection it accepted that is still open with
+// [Conn.Close] (each flushes its output; its OnClose follows as usual).
+// When the last of them has closed, done (if not nil) is called with nil,
+// in a later callback, never from Shutdown, even when no connection is
+// open. If timeout is positive and connections are still open when it
+// passes, they are closed at once, dropping their output (their OnClose
+// gets an error wrapping os.ErrDeadlineExceeded), and done gets an error
+// wrapping os.ErrDeadlineExceeded. done is not called if the loop is
+// closed first. Shutdown returns [ErrClosed] if the listener is already
+// closed or shut down. Loop goroutine only.
+func (ln *Listener[S]) Shutdown(timeout time.Duration, done func(s *S, err error)) error {
+	if ln.closed {
+		return ErrClosed
+	}
+	ln.Close()
+	ln.shutdown, ln.done = true, done
+	for c := ln.conns; c != nil; c = c.lnNext {
+		c.Close()
+	}
+	l := ln.e.l
+	if ln.nconns == 0 {
+		// Nothing to wait for: done in the next iteration.
+		ln.stimer, _ = l.AddTimer(0, func(s *S, _ time.Time) calloop.TimerAction {
+			ln.stimer = calloop.Token{}
+			ln.finishShutdown(s)
+			return calloop.Drop()
+		})
+		return nil
+	}
+	if timeout > 0 {
+		ln.stimer, _ = l.AddTimer(timeout, func(s *S, _ time.Time) calloop.TimerAction {
+			ln.stimer = calloop.Token{}
+			ln.doneErr = &net.OpError{Op: "shutdown", Net: ln.sh.network, Addr: ln.addr, Err: os.ErrDeadlineExceeded}
+			for c := ln.conns; c != nil; c = c.lnNext {
+				if c.state < stDone {
+					c.fail(&net.OpError{Op: "close", Net: ln.sh.network, Addr: c.raddr, Err: os.ErrDeadlineExceeded})
+				}
+			}
+			return calloop.Drop()
+		})
+	}
+	return nil
+}
+
+// finishShutdown calls Shutdown's done, once.
+func (ln *Listener[S]) finishShutdown(s *S) {
+	if !ln.stimer.IsZero() {
+		ln.e.l.Remove(ln.stimer)
+		ln.stimer = calloop.Token{}
+	}
+	if fn := ln.done; fn != nil {
+		ln.done = nil
+		fn(s, ln.doneErr)
 	}
 }
 
