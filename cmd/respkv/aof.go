@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/calloop-go/calloop"
 	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
@@ -57,14 +58,20 @@ type aof struct {
 	seq    uint64       // last batch handed over
 	ack    *calloop.Sender[aofAck]
 
-	mu      sync.Mutex
-	pending []byte
-	pendSeq uint64
-	closing bool
-	kick    chan struct{}
-	done    chan struct{}
-	werr    error
-	warn    io.Writer
+	// refs: large arguments of the commands in buf, written from where
+	// they live (inputs taken over from a connection: see aofRef).
+	refs []outRef
+	gift []byte // the input buffer taken over for the running command
+
+	mu       sync.Mutex
+	pending  []byte
+	pendRefs []outRef // refs of pending, positions in pending
+	pendSeq  uint64
+	closing  bool
+	kick     chan struct{}
+	done     chan struct{}
+	werr     error
+	warn     io.Writer
 
 	// rewrite (see aof_rewrite.go)
 	rwMark int           // under mu: pending[rwMark:] is after the snapshot; -1 none
@@ -96,7 +103,21 @@ func (a *aof) append(dbi int, args ...[]byte) {
 		a.buf = resp.AppendCommand(a.buf, []byte("SELECT"), strconv.AppendInt(nil, int64(dbi), 10))
 		a.curDB = dbi
 	}
-	a.buf = resp.AppendCommand(a.buf, args...)
+	a.buf = resp.AppendArray(a.buf, len(args))
+	for _, arg := range args {
+		if len(arg) >= keepMin && inBuffer(a.gift, arg) {
+			// An argument in a buffer taken over from the connection:
+			// nobody writes to it any more (a key keeping part of it is
+			// flagged shared), so the writer reads it where it is.
+			a.buf = append(a.buf, '$')
+			a.buf = strconv.AppendInt(a.buf, int64(len(arg)), 10)
+			a.buf = append(a.buf, "\r\n"...)
+			a.refs = append(a.refs, outRef{len(a.buf), arg})
+			a.buf = append(a.buf, "\r\n"...)
+			continue
+		}
+		a.buf = resp.AppendBulk(a.buf, arg)
+	}
 }
 
 // flush hands the appended commands to the writer and returns their batch
@@ -106,7 +127,13 @@ func (a *aof) flush() uint64 {
 		return 0
 	}
 	a.seq++
+	a.gift = nil
 	a.mu.Lock()
+	for _, r := range a.refs {
+		a.pendRefs = append(a.pendRefs, outRef{r.at + len(a.pending), r.val})
+	}
+	clear(a.refs)
+	a.refs = a.refs[:0]
 	if len(a.pending) == 0 {
 		a.pending, a.buf = a.buf, a.pending[:0]
 	} else {
@@ -117,6 +144,50 @@ func (a *aof) flush() uint64 {
 	a.mu.Unlock()
 	a.wake()
 	return a.seq
+}
+
+// inBuffer reports whether p lies within buf.
+func inBuffer(buf, p []byte) bool {
+	if len(buf) == 0 || len(p) == 0 {
+		return false
+	}
+	b := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	q := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	return q >= b && q+uintptr(len(p)) <= b+uintptr(len(buf))
+}
+
+// appendFlat appends data[from:] to dst with the values of refs (positions
+// in data) inlined.
+func appendFlat(dst, data []byte, refs []outRef, from int) []byte {
+	pos := from
+	for _, r := range refs {
+		if r.at < from {
+			continue
+		}
+		dst = append(dst, data[pos:r.at]...)
+		dst = append(dst, r.val...)
+		pos = r.at
+	}
+	return append(dst, data[pos:]...)
+}
+
+// writeRefs writes data with the values of refs inlined and returns the
+// number of bytes written.
+func writeRefs(f *os.File, data []byte, refs []outRef) (int, error) {
+	var n int
+	pos := 0
+	for _, r := range refs {
+		for _, p := range [][]byte{data[pos:r.at], r.val} {
+			k, err := f.Write(p)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		pos = r.at
+	}
+	k, err := f.Write(data[pos:])
+	return n + k, err
 }
 
 // wake makes the writer look at its inputs.
@@ -174,16 +245,16 @@ func (a *aof) writer() {
 		case <-t.C:
 		}
 		a.mu.Lock()
-		data, seq, closing := a.pending, a.pendSeq, a.closing
+		data, refs, seq, closing := a.pending, a.pendRefs, a.pendSeq, a.closing
 		mark, newJob := a.rwMark, a.rwJob
 		a.rwMark, a.rwJob = -1, nil
-		a.pending = spare[:0]
+		a.pending, a.pendRefs = spare[:0], nil
 		a.mu.Unlock()
 		if mark >= 0 {
 			tailing = true
-			tail = append(tail[:0], data[mark:]...)
+			tail = appendFlat(tail[:0], data, refs, mark)
 		} else if tailing {
-			tail = append(tail, data...)
+			tail = appendFlat(tail, data, refs, 0)
 		}
 		a.tailBytes.Store(int64(len(tail)))
 		if newJob != nil {
@@ -191,13 +262,21 @@ func (a *aof) writer() {
 		}
 		if retry != nil {
 			// Writes that failed before go first, in order.
-			data = append(retry, data...)
-			retry = nil
+			data = appendFlat(retry, data, refs, 0)
+			refs, retry = nil, nil
 		}
 		var err error
 		if len(data) > 0 {
 			var n int
-			n, err = a.f.Write(data)
+			if len(refs) == 0 {
+				n, err = a.f.Write(data)
+			} else {
+				n, err = writeRefs(a.f, data, refs)
+				if err != nil {
+					data = appendFlat(nil, data, refs, 0) // the rare path: copies
+				}
+			}
+			clear(refs)
 			if err != nil {
 				// Cut a partial record off, so that a later successful
 				// write does not follow garbage, and keep the data to

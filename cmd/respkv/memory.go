@@ -2,7 +2,6 @@ package main
 
 import (
 	"strconv"
-	"unsafe"
 
 	"github.com/calloop-go/calloop/cmd/respkv/internal/resp"
 )
@@ -117,6 +116,9 @@ func (s *server) takeInput(c *client, args [][]byte) {
 	for _, a := range args[1:] {
 		if len(a) >= keepMin {
 			s.gift = t.TakeInput()
+			if s.aof != nil {
+				s.aof.gift = s.gift
+			}
 			return
 		}
 	}
@@ -126,12 +128,7 @@ func (s *server) takeInput(c *client, args [][]byte) {
 // an input buffer taken over from the connection and is large enough to be
 // kept as it is.
 func (s *server) mayKeep(val []byte) bool {
-	if len(val) < keepMin || len(s.gift) == 0 {
-		return false
-	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(val)))
-	g := uintptr(unsafe.Pointer(unsafe.SliceData(s.gift)))
-	return p >= g && p+uintptr(len(val)) <= g+uintptr(len(s.gift))
+	return len(val) >= keepMin && inBuffer(s.gift, val)
 }
 
 // addVal is db.add that keeps a large argument instead of copying it.
@@ -141,6 +138,7 @@ func (s *server) addVal(d *db, key, val []byte) int {
 	}
 	i := d.addOwned(string(key), val[:len(val):len(val)], typeString)
 	d.ents[i].enc = encodingOf(val)
+	d.ents[i].shared = true // the AOF writer may be reading it
 	return i
 }
 
@@ -153,7 +151,7 @@ func (s *server) setValKeep(d *db, i int, val []byte) {
 	e := &d.ents[i]
 	e.val = val[:len(val):len(val)]
 	e.enc = encodingOf(val)
-	e.shared = false
+	e.shared = true // the AOF writer may be reading it
 }
 
 // reserveInput is called when a request is incomplete: if a large bulk

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -130,7 +131,15 @@ func (c *bigConn) skipBulk(t *testing.T, n int, fill byte) {
 // process's small baseline): the value is received into one buffer of its
 // size and kept, and replies send it from the keyspace.
 func TestLargeValueMemory(t *testing.T) {
-	p := startProc(t)
+	t.Run("no AOF", func(t *testing.T) { largeValueMemory(t) })
+	// With the AOF, the writer writes the value from where it is kept.
+	t.Run("AOF", func(t *testing.T) {
+		largeValueMemory(t, "-aof", filepath.Join(t.TempDir(), "appendonly.aof"), "-appendfsync", "always")
+	})
+}
+
+func largeValueMemory(t *testing.T, args ...string) {
+	p := startProc(t, args...)
 	const size = 64 << 20
 	val := bytes.Repeat([]byte{'v'}, size)
 	c := dialBig(t, p.addr)
@@ -273,6 +282,42 @@ func TestReserveOnlyAuthenticated(t *testing.T) {
 		s.reserveInput(c, head)
 		if got := f.reserved > 0; got != tc.want {
 			t.Errorf("requirepass %q, authenticated %v: reserved %d", tc.pass, tc.auth, f.reserved)
+		}
+	}
+}
+
+// TestAOFLargeValuesByReference: large values written to the AOF from the
+// input buffers they are kept in come back intact after a kill -9, also
+// when they were changed after being written.
+func TestAOFLargeValuesByReference(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "appendonly.aof")
+	p := startProc(t, "-aof", path, "-appendfsync", "always")
+	c := dialBig(t, p.addr)
+	fill := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	want := map[string][]byte{}
+	c.send(t, []byte("SET"), []byte("a"), fill(4<<20, 'a'))
+	c.send(t, []byte("SET"), []byte("b"), fill(3<<20, 'b'), []byte("EX"), []byte("1000"))
+	c.send(t, []byte("MSET"), []byte("c"), fill(2<<20, 'c'), []byte("d"), fill(2<<20+1, 'd'))
+	c.send(t, []byte("APPEND"), []byte("e"), fill(2<<20, 'e'))
+	c.send(t, []byte("SETRANGE"), []byte("a"), []byte("0"), []byte("ZZ"))
+	c.send(t, []byte("APPEND"), []byte("c"), []byte("++"))
+	for range 6 {
+		if l := c.line(t); l[0] == '-' {
+			t.Fatal(l)
+		}
+	}
+	want["a"] = append([]byte("ZZ"), fill(4<<20-2, 'a')...)
+	want["b"] = fill(3<<20, 'b')
+	want["c"] = append(fill(2<<20, 'c'), "++"...)
+	want["d"] = fill(2<<20+1, 'd')
+	want["e"] = fill(2<<20, 'e')
+	p.kill9(t)
+	p2 := startProc(t, "-aof", path)
+	c2 := dialBig(t, p2.addr)
+	for k, v := range want {
+		c2.send(t, []byte("GET"), []byte(k))
+		if got := c2.bulk(t); !bytes.Equal(got, v) {
+			t.Fatalf("%s after a restart: %d bytes %q..., want %d bytes %q...", k, len(got), got[:min(8, len(got))], len(v), v[:8])
 		}
 	}
 }
