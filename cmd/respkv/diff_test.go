@@ -459,8 +459,8 @@ func sameReply(cmd []string, a, b *reply, queued [][]string) bool {
 	return a.String() == b.String() || ttlClose(cmd, a, b)
 }
 
-// ttlClose accepts TTL readings one unit apart (the servers read the clock
-// at different moments).
+// ttlClose accepts TTL readings up to 5 s apart (the servers read the
+// clock at different moments).
 func ttlClose(cmd []string, ra, rb *reply) bool {
 	a, b := ra.String(), rb.String()
 	switch strings.ToUpper(cmd[0]) {
@@ -473,9 +473,11 @@ func ttlClose(cmd []string, ra, rb *reply) bool {
 	if err1 != nil || err2 != nil || x < 0 || y < 0 {
 		return false
 	}
-	tol := int64(1)
+	// The replies of one batch are read from redis-server first, then
+	// from respkv: under load (-race, a busy machine) seconds can pass.
+	tol := int64(5)
 	if strings.HasPrefix(strings.ToUpper(cmd[0]), "P") {
-		tol = 1000
+		tol = 5000
 	}
 	return x-y <= tol && y-x <= tol
 }
