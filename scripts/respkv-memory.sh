@@ -4,6 +4,7 @@
 # run so that the figures compare:
 #
 #   set500     one SET of a 500 MiB value
+#   set500aof  the same with the AOF on (appendfsync everysec)
 #   set500x3   three such SETs at once, from three clients
 #   mget12     SET of a 100 MiB value, then MGET of it 12 times (1.2 GiB reply)
 #   keys1m     1,000,000 SETs of small keys (key:0000001 = 3 bytes), pipelined
@@ -14,7 +15,7 @@
 # or sent (for keys1m, the RSS after the load is given too).
 set -eu
 cd "$(dirname "$0")/.."
-cases=${*:-set500 set500x3 mget12 keys1m}
+cases=${*:-set500 set500aof set500x3 mget12 keys1m}
 tmp=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; rm -rf "$tmp"' EXIT
 go build -o "$tmp/respkv" ./cmd/respkv
@@ -70,7 +71,7 @@ def bigset(port, key, size):
 def main():
     port, case = int(sys.argv[1]), sys.argv[2]
     mib = 1 << 20
-    if case == "set500":
+    if case in ("set500", "set500aof"):
         bigset(port, b"big", 500 * mib)
     elif case == "set500x3":
         ts = [threading.Thread(target=bigset, args=(port, b"big%d" % i, 500 * mib)) for i in range(3)]
@@ -100,11 +101,14 @@ EOF
 # rss PID FIELD: the field of /proc/PID/status in MiB
 rss() { awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
-start() { # start NAME: a fresh server on $port, pid in $pid
+start() { # start NAME CASE: a fresh server on $port, pid in $pid
 	port=$((port + 1))
+	rm -rf "$tmp/dir" && mkdir "$tmp/dir"
+	aof=no
+	[ "$2" = set500aof ] && aof=yes
 	case $1 in
-	respkv) "$tmp/respkv" -addr "127.0.0.1:$port" 2>"$tmp/log" & ;;
-	redis) redis-server --port "$port" --save "" --appendonly no --daemonize no --loglevel warning >"$tmp/log" 2>&1 & ;;
+	respkv) "$tmp/respkv" -addr "127.0.0.1:$port" -appendonly $aof -dir "$tmp/dir" 2>"$tmp/log" & ;;
+	redis) redis-server --port "$port" --save "" --appendonly $aof --dir "$tmp/dir" --daemonize no --loglevel warning >"$tmp/log" 2>&1 & ;;
 	esac
 	pid=$!
 	for _ in $(seq 100); do
@@ -120,7 +124,7 @@ start() { # start NAME: a fresh server on $port, pid in $pid
 
 data() { # data CASE: MiB held or sent
 	case $1 in
-	set500) echo 500 ;;
+	set500 | set500aof) echo 500 ;;
 	set500x3) echo 1500 ;;
 	mget12) echo 100 ;;
 	keys1m) echo 0 ;;
@@ -133,7 +137,7 @@ for c in $cases; do
 	line="| $c |"
 	ratios=""
 	for srv in respkv redis; do
-		start $srv
+		start $srv "$c"
 		ok=1
 		python3 "$tmp/client.py" "$port" "$c" >&2 || ok=0
 		peak=$(rss $pid VmHWM)
