@@ -5,6 +5,7 @@ package dgram
 import (
 	"bytes"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -495,5 +496,30 @@ func TestUnixNameWithNUL(t *testing.T) {
 	until(t, l, &s, func() bool { return len(s.got) == 1 })
 	if srv.Stats().Received != 0 || abs.Stats().Received != 1 {
 		t.Fatalf("received: %d by the path, %d by the abstract name", srv.Stats().Received, abs.Stats().Received)
+	}
+}
+
+// TestHugeSocketBuffers: socket buffer sizes past what the system call
+// takes (an int32) ask for the most the system allows, not for what the
+// truncated number says (1<<32 used to become 0: the smallest buffer).
+func TestHugeSocketBuffers(t *testing.T) {
+	l := newLoop(t)
+	def, err := Listen(l, "udp", "127.0.0.1:0", Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defRcv, _ := unix.GetsockoptInt(def.sys.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	defSnd, _ := unix.GetsockoptInt(def.sys.fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	for _, n := range []int{1 << 32, 1<<32 + 1, math.MaxInt} {
+		c, err := Listen(l, "udp", "127.0.0.1:0", Config{ReadBuffer: n, WriteBuffer: n}, collect())
+		if err != nil {
+			t.Fatalf("%d: %v", n, err)
+		}
+		rcv, _ := unix.GetsockoptInt(c.sys.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+		snd, _ := unix.GetsockoptInt(c.sys.fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+		if rcv < defRcv || snd < defSnd {
+			t.Fatalf("buffers of %d asked: %d and %d, below the defaults %d and %d", n, rcv, snd, defRcv, defSnd)
+		}
+		c.Close()
 	}
 }

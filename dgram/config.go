@@ -3,6 +3,7 @@ package dgram
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 )
@@ -40,7 +41,9 @@ type Config struct {
 	// (several loops) can share one UDP port.
 	ReusePort bool
 	// ReadBuffer and WriteBuffer set the kernel's socket buffer sizes
-	// (SO_RCVBUF, SO_SNDBUF); zero keeps the system's default.
+	// (SO_RCVBUF, SO_SNDBUF), best effort: the system caps them at its
+	// limits, and a size too large for it asks for the most allowed.
+	// Zero or negative keeps the system's default.
 	ReadBuffer, WriteBuffer int
 }
 
@@ -70,7 +73,9 @@ func (c Config) norm() config {
 	n := config{
 		readSize: c.ReadSize, batch: c.Batch, readBudget: c.ReadBudget,
 		high: c.HighWater, low: c.LowWater, reusePort: c.ReusePort,
-		rcvbuf: max(c.ReadBuffer, 0), sndbuf: max(c.WriteBuffer, 0),
+		// The system call takes an int32: more asks for the most allowed.
+		rcvbuf: min(max(c.ReadBuffer, 0), math.MaxInt32),
+		sndbuf: min(max(c.WriteBuffer, 0), math.MaxInt32),
 	}
 	if n.readSize <= 0 {
 		n.readSize = defaultReadSize
