@@ -1074,3 +1074,43 @@ func TestFlowPanicAtEnd(t *testing.T) {
 	}
 	must(t, l.Dispatch(0, &s))
 }
+
+// Several tasks receive from one flow: each value goes to one of them.
+func TestFlowNextSharedByTasks(t *testing.T) {
+	l := mkLoop[int](t)
+	var s int
+	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+	must(t, err)
+	seen := map[int]int{}
+	ended := 0
+	for range 3 {
+		_, err := calloop.Spawn(l, func(t *calloop.Task[int]) error {
+			for {
+				v, err := calloop.Next(t, f)
+				if err != nil {
+					ended++
+					return nil
+				}
+				seen[v]++
+				if err := t.Sleep(0); err != nil { // let the others take some
+					return err
+				}
+			}
+		})
+		must(t, err)
+	}
+	const n = 100
+	for i := range n {
+		must(t, tx.Send(i))
+	}
+	tx.Close()
+	spinUntil(t, l, &s, func() bool { return ended == 3 })
+	if len(seen) != n {
+		t.Fatalf("%d distinct values of %d", len(seen), n)
+	}
+	for v, c := range seen {
+		if c != 1 {
+			t.Fatalf("value %d received %d times", v, c)
+		}
+	}
+}
