@@ -54,6 +54,8 @@ func TestHugeArgs(t *testing.T) {
 				t.Fatalf("Start: %v", err)
 			}
 		}
+		var s app
+		l.Dispatch(0, &s) // the pipe connections close in the next iteration
 		if after := countFDs(t); after != before || !noChildren(t) {
 			t.Fatalf("descriptors %d -> %d, children left: %v", before, after, !noChildren(t))
 		}
@@ -224,6 +226,43 @@ func TestFromCallbacks(t *testing.T) {
 		ws := p.State().Sys().(syscall.WaitStatus)
 		if killErr != nil || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			t.Fatalf("Kill from OnData: %v, state %v", killErr, p.State())
+		}
+	})
+}
+
+// TestBadConfigStartsNothing: a Cmd whose stream Config is refused fails
+// before the program is started (it used to start, run for a moment and
+// be killed), with an error wrapping stream.ErrConfig, and leaves nothing.
+func TestBadConfigStartsNothing(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		l.Dispatch(0, &s)
+		before := countFDs(t)
+		starts := 0
+		beforeStart = func() { starts++ }
+		defer func() { beforeStart = nil }()
+		marker := t.TempDir() + "/ran"
+		for _, cfg := range []stream.Config{{ReadSize: -1}, {HighWater: -1}, {ReadSize: 1 << 40}} {
+			p, err := Start(l, Cmd[app]{
+				Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker},
+				Stdin: &stream.Handler[app]{}, Stdout: stdout(), Config: cfg, OnExit: onExit,
+			})
+			if p != nil || !errors.Is(err, stream.ErrConfig) {
+				t.Fatalf("Start with %+v: %v", cfg, err)
+			}
+		}
+		for i := 0; i < 3; i++ {
+			l.Dispatch(10*time.Millisecond, &s)
+		}
+		if starts != 0 {
+			t.Fatalf("the program was started %d times", starts)
+		}
+		if _, err := os.Stat(marker); err == nil {
+			t.Fatal("the program ran")
+		}
+		if after := countFDs(t); after != before || !noChildren(t) || len(s.exits) != 0 || len(s.closes) != 0 {
+			t.Fatalf("descriptors %d -> %d, exits %d, closes %v", before, after, len(s.exits), s.closes)
 		}
 	})
 }

@@ -94,8 +94,12 @@ const subExited = 1
 // already exited when watched.
 var beforeWatch func(pid int) bool
 
-// afterWrap, when set (by tests), runs once the pipes are wrapped; an
-// error makes Start fail from there.
+// beforeStart, when set (by tests), runs just before the child is started.
+var beforeStart func()
+
+// afterWrap, when set (by tests), runs once the child is started and its
+// exit watched (the pipes are wrapped before); an error makes Start fail
+// from there.
 var afterWrap func() error
 
 // forceFallback makes Start use the fallback (a goroutine waiting for the
@@ -109,9 +113,11 @@ var forceFallback bool
 // closed, ...): an *exec.Error wrapping exec.ErrNotFound for a name not
 // found in $PATH, else an error wrapping the system's (errors.Is(err,
 // fs.ErrNotExist), fs.ErrPermission, ...). Nothing is left behind by a
-// failed Start: no descriptor, no process (one that had started is killed
-// and reaped), no callback. A closed loop is detected before the child is
-// started.
+// failed Start: no descriptor (those of the pipe connections already made
+// are closed by the loop's next iteration, as for any aborted connection),
+// no process (one that had started is killed and reaped), no callback. A closed loop, and a [Cmd.Config] that stream
+// refuses (an error wrapping stream.ErrConfig), are detected before the
+// child is started.
 //
 // The child's exit is watched with a pidfd on Linux and with kqueue's
 // EVFILT_PROC on macOS and the BSDs: no SIGCHLD handler is installed, and
@@ -168,20 +174,26 @@ func Start[S any](l *calloop.Loop[S], cmd Cmd[S]) (*Process[S], error) {
 		p.removeSource()
 		return nil, fmt.Errorf("process: %w", err)
 	}
+	// The connections exist before the child does too: a Config that
+	// stream refuses fails here, before the program runs.
+	if err := p.wrap(&st, &cmd); err != nil {
+		p.removeSource()
+		p.abandon()
+		return nil, err
+	}
+	if beforeStart != nil {
+		beforeStart()
+	}
 	child, err := os.StartProcess(path, args, &os.ProcAttr{Dir: cmd.Dir, Env: cmd.Env, Files: files, Sys: cmd.SysProcAttr})
 	if err != nil {
 		p.removeSource()
+		p.abandon()
 		return nil, fmt.Errorf("process: starting %s: %w", cmd.Path, err)
 	}
 	p.proc, p.pid = child, child.Pid
 	st.closeChildEnds()
 
-	if err := p.watch(); err != nil {
-		p.removeSource()
-		p.abandon()
-		return nil, err
-	}
-	err = p.wrap(&st, &cmd)
+	err = p.watch()
 	if err == nil && afterWrap != nil {
 		err = afterWrap()
 	}
@@ -242,8 +254,9 @@ func (p *Process[S]) watchFallback() error {
 	return nil
 }
 
-// wrap makes stream connections of the parent's ends of the pipes. Their
-// OnOpen and OnClose are silenced if Start fails after all.
+// wrap makes stream connections of the parent's ends of the pipes, before
+// the child starts. Their OnOpen and OnClose are silenced if Start fails
+// after all.
 func (p *Process[S]) wrap(st *stdio, cmd *Cmd[S]) error {
 	hs := [3]*stream.Handler[S]{cmd.Stdin, cmd.Stdout, cmd.Stderr}
 	conns := [3]**stream.Conn[S]{&p.stdin, &p.stdout, &p.stderr}
@@ -279,14 +292,17 @@ func (p *Process[S]) wrap(st *stdio, cmd *Cmd[S]) error {
 	return nil
 }
 
-// abandon kills and reaps a child whose Start is failing after it began,
-// and closes the connections made so far without their callbacks mattering.
+// abandon closes the connections of a failing Start without their
+// callbacks mattering, and kills and reaps the child if it had started.
 func (p *Process[S]) abandon() {
 	p.dropped = true
 	for _, c := range []*stream.Conn[S]{p.stdin, p.stdout, p.stderr} {
 		if c != nil {
 			c.Abort()
 		}
+	}
+	if p.proc == nil {
+		return // not started
 	}
 	p.proc.Kill()
 	if p.fut == nil { // else the fallback's goroutine reaps it
