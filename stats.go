@@ -24,6 +24,10 @@ type Stats struct {
 	IdlesRun     uint64 // idle callbacks
 	Callbacks    uint64 // the sum of the four above
 
+	// CallbackTime is the time spent in callbacks (the part of Busy that
+	// is the sources' own work and the loop's dispatch of their events).
+	CallbackTime time.Duration
+
 	// Wait is the time spent in the kernel poll; Busy the time between two
 	// polls (the iteration's work, and the owner's code between two
 	// dispatches). Busy / (Busy + Wait) is the loop's utilization.
@@ -120,6 +124,7 @@ var statKindNames = [nStatKinds]string{"fd", "source", "timer", "idle"}
 type loopStats struct {
 	iterations atomic.Uint64
 	kinds      [nStatKinds]atomic.Uint64
+	cbTime     atomic.Int64
 	wait, busy atomic.Int64
 	queued     atomic.Int64
 	idles      atomic.Int64
@@ -173,6 +178,7 @@ func (l *Loop[S]) Stats() Stats {
 		SourceEvents: st.kinds[statSource].Load(),
 		TimersFired:  st.kinds[statTimer].Load(),
 		IdlesRun:     st.kinds[statIdle].Load(),
+		CallbackTime: time.Duration(st.cbTime.Load()),
 		Wait:         time.Duration(st.wait.Load()),
 		Busy:         time.Duration(st.busy.Load()),
 		Queued:       int(st.queued.Load()),
@@ -239,6 +245,7 @@ func (l *Loop[S]) statsCallback(k statKind, t Token) {
 	d := now - st.mark
 	st.mark = now
 	st.kinds[k].Add(1)
+	st.cbTime.Add(d)
 	if d > st.maxCB.Load() {
 		st.maxCB.Store(d)
 	}
@@ -332,7 +339,8 @@ type timerName struct {
 }
 
 // SetName gives source or timer t a name, reported by [Loop.SourceStats]
-// and to the [WithSlowCallback] hook instead of its kind and token. An
+// and to the [WithSlowCallback] hook instead of its kind and token (an idle
+// callback's name is not reported: its registration ends as it runs). An
 // empty name restores the default. It fails with [ErrInvalidToken] if t is
 // not a live source or timer of this loop. Call it on the loop's goroutine.
 func (l *Loop[S]) SetName(t Token, name string) error {

@@ -57,6 +57,7 @@ func TestStatsCounters(t *testing.T) {
 	got := l.Stats()
 	want := calloop.Stats{
 		Iterations: 1, FDEvents: 1, SourceEvents: 1, TimersFired: 1, IdlesRun: 1, Callbacks: 4,
+		CallbackTime: 10 * time.Millisecond,
 		Busy: 0, Wait: 0, Queued: 0, Idles: 0, Timers: 1,
 		MaxCallback: 7 * time.Millisecond,
 		MaxTimerLag: 18 * time.Millisecond, TimerLag: 18 * time.Millisecond,
