@@ -523,3 +523,60 @@ func TestHugeSocketBuffers(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestLoopCloseMidState: closing the loop with datagrams held by a pause
+// and a Unix socket waiting on its retry timer: no callback, no panic,
+// descriptors and socket files gone.
+func TestLoopCloseMidState(t *testing.T) {
+	dir := t.TempDir()
+	l, err := calloop.New[app]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s app
+	h := collect()
+	h.OnPacket = func(a *app, c *Conn[app], p []byte, from Addr) {
+		a.got = append(a.got, bytes.Clone(p))
+		c.PauseReading()
+	}
+	srv, err := Listen(l, "udp", "127.0.0.1:0", Config{}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := Dial(l, "udp", "", srv.LocalAddr().String(), Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 8; i++ {
+		cli.Send([]byte{byte(i)})
+	}
+	until(t, l, &s, func() bool { return len(s.got) == 1 })
+	rpath, spath := filepath.Join(dir, "r"), filepath.Join(dir, "s")
+	rcv, err := Listen(l, "unixgram", rpath, Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv.PauseReading()
+	snd, err := Listen(l, "unixgram", spath, Config{}, collect())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; snd.Queued() == 0 && i < 1<<20; i++ {
+		snd.SendTo([]byte("x"), UnixAddr(rpath))
+	}
+	if snd.Queued() == 0 || !snd.retryArmed {
+		t.Fatalf("queued %d, retry armed %v", snd.Queued(), snd.retryArmed)
+	}
+	l.Dispatch(time.Millisecond, &s)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s.closed != 0 || len(s.got) != 1 {
+		t.Fatalf("closes %d, datagrams %d after the loop closed", s.closed, len(s.got))
+	}
+	for _, p := range []string{rpath, spath} {
+		if _, err := os.Stat(p); err == nil {
+			t.Fatalf("%s left", p)
+		}
+	}
+}
