@@ -15,7 +15,8 @@ type Addr struct {
 	// socket are given as plain IPv4 addresses (not ::ffff:a.b.c.d).
 	IP netip.AddrPort
 	// Name is the path of a Unix datagram socket; a name in Linux's
-	// abstract namespace starts with '@'.
+	// abstract namespace starts with '@' (and, counted rather than
+	// terminated, may hold NUL bytes, a trailing one included).
 	Name string
 }
 

@@ -580,3 +580,36 @@ func TestLoopCloseMidState(t *testing.T) {
 		}
 	}
 }
+
+// TestAbstractTrailingNUL: abstract names are counted, not terminated: a
+// peer named "@x\x00" is not "@x", and an answer to it reaches it, not a
+// socket named "@x". Linux's recvmmsg path only: the portable path serves
+// systems without abstract names (x/sys's Recvmsg cuts a name at its first
+// NUL).
+func TestAbstractTrailingNUL(t *testing.T) {
+	func(t *testing.T) {
+		l := newLoop(t)
+		var s app
+		base := "@calloop-trail-" + itoa(os.Getpid())
+		srv, err := Listen(l, "unixgram", base+"-srv", Config{}, echoHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := Listen(l, "unixgram", base, Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nul, err := Listen(l, "unixgram", base+"\x00", Config{}, collect())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nul.SendTo([]byte("who"), srv.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		until(t, l, &s, func() bool { return len(s.got) == 1 })
+		if nul.Stats().Received != 1 || plain.Stats().Received != 0 || s.from[0] != srv.LocalAddr() {
+			t.Fatalf("the answer reached %q (received: %d by the NUL name, %d by the plain one)",
+				base, nul.Stats().Received, plain.Stats().Received)
+		}
+	}(t)
+}

@@ -211,10 +211,9 @@ func (s *sysConn) decode(rsa *unix.RawSockaddrAny, n uint32) Addr {
 		}
 		path := unsafe.Slice((*byte)(unsafe.Pointer(&p.Path[0])), l)
 		if path[0] == 0 {
-			path[0] = '@' // abstract name
-			for l > 1 && path[l-1] == 0 {
-				l--
-			}
+			// An abstract name: counted, not terminated; a NUL inside or at
+			// the end belongs to it.
+			path[0] = '@'
 			return s.unixAddr(path[:l])
 		}
 		for i, b := range path {
