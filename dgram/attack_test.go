@@ -603,6 +603,9 @@ func TestAbstractTrailingNUL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if nul.LocalAddr() != UnixAddr(base+"\x00") {
+			t.Fatalf("LocalAddr %q", nul.LocalAddr().Name)
+		}
 		if err := nul.SendTo([]byte("who"), srv.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}

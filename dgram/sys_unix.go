@@ -106,6 +106,11 @@ func (s *sysConn) open(network string, la, ra Addr, cfg *config, rs *recvSlots) 
 	if mmsgSupported && !forcePortable {
 		s.batch, s.mmsg = cfg.batch, true
 	}
+	if s.family == unix.AF_UNIX && la.IsValid() {
+		// As asked: Getsockname's result would cut an abstract name at
+		// its first NUL byte.
+		return la, nil
+	}
 	var bound Addr
 	if sa, err := unix.Getsockname(fd); err == nil {
 		bound = s.toAddr(sa)
