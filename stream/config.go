@@ -28,6 +28,13 @@ type Config struct {
 	ReusePort  bool // SO_REUSEPORT on listeners: several loops (one per core) may listen on one port
 	Backlog    int  // listen backlog (default 1024 or SOMAXCONN)
 
+	// IdleTimeout, if positive, closes a connection that has neither read
+	// input nor written output for that long (a peer that neither sends
+	// nor reads what is queued for it): OnClose gets an error wrapping
+	// os.ErrDeadlineExceeded. Activity is checked every IdleTimeout with one
+	// timer per connection, so the close comes after IdleTimeout to twice
+	// IdleTimeout of inactivity, never earlier.
+	IdleTimeout time.Duration
 	// AcceptBudget is the number of connections a listener accepts per loop
 	// iteration before yielding to the other sources (default 64).
 	AcceptBudget int
@@ -68,7 +75,7 @@ type config struct {
 	high, low, maxOutput           int
 	reusePort                      bool
 	backlog, acceptBudget          int
-	closeTimeout                   time.Duration
+	closeTimeout, idleTimeout      time.Duration
 }
 
 // maxReadSize bounds Config.ReadSize: the read buffer is allocated at once.
@@ -84,7 +91,7 @@ func (c Config) norm() (config, error) {
 		{"MaxInput", int64(c.MaxInput)}, {"HighWater", int64(c.HighWater)},
 		{"LowWater", int64(c.LowWater)}, {"MaxOutput", int64(c.MaxOutput)},
 		{"Backlog", int64(c.Backlog)}, {"AcceptBudget", int64(c.AcceptBudget)},
-		{"CloseTimeout", int64(c.CloseTimeout)},
+		{"CloseTimeout", int64(c.CloseTimeout)}, {"IdleTimeout", int64(c.IdleTimeout)},
 	} {
 		if f.v < 0 {
 			return config{}, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, f.name, f.v)
@@ -97,7 +104,7 @@ func (c Config) norm() (config, error) {
 		readSize: c.ReadSize, readBudget: c.ReadBudget, maxInput: c.MaxInput,
 		high: c.HighWater, low: c.LowWater, maxOutput: c.MaxOutput,
 		reusePort: c.ReusePort, backlog: min(c.Backlog, math.MaxInt32), acceptBudget: c.AcceptBudget,
-		closeTimeout: c.CloseTimeout,
+		closeTimeout: c.CloseTimeout, idleTimeout: c.IdleTimeout,
 	}
 	if n.readSize <= 0 {
 		n.readSize = defaultReadSize

@@ -100,8 +100,12 @@ type Conn[S any] struct {
 	reg   *calloop.Registrar
 	tok   calloop.Token
 	timer calloop.Token // dial timeout, then close timeout
-	fd    int
-	id    uint64
+	// idleTimer closes the connection after Config.IdleTimeout without
+	// activity (active: input read or output written since it last fired).
+	idleTimer calloop.Token
+	active    bool
+	fd        int
+	id        uint64
 
 	// The state model (see conn_state.go).
 	state    connState
@@ -235,6 +239,9 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 		}
 		if writeTrace != nil {
 			writeTrace(w)
+		}
+		if w > 0 {
+			c.active = true
 		}
 		if err != nil && !sock.IsAgain(err) {
 			c.fail(os.NewSyscallError("write", err))

@@ -72,6 +72,9 @@ func (c *Conn[S]) flush() {
 	if writeTrace != nil {
 		writeTrace(n)
 	}
+	if n > 0 {
+		c.active = true
+	}
 	if err != nil && !sock.IsAgain(err) {
 		c.fail(os.NewSyscallError("write", err))
 		return
@@ -279,6 +282,7 @@ func (c *Conn[S]) connected(s *S) {
 		c.closeGracefully()
 		return
 	}
+	c.startIdle()
 	if c.pending() > 0 {
 		c.flush()
 	} else {
@@ -287,6 +291,33 @@ func (c *Conn[S]) connected(s *S) {
 	if fn := c.sh.h.OnOpen; fn != nil && c.state == stOpen {
 		fn(s, c)
 	}
+}
+
+// startIdle starts the idle timer of an open connection. Activity (input
+// read, output written) sets c.active; the timer fires every IdleTimeout
+// and closes the connection if nothing happened since the last time, so
+// the close comes after IdleTimeout to twice that of inactivity, with no
+// timer update per read or write.
+func (c *Conn[S]) startIdle() {
+	d := c.sh.cfg.idleTimeout
+	if d <= 0 || !c.idleTimer.IsZero() {
+		return
+	}
+	c.idleTimer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
+		if c.state != stOpen {
+			c.idleTimer = calloop.Token{}
+			return calloop.Drop()
+		}
+		if c.active {
+			c.active = false
+			return calloop.Again(d)
+		}
+		c.idleTimer = calloop.Token{}
+		c.enter()
+		defer c.leave(s)
+		c.fail(&net.OpError{Op: "idle", Net: c.sh.network, Addr: c.raddr, Err: os.ErrDeadlineExceeded})
+		return calloop.Drop()
+	})
 }
 
 // read reads and delivers input until the socket is drained, the budget
@@ -304,6 +335,7 @@ func (c *Conn[S]) read(s *S) {
 		}
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
+			c.active = true
 			if direct {
 				c.in = c.in[:len(c.in)+n]
 				c.deliver(s, nil)

@@ -100,6 +100,10 @@ func (c *Conn[S]) finalize(s *S) {
 		c.e.l.Remove(c.timer)
 		c.timer = calloop.Token{}
 	}
+	if !c.idleTimer.IsZero() {
+		c.e.l.Remove(c.idleTimer)
+		c.idleTimer = calloop.Token{}
+	}
 	c.removing = true
 	c.e.l.Remove(c.tok)
 	if c.fd >= 0 {
