@@ -76,6 +76,7 @@ type Loop[S any] struct {
 	st     *loopStats           // instrumentation (stats.go), or nil
 	vc     *VirtualClock        // the clock (clock.go), or nil: monotonic
 	tnames map[uint32]timerName // names of timers (stats.go)
+	snames map[uint32]timerName // names of the other sources, by slot index
 	nprio  int                  // sources with a priority other than the default (priority.go)
 	pbuf   []poller.Event       // priority.go: the batch sorted by class
 }
@@ -100,15 +101,14 @@ type slot[S any] struct {
 	fdFn     func(*S, Events) Action
 	src      Source[S]
 	reg      *Registrar
-	bell     *bell // of a source other goroutines wake
-	held     bool  // disabled by itself (enabled: active, see children.go)
-	removing bool  // Remove is in progress
+	bell     *bell    // of a source other goroutines wake
+	held     bool     // disabled by itself (enabled: active, see children.go)
+	removing bool     // Remove is in progress
+	prio     Priority // see Loop.SetPriority
 	parent   uint32
 	kidPos   int32
 	kids     []Token
 	idleFn   func(*S)
-	name     string   // see Loop.SetName
-	prio     Priority // see Loop.SetPriority
 }
 
 // New creates a loop and its kernel poller (epoll on Linux, kqueue on macOS

@@ -52,6 +52,9 @@ func (l *Loop[S]) release(idx uint32) {
 	if sl.prio != PriorityDefault {
 		l.nprio--
 	}
+	if l.snames != nil {
+		delete(l.snames, idx)
+	}
 	gen := sl.gen + 1
 	if gen == 0 {
 		gen = 1

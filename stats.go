@@ -332,7 +332,7 @@ func (l *Loop[S]) SourceStats() []SourceStats {
 	return out
 }
 
-// timerName is a named timer's entry.
+// timerName is the entry of a named timer or source.
 type timerName struct {
 	gen  uint32
 	name string
@@ -362,11 +362,17 @@ func (l *Loop[S]) SetName(t Token, name string) error {
 		l.tnames[id] = timerName{tm.gen, name}
 		return nil
 	}
-	sl := l.lookup(t)
-	if sl == nil {
+	if l.lookup(t) == nil {
 		return ErrInvalidToken
 	}
-	sl.name = name
+	if name == "" {
+		delete(l.snames, t.id)
+		return nil
+	}
+	if l.snames == nil {
+		l.snames = make(map[uint32]timerName)
+	}
+	l.snames[t.id] = timerName{t.gen, name}
 	return nil
 }
 
@@ -403,10 +409,8 @@ func (l *Loop[S]) nameOf(t Token, k statKind) string {
 		if n, ok := l.timerName(t); ok {
 			return n
 		}
-	} else if int(t.id) < len(l.slots) {
-		if sl := &l.slots[t.id]; sl.gen == t.gen && sl.name != "" {
-			return sl.name
-		}
+	} else if n, ok := l.snames[t.id]; ok && n.gen == t.gen {
+		return n.name
 	}
 	return statKindNames[k] + " " + strconv.FormatUint(uint64(t.id&^timerBit), 10) + "." + strconv.FormatUint(uint64(t.gen), 10)
 }
