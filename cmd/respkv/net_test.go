@@ -591,23 +591,11 @@ func TestNonReadingClient(t *testing.T) {
 		if err != nil {
 			break // the server stopped reading: our kernel buffers are full
 		}
-		// meanwhile another client is served promptly
-		start := time.Now()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("ping took %v", d)
-		}
+		// meanwhile another client is served
+		pingServed(t, rdb)
 	}
 	for range 20 {
-		start := time.Now()
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("ping took %v", d)
-		}
+		pingServed(t, rdb)
 	}
 	// The server's output buffer for that client is bounded by the high
 	// water mark plus one read's worth of replies, far below what was asked.
@@ -621,6 +609,22 @@ func TestNonReadingClient(t *testing.T) {
 		}
 	}
 	t.Logf("sent %d bytes of requests (%d MB of replies asked)", sent, sent/7*64/1024)
+}
+
+// pingServed checks that a PING is answered while another client floods
+// the server without reading: a server that blocked on the flooding client
+// would never answer. The bound is far above a normal round trip
+// (milliseconds): with -race beside CPU-burning processes a PING took 3.6 s,
+// and a 2 s bound failed one run in five there.
+func pingServed(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	start := time.Now()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("ping took %v", d)
+	}
 }
 
 func debugClients(t *testing.T, rdb *redis.Client) {
