@@ -251,7 +251,7 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 			c.blocked = true
 		}
 		if w >= len(pend) {
-			c.outPos = len(c.out)
+			c.resetOut() // all of the copy buffer went out
 			p = p[w-len(pend):]
 		} else {
 			c.outPos += w
