@@ -135,6 +135,9 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			"total_error_replies:"+strconv.FormatUint(s.stats.errorReplies, 10),
 			"protocol_errors:"+strconv.FormatUint(s.stats.protoErrors, 10),
 			"active_expire_cycles:"+strconv.FormatUint(s.stats.activeCycles, 10))
+		for _, ln := range eventloopInfo(s.loop) {
+			b.WriteString(ln + "\r\n")
+		}
 	}
 	if section("replication") {
 		add("Replication", "role:master", "connected_slaves:0", "master_failover_state:no-failover",

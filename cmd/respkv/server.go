@@ -40,7 +40,7 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := calloop.New[server]()
+	l, err := calloop.New[server](calloop.WithStats())
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,9 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 		s.aofCron()
 		return calloop.Again(100 * time.Millisecond)
 	}); err != nil {
+		return fail(err)
+	}
+	if err := startEventloopSampler(l); err != nil {
 		return fail(err)
 	}
 	if _, err := calloop.Notify(l, func(s *server, sig os.Signal) {
