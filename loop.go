@@ -337,8 +337,8 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 			start = l.clock()
 		}
 	}
-	var pstart int64
-	if l.st != nil {
+	pstart := int64(-1) // a poll that does not block is busy time
+	if l.st != nil && timeout != 0 {
 		pstart = l.statsPollStart()
 	}
 	var n int

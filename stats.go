@@ -28,9 +28,10 @@ type Stats struct {
 	// is the sources' own work and the loop's dispatch of their events).
 	CallbackTime time.Duration
 
-	// Wait is the time spent in the kernel poll; Busy the time between two
-	// polls (the iteration's work, and the owner's code between two
-	// dispatches). Busy / (Busy + Wait) is the loop's utilization.
+	// Wait is the time spent blocked in the kernel poll; Busy the rest
+	// (the iterations' work, polls that do not block, and the owner's code
+	// between two dispatches). Busy / (Busy + Wait) is the loop's
+	// utilization.
 	Wait time.Duration
 	Busy time.Duration
 
@@ -202,11 +203,16 @@ func (l *Loop[S]) statsPollStart() int64 {
 	return t
 }
 
-// statsPollEnd is called after the poll with the clock reading before it.
+// statsPollEnd is called after the poll with the clock reading before it,
+// or -1 if the poll did not block (it is then part of the busy time).
 func (l *Loop[S]) statsPollEnd(start int64) int64 {
 	st := l.st
 	t := l.clock()
-	st.wait.Add(t - start)
+	if start >= 0 {
+		st.wait.Add(t - start)
+	} else if st.polled {
+		st.busy.Add(t - st.pollEnd)
+	}
 	st.pollEnd, st.polled, st.mark = t, true, t
 	return t
 }
