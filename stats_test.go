@@ -5,6 +5,7 @@ package calloop_test
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,7 +59,7 @@ func TestStatsCounters(t *testing.T) {
 	want := calloop.Stats{
 		Iterations: 1, FDEvents: 1, SourceEvents: 1, TimersFired: 1, IdlesRun: 1, Callbacks: 4,
 		CallbackTime: 10 * time.Millisecond,
-		Busy: 0, Wait: 0, Queued: 0, Idles: 0, Timers: 1,
+		Busy:         0, Wait: 0, Queued: 0, Idles: 0, Timers: 1,
 		MaxCallback: 7 * time.Millisecond,
 		MaxTimerLag: 18 * time.Millisecond, TimerLag: 18 * time.Millisecond,
 	}
@@ -332,5 +333,38 @@ func TestSetNameErrors(t *testing.T) {
 	l.Remove(tok)
 	if err := l.SetName(tok, "x"); !isInvalid(err) {
 		t.Fatalf("stale source: %v", err)
+	}
+}
+
+// The instrumentation allocates nothing per event, on or off.
+func TestInsightNoAllocs(t *testing.T) {
+	for _, opts := range [][]calloop.Option{nil, {calloop.WithStats()},
+		{calloop.WithSourceStats(), calloop.WithSlowCallback(time.Hour, func(calloop.SlowCallback) {})}} {
+		l := newLoop[testState](t, opts...)
+		var s testState
+		a, b := socketPair(t)
+		buf := make([]byte, 1)
+		for _, fd := range []*testFD{a, b} {
+			fd := fd.fd
+			if _, err := l.AddFD(fd, calloop.Readable, calloop.Level, func(s *testState, _ calloop.Events) calloop.Action {
+				syscall.Read(fd, buf)
+				syscall.Write(fd, buf)
+				s.n++
+				return calloop.Continue
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction { return calloop.Again(0) })
+		writeFD(t, a, "x")
+		l.Dispatch(0, &s) // warm up: the per-source table grows once
+		l.Dispatch(0, &s)
+		if n := testing.AllocsPerRun(1000, func() { l.Dispatch(0, &s) }); n != 0 {
+			t.Fatalf("%d options: %v allocations per iteration", len(opts), n)
+		}
+		if s.n < 1000 {
+			t.Fatalf("%d callbacks", s.n)
+		}
+		l.Stats()
 	}
 }
