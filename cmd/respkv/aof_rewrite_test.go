@@ -227,7 +227,7 @@ func startProcEnv(t *testing.T, env []string, args ...string) *proc {
 			p.mu.Lock()
 			p.stderr = append(p.stderr, line)
 			p.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, "respkv: ready to accept connections on "); ok {
+			if a, ok := strings.CutPrefix(stripStamp(line), "respkv: ready to accept connections on "); ok {
 				ready <- a
 			}
 		}

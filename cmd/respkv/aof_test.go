@@ -83,7 +83,7 @@ func startProc(t *testing.T, args ...string) *proc {
 			p.mu.Lock()
 			p.stderr = append(p.stderr, line)
 			p.mu.Unlock()
-			if a, ok := strings.CutPrefix(line, "respkv: ready to accept connections on "); ok {
+			if a, ok := strings.CutPrefix(stripStamp(line), "respkv: ready to accept connections on "); ok {
 				ready <- a
 			}
 		}

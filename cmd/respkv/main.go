@@ -22,12 +22,13 @@ import (
 )
 
 func main() {
+	log := newStampWriter(os.Stderr)
 	cfg, cpuprofile, err := parseArgs(os.Args[1:], os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
 		os.Exit(2)
 	}
-	in, err := newInstance(cfg, os.Stderr)
+	in, err := newInstance(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
 		os.Exit(1)
@@ -41,14 +42,14 @@ func main() {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintln(os.Stderr, banner(cfg, in.Addr().String()))
+	fmt.Fprintln(log, banner(cfg, in.Addr().String()))
 	if w := exposureWarning(cfg); w != "" {
-		fmt.Fprintln(os.Stderr, w)
+		fmt.Fprintln(log, w)
 	}
-	fmt.Fprintf(os.Stderr, "respkv: ready to accept connections on %v\n", in.Addr())
+	fmt.Fprintf(log, "respkv: ready to accept connections on %v\n", in.Addr())
 	if err := in.run(context.Background()); err != nil {
 		pprof.StopCPUProfile()
-		fmt.Fprintf(os.Stderr, "respkv: %v\n", err)
+		fmt.Fprintf(log, "respkv: %v\n", err)
 		os.Exit(1)
 	}
 }

@@ -64,7 +64,7 @@ func relStart(t *testing.T, bin string, args ...string) *relServer {
 			s.mu.Lock()
 			s.lines = append(s.lines, sc.Text())
 			s.mu.Unlock()
-			if a, ok := strings.CutPrefix(sc.Text(), "respkv: ready to accept connections on "); ok {
+			if a, ok := strings.CutPrefix(stripStamp(sc.Text()), "respkv: ready to accept connections on "); ok {
 				ready <- a
 			}
 		}
