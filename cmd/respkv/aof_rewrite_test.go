@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -203,47 +201,6 @@ func TestAutoRewrite(t *testing.T) {
 	if n := s.dbs[0].size(); n != 10 {
 		t.Fatalf("%d keys loaded from the rewritten AOF, want 10", n)
 	}
-}
-
-// startProcEnv is startProc with extra environment variables.
-func startProcEnv(t *testing.T, env []string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	ready := make(chan string, 1)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.stderr = append(p.stderr, line)
-			p.mu.Unlock()
-			if a, ok := strings.CutPrefix(stripStamp(line), "respkv: ready to accept connections on "); ok {
-				ready <- a
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	select {
-	case p.addr = <-ready:
-	case <-p.done:
-		t.Fatalf("respkv exited: %s", p.log())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("respkv did not start: %s", p.log())
-	}
-	return p
 }
 
 // TestRewriteKill9AtEachStep: the process is killed (SIGKILL) at each step
