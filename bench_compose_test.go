@@ -62,7 +62,7 @@ func BenchmarkCompositeFD(b *testing.B) {
 				b.Cleanup(func() { syscall.Close(fds[0]); syscall.Close(fds[1]) })
 				ours, peer := fds[0], fds[1]
 				syscall.SetNonblock(ours, true)
-				l := mkLoop[int](b)
+				l := newLoop[int](b)
 				var n int
 				var buf [1]byte
 				cb := func(s *int, _ calloop.Events) calloop.Action {

@@ -32,7 +32,7 @@ func TestChildrenModel(t *testing.T) {
 	}
 	for seed := range seeds {
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
-		l := mkLoop[int](t)
+		l := newLoop[int](t)
 		var nodes []*mNode
 		live := func() []int {
 			var ix []int

@@ -43,7 +43,7 @@ func (h *hookBox) Process(*int, uint16, calloop.Events) (calloop.Action, error) 
 // or Unregister, in the middle of a cascade, leave a consistent loop.
 func TestChildrenReentry(t *testing.T) {
 	t.Run("child's Unregister removes the parent during its Disable", func(t *testing.T) {
-		l := mkLoop[int](t)
+		l := newLoop[int](t)
 		parent, ptok := addBox(t, l, nil)
 		child := &hookBox{}
 		ctok, err := l.AddSource(child)
@@ -72,7 +72,7 @@ func TestChildrenReentry(t *testing.T) {
 		}
 	})
 	t.Run("a source's Unregister removes or disables itself", func(t *testing.T) {
-		l := mkLoop[int](t)
+		l := newLoop[int](t)
 		h := &hookBox{}
 		tok, err := l.AddSource(h)
 		must(t, err)
@@ -90,7 +90,7 @@ func TestChildrenReentry(t *testing.T) {
 		}
 	})
 	t.Run("a source's Register removes itself on Enable", func(t *testing.T) {
-		l := mkLoop[int](t)
+		l := newLoop[int](t)
 		parent, ptok := addBox(t, l, nil)
 		h := &hookBox{}
 		tok, err := l.AddSource(h)
@@ -105,7 +105,7 @@ func TestChildrenReentry(t *testing.T) {
 		must(t, l.Remove(ptok))
 	})
 	t.Run("Adopt into a parent being removed", func(t *testing.T) {
-		l := mkLoop[int](t)
+		l := newLoop[int](t)
 		parent, ptok := addBox(t, l, nil)
 		child := &hookBox{}
 		ctok, err := l.AddSource(child)

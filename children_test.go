@@ -153,7 +153,7 @@ func adoptEveryKind(t *testing.T, l *calloop.Loop[int], parent *box) *everyKind 
 	adopt("source", tok, err)
 	k.raise["source"] = func() { unix.Write(cw, []byte{1}) }
 	// a nested loop with a ping of its own
-	k.inner = mkLoop[int](t)
+	k.inner = newLoop[int](t)
 	ip, err := calloop.NewPing(k.inner, func(*int) { k.seen["loop"]++ })
 	must(t, err)
 	tok, err = calloop.AddLoop(l, k.inner, func(s *int) *int { return s })
@@ -168,7 +168,7 @@ func adoptEveryKind(t *testing.T, l *calloop.Loop[int], parent *box) *everyKind 
 }
 
 func TestChildrenEveryKindFollowParent(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	k := adoptEveryKind(t, l, parent)
 	var s int
@@ -177,7 +177,7 @@ func TestChildrenEveryKindFollowParent(t *testing.T) {
 	for _, n := range kinds {
 		k.raise[n]()
 	}
-	spinUntil(t, l, &s, func() bool {
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 		for _, n := range kinds {
 			if k.seen[n] == 0 {
 				return false
@@ -205,7 +205,7 @@ func TestChildrenEveryKindFollowParent(t *testing.T) {
 	}
 	// Enabled again: what waited is delivered, once.
 	must(t, l.Enable(ptok))
-	spinUntil(t, l, &s, func() bool {
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 		for _, n := range kinds {
 			if k.seen[n] < 2 {
 				return false
@@ -244,7 +244,7 @@ func TestChildrenEveryKindFollowParent(t *testing.T) {
 }
 
 func TestChildrenCustomSourceChildDisabledWithParent(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	r, w := pipe(t)
 	sub := &box{fd: r}
@@ -253,7 +253,7 @@ func TestChildrenCustomSourceChildDisabledWithParent(t *testing.T) {
 	must(t, parent.reg.Adopt(stok))
 	var s int
 	unix.Write(w, []byte{1})
-	spinUntil(t, l, &s, func() bool { return sub.events > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return sub.events > 0 })
 	must(t, l.Disable(ptok))
 	if sub.unregs != 1 {
 		t.Fatalf("child source unregistered %d times on its parent's Disable", sub.unregs)
@@ -266,7 +266,7 @@ func TestChildrenCustomSourceChildDisabledWithParent(t *testing.T) {
 		t.Fatal("child source's level fd reported while its parent is disabled")
 	}
 	must(t, l.Enable(ptok))
-	spinUntil(t, l, &s, func() bool { return sub.events > n })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return sub.events > n })
 	if sub.regs != 2 {
 		t.Fatalf("child source registered %d times, want 2", sub.regs)
 	}
@@ -275,7 +275,7 @@ func TestChildrenCustomSourceChildDisabledWithParent(t *testing.T) {
 // TestChildrenThreeDeep: a grandparent, a parent, a child and a grandchild;
 // a child's own Disable survives its ancestors' Enable.
 func TestChildrenThreeDeep(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	g, gtok := addBox(t, l, nil)
 	p, ptok := addBox(t, l, g)
 	c, ctok := addBox(t, l, p)
@@ -298,7 +298,7 @@ func TestChildrenThreeDeep(t *testing.T) {
 	}
 	unix.Write(w, []byte{1})
 	var s int
-	spinUntil(t, l, &s, func() bool { return fdEvents > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return fdEvents > 0 })
 
 	must(t, l.Disable(gtok))
 	n := fdEvents
@@ -322,7 +322,7 @@ func TestChildrenThreeDeep(t *testing.T) {
 		t.Fatalf("registrations g=%d p=%d c=%d, want 2 1 1", g.regs, p.regs, c.regs)
 	}
 	must(t, l.Enable(ptok))
-	spinUntil(t, l, &s, func() bool { return fdEvents > n })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return fdEvents > n })
 
 	// Enabling a child of a disabled ancestor only clears its own Disable.
 	must(t, l.Disable(ctok))
@@ -336,7 +336,7 @@ func TestChildrenThreeDeep(t *testing.T) {
 		t.Fatal("Enable of a child woke it under a disabled ancestor")
 	}
 	must(t, l.Enable(gtok))
-	spinUntil(t, l, &s, func() bool { return fdEvents > n })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return fdEvents > n })
 
 	must(t, l.Remove(gtok))
 	for _, tok := range []calloop.Token{ptok, ctok, ftok} {
@@ -357,7 +357,7 @@ func TestChildrenThreeDeep(t *testing.T) {
 func TestChildrenRemoveParentFromChildCallback(t *testing.T) {
 	for _, action := range []string{"remove", "disable"} {
 		t.Run(action, func(t *testing.T) {
-			l := mkLoop[int](t)
+			l := newLoop[int](t)
 			parent, ptok := addBox(t, l, nil)
 			calls := 0
 			var toks []calloop.Token
@@ -386,7 +386,7 @@ func TestChildrenRemoveParentFromChildCallback(t *testing.T) {
 				unix.Write(w, []byte{1})
 			}
 			var s int
-			spinUntil(t, l, &s, func() bool { return calls > 0 })
+			dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return calls > 0 })
 			for range 3 {
 				must(t, l.Dispatch(0, &s))
 			}
@@ -397,7 +397,7 @@ func TestChildrenRemoveParentFromChildCallback(t *testing.T) {
 				// The child that returned Remove is gone; the other is
 				// reported again on Enable (level-triggered).
 				must(t, l.Enable(ptok))
-				spinUntil(t, l, &s, func() bool { return calls == 2 })
+				dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return calls == 2 })
 				return
 			}
 			for _, tok := range toks {
@@ -412,7 +412,7 @@ func TestChildrenRemoveParentFromChildCallback(t *testing.T) {
 // TestChildrenTimerRemovesParent: a child timer's callback removes its
 // parent, itself included; its returned action is ignored.
 func TestChildrenTimerRemovesParent(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	fired := 0
 	var tok calloop.Token
@@ -424,7 +424,7 @@ func TestChildrenTimerRemovesParent(t *testing.T) {
 	must(t, err)
 	must(t, parent.reg.Adopt(tok))
 	var s int
-	spinUntil(t, l, &s, func() bool { return fired > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return fired > 0 })
 	for range 3 {
 		must(t, l.Dispatch(0, &s))
 	}
@@ -439,7 +439,7 @@ func TestChildrenTimerRemovesParent(t *testing.T) {
 // TestChildrenGenerationReuse: slots of removed children are reused by new
 // sources; the old tokens stay invalid and never reach them.
 func TestChildrenGenerationReuse(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	var old []calloop.Token
 	for range 4 {
@@ -476,13 +476,13 @@ func TestChildrenGenerationReuse(t *testing.T) {
 		}
 	}
 	var s int
-	spinUntil(t, l, &s, func() bool { return ran == len(fresh) })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ran == len(fresh) })
 	must(t, l.Remove(nptok))
 }
 
 func TestChildrenAdoptMisuse(t *testing.T) {
-	l := mkLoop[int](t)
-	other := mkLoop[int](t)
+	l := newLoop[int](t)
+	other := newLoop[int](t)
 	a, atok := addBox(t, l, nil)
 	b, btok := addBox(t, l, a)
 	c, ctok := addBox(t, l, b)
@@ -538,7 +538,7 @@ func TestChildrenAdoptMisuse(t *testing.T) {
 // TestChildrenAdoptIntoDisabledParent: a child adopted by a disabled parent
 // is silenced at once and woken by the parent's Enable.
 func TestChildrenAdoptIntoDisabledParent(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	must(t, l.Disable(ptok))
 	fired, idled := 0, 0
@@ -559,13 +559,13 @@ func TestChildrenAdoptIntoDisabledParent(t *testing.T) {
 		t.Fatal("an idle child was disabled by itself")
 	}
 	must(t, l.Enable(ptok))
-	spinUntil(t, l, &s, func() bool { return fired == 1 && idled == 1 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return fired == 1 && idled == 1 })
 }
 
 // TestChildrenBuiltinSemantics: budgets, coalescing, the closed event and
 // timer deadlines hold inside a parent, two levels down.
 func TestChildrenBuiltinSemantics(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	g, _ := addBox(t, l, nil)
 	parent, _ := addBox(t, l, g)
 	var s int
@@ -612,7 +612,7 @@ func TestChildrenBuiltinSemantics(t *testing.T) {
 	for range 100 {
 		p.Ping()
 	}
-	spinUntil(t, l, &s, func() bool { return pings > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return pings > 0 })
 	for range 3 {
 		must(t, l.Dispatch(0, &s))
 	}
@@ -630,7 +630,7 @@ func TestChildrenBuiltinSemantics(t *testing.T) {
 	})
 	must(t, err)
 	must(t, parent.reg.Adopt(tm))
-	spinUntil(t, l, &s, func() bool { return !at.IsZero() })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return !at.IsZero() })
 	if at.Sub(start) < d {
 		t.Fatalf("child timer fired after %v, before its %v", at.Sub(start), d)
 	}
@@ -639,7 +639,7 @@ func TestChildrenBuiltinSemantics(t *testing.T) {
 // TestChildrenPanic: a panic in a child's callback propagates out of
 // Dispatch; the loop, the parent and the child stay usable.
 func TestChildrenPanic(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	calls := 0
 	p, err := calloop.NewPing(l, func(*int) {
@@ -670,7 +670,7 @@ func TestChildrenPanic(t *testing.T) {
 		t.Fatal("a child ran while its parent was disabled after a panic")
 	}
 	must(t, l.Enable(ptok))
-	spinUntil(t, l, &s, func() bool { return calls == 2 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return calls == 2 })
 	must(t, l.Remove(ptok))
 	if err := l.Remove(p.Token()); !errors.Is(err, calloop.ErrInvalidToken) {
 		t.Fatalf("child after its parent's Remove: %v", err)
@@ -680,7 +680,7 @@ func TestChildrenPanic(t *testing.T) {
 // TestChildrenZeroAllocs: an fd event through a parent two levels up
 // allocates nothing.
 func TestChildrenZeroAllocs(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	g, _ := addBox(t, l, nil)
 	parent, _ := addBox(t, l, g)
 	r, w := pipe(t)
@@ -729,7 +729,7 @@ func (f *failingParent) Process(*int, uint16, calloop.Events) (calloop.Action, e
 // TestChildrenOfFailedRegister: children adopted by a Register that fails
 // are removed with the source that was not added.
 func TestChildrenOfFailedRegister(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	f := &failingParent{l: l}
 	if _, err := l.AddSource(f); err == nil {
 		t.Fatal("AddSource succeeded")
@@ -751,7 +751,7 @@ func TestChildrenOfFailedRegister(t *testing.T) {
 // TestChildrenIdleDuringIdlePhase: an idle child whose parent is disabled,
 // then enabled again, by an idle callback of the same phase runs once.
 func TestChildrenIdleDuringIdlePhase(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	parent, ptok := addBox(t, l, nil)
 	var log []string
 	_, err := l.AddIdle(func(*int) {

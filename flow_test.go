@@ -55,7 +55,7 @@ func sendAll(t *testing.T, tx *calloop.Sender[int], vs ...int) {
 }
 
 func TestFlowMapFilterSink(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
 	var g flowLog[string]
@@ -67,7 +67,7 @@ func TestFlowMapFilterSink(t *testing.T) {
 	must(t, err)
 	sendAll(t, tx, 1, 2, 3, 4, 5, 6)
 	must(t, tx.Close())
-	spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 	g.check(t, []string{"v2", "v4", "v6"}, 1)
 	if s != 21 {
 		t.Fatalf("state %d, want 21", s)
@@ -82,7 +82,7 @@ func TestFlowMapFilterSink(t *testing.T) {
 }
 
 func TestFlowSilentUntilConsumed(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
 	defer tx.Close()
@@ -97,14 +97,14 @@ func TestFlowSilentUntilConsumed(t *testing.T) {
 	var g flowLog[int]
 	_, err = f.Sink(g.sink)
 	must(t, err)
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 3 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 3 })
 	g.check(t, []int{1, 2, 3}, 0)
 	// A ticker consumed late fires at once, then every period, and drops
 	// the ticks it missed rather than catching up.
 	var ticks flowLog[time.Time]
 	_, err = tk.Take(3).Sink(ticks.sink)
 	must(t, err)
-	spinUntil(t, l, &s, func() bool { return ticks.ends > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ticks.ends > 0 })
 	if len(ticks.vals) != 3 {
 		t.Fatalf("%d ticks", len(ticks.vals))
 	}
@@ -116,7 +116,7 @@ func TestFlowSilentUntilConsumed(t *testing.T) {
 }
 
 func TestFlowTake(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	t.Run("n", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -125,7 +125,7 @@ func TestFlowTake(t *testing.T) {
 		_, err = f.Take(2).Sink(g.sink)
 		must(t, err)
 		sendAll(t, tx, 1, 2, 3, 4)
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		g.check(t, []int{1, 2}, 1)
 		// The pipeline, the channel with it, is gone: sends fail.
 		if err := tx.Send(5); !errors.Is(err, calloop.ErrClosed) {
@@ -141,7 +141,7 @@ func TestFlowTake(t *testing.T) {
 		tok, err := f.Take(0).Sink(g.sink)
 		must(t, err)
 		g.check(t, nil, 0) // told in the next iteration, not inside Sink
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		must(t, l.Dispatch(0, &s))
 		g.check(t, nil, 1)
 		if err := l.Remove(tok); !errors.Is(err, calloop.ErrInvalidToken) {
@@ -162,7 +162,7 @@ func TestFlowTake(t *testing.T) {
 		}
 		g.check(t, nil, 0)
 		must(t, l.Enable(tok))
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 	})
 	t.Run("upstream-ends-first", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -172,7 +172,7 @@ func TestFlowTake(t *testing.T) {
 		must(t, err)
 		sendAll(t, tx, 7)
 		tx.Close()
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		g.check(t, []int{7}, 1)
 	})
 	t.Run("negative", func(t *testing.T) {
@@ -193,7 +193,7 @@ func TestFlowTake(t *testing.T) {
 }
 
 func TestFlowBatch(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	t.Run("count", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -203,7 +203,7 @@ func TestFlowBatch(t *testing.T) {
 		must(t, err)
 		sendAll(t, tx, 1, 2, 3, 4, 5, 6, 7)
 		tx.Close()
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		// The partial batch is flushed by the close, before the end.
 		g.check(t, [][]int{{1, 2, 3}, {4, 5, 6}, {7}}, 1)
 		// Batches are the consumer's to keep: not overwritten.
@@ -228,7 +228,7 @@ func TestFlowBatch(t *testing.T) {
 		start := time.Now()
 		em.Emit(&s, 1)
 		em.Emit(&s, 2)
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 		if el := at.Sub(start); el < d {
 			t.Fatalf("time batch after %v, before its %v", el, d)
 		}
@@ -246,7 +246,7 @@ func TestFlowBatch(t *testing.T) {
 			em.Emit(&s, i)
 		}
 		g.check(t, [][]int{{1, 2}, {3, 4}}, 0)
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 3 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 3 })
 		g.check(t, [][]int{{1, 2}, {3, 4}, {5}}, 0)
 		must(t, l.Remove(tok))
 	})
@@ -276,7 +276,7 @@ func TestFlowBatch(t *testing.T) {
 }
 
 func TestFlowDebounce(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	const d = 30 * time.Millisecond
 	t.Run("burst", func(t *testing.T) {
@@ -293,7 +293,7 @@ func TestFlowDebounce(t *testing.T) {
 			em.Emit(&s, i)
 		}
 		last := time.Now()
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 		if el := at.Sub(last); el < d {
 			t.Fatalf("debounced after %v, before its %v", el, d)
 		}
@@ -319,9 +319,9 @@ func TestFlowDebounce(t *testing.T) {
 		})
 		must(t, err)
 		_ = tick
-		spinUntil(t, l, &s, func() bool { return n == 20 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return n == 20 })
 		g.check(t, nil, 0)
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 		g.check(t, []int{20}, 0)
 		em.End(&s)
 		g.check(t, []int{20}, 1)
@@ -334,7 +334,7 @@ func TestFlowDebounce(t *testing.T) {
 		must(t, err)
 		sendAll(t, tx, 1, 2)
 		tx.Close()
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		g.check(t, []int{2}, 1)
 	})
 	t.Run("negative", func(t *testing.T) {
@@ -347,7 +347,7 @@ func TestFlowDebounce(t *testing.T) {
 }
 
 func TestFlowThrottle(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	const d = 30 * time.Millisecond
 	f, em, err := calloop.NewFlow[int, int](l)
@@ -367,7 +367,7 @@ func TestFlowThrottle(t *testing.T) {
 		return calloop.Drop()
 	})
 	must(t, err)
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 	g.check(t, []int{1}, 0)
 	// A source every d/3 for a while: one value per window at most.
 	n := 3
@@ -380,7 +380,7 @@ func TestFlowThrottle(t *testing.T) {
 		return calloop.Again(d / 3)
 	})
 	must(t, err)
-	spinUntil(t, l, &s, func() bool { return n == 15 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return n == 15 })
 	if len(g.vals) < 2 || len(g.vals) > 5 {
 		t.Fatalf("%d values through a %v throttle over 12 inputs %v apart: %v", len(g.vals), d, d/3, g.vals)
 	}
@@ -406,7 +406,7 @@ func TestFlowThrottle(t *testing.T) {
 }
 
 func TestFlowMerge(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	a, txa, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -423,24 +423,24 @@ func TestFlowMerge(t *testing.T) {
 		t.Fatalf("ended input kept: %v", err)
 	}
 	sendAll(t, txa, 1)
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 	sendAll(t, txb, 2)
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 2 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 2 })
 	// One input closes: its sources go, the merge goes on.
 	txa.Close()
-	spinUntil(t, l, &s, func() bool {
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 		_, _, err := l.Parent(aTok)
 		return errors.Is(err, calloop.ErrInvalidToken)
 	})
 	sendAll(t, txb, 3, 4)
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 4 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 4 })
 	g.check(t, []int{1, 2, 3, 4}, 0)
 	txb.Close()
-	spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 	g.check(t, []int{1, 2, 3, 4}, 1)
 
 	// Misuse: no inputs, a consumed input, one input twice, another loop.
-	l2 := mkLoop[int](t)
+	l2 := newLoop[int](t)
 	x, _, err := calloop.NewFlow[int, int](l)
 	must(t, err)
 	y, _, err := calloop.NewFlow[int, int](l2)
@@ -466,7 +466,7 @@ func TestFlowMerge(t *testing.T) {
 }
 
 func TestFlowTeardownAndPause(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	a, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -502,7 +502,7 @@ func TestFlowTeardownAndPause(t *testing.T) {
 	}
 	sendAll(t, tx, 7)
 	ping.Ping()
-	spinUntil(t, l, &s, func() bool { return has(7) && has(-1) && has(1000) })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return has(7) && has(-1) && has(1000) })
 
 	// Disable pauses every source: no value comes out, none is lost.
 	must(t, l.Disable(tok))
@@ -520,7 +520,7 @@ func TestFlowTeardownAndPause(t *testing.T) {
 		t.Fatalf("a paused flow delivered %v", got)
 	}
 	must(t, l.Enable(tok))
-	spinUntil(t, l, &s, func() bool { return has(8) && has(1000) && has(-1) })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return has(8) && has(1000) && has(-1) })
 	if has(5) {
 		t.Fatal("a dropped emit came out")
 	}
@@ -551,7 +551,7 @@ func TestFlowTeardownAndPause(t *testing.T) {
 }
 
 func TestFlowRemoveFromSink(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -573,7 +573,7 @@ func TestFlowRemoveFromSink(t *testing.T) {
 }
 
 func TestFlowSinkMisuse(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	f, _, err := calloop.NewFlow[int, int](l)
 	must(t, err)
 	if _, err := f.Sink(nil); err == nil {
@@ -634,7 +634,7 @@ func TestFlowSinkMisuse(t *testing.T) {
 }
 
 func TestFlowFD(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	r, w := pipe(t)
 	// A line decoder: each read's complete lines become values.
@@ -663,10 +663,10 @@ func TestFlowFD(t *testing.T) {
 	tok, err := f.Sink(g.sink)
 	must(t, err)
 	unix.Write(w, []byte("one\ntw"))
-	spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 	unix.Write(w, []byte("o\nthree\n"))
 	unix.Close(w)
-	spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 	g.check(t, []string{"one", "two", "three"}, 1)
 	if err := l.Remove(tok); !errors.Is(err, calloop.ErrInvalidToken) {
 		t.Fatalf("fd pipeline kept: %v", err)
@@ -678,7 +678,7 @@ func TestFlowFD(t *testing.T) {
 }
 
 func TestFlowSignal(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	f, err := calloop.SignalFlow(l, syscall.SIGUSR2)
 	must(t, err)
@@ -686,14 +686,14 @@ func TestFlowSignal(t *testing.T) {
 	_, err = f.Take(1).Sink(g.sink)
 	must(t, err)
 	must(t, syscall.Kill(os.Getpid(), syscall.SIGUSR2))
-	spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 	g.check(t, []os.Signal{syscall.SIGUSR2}, 1)
 }
 
 // A channel flooding a flow yields after its batch: a timer due meanwhile
 // fires in the same iteration, before the flood is through.
 func TestFlowBudget(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -719,11 +719,11 @@ func TestFlowBudget(t *testing.T) {
 	if fired < 0 || fired == total {
 		t.Fatalf("the timer fired after %d values (of %d)", fired, total)
 	}
-	spinUntil(t, l, &s, func() bool { return n == total })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return n == total })
 }
 
 func TestFlowPanics(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	t.Run("map", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -741,7 +741,7 @@ func TestFlowPanics(t *testing.T) {
 		if v := ctRecoverDispatch(l, &s); v != "three" {
 			t.Fatalf("panic %v", v)
 		}
-		spinUntil(t, l, &s, func() bool { return g.ends > 0 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
 		g.check(t, []int{1, 2, 4, 5}, 1)
 	})
 	t.Run("debounce-timer", func(t *testing.T) {
@@ -759,7 +759,7 @@ func TestFlowPanics(t *testing.T) {
 		must(t, err)
 		em.Emit(&s, 1)
 		var v any
-		spinUntil(t, l, &s, func() bool {
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 			v = ctRecoverDispatch(l, &s)
 			return v != nil
 		})
@@ -767,7 +767,7 @@ func TestFlowPanics(t *testing.T) {
 			t.Fatalf("panic %v", v)
 		}
 		em.Emit(&s, 2)
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 		g.check(t, []int{2}, 0)
 		must(t, l.Remove(tok))
 	})
@@ -783,10 +783,10 @@ func TestFlowPanics(t *testing.T) {
 		})
 		must(t, err)
 		em.Emit(&s, 1)
-		spinUntil(t, l, &s, func() bool { return ctRecoverDispatch(l, &s) != nil })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ctRecoverDispatch(l, &s) != nil })
 		em.Emit(&s, 2)
 		em.Emit(&s, 3)
-		spinUntil(t, l, &s, func() bool { return len(g.vals) == 1 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(g.vals) == 1 })
 		g.check(t, [][]int{{2, 3}}, 0)
 		must(t, l.Remove(tok))
 	})
@@ -798,7 +798,7 @@ func ctRecoverDispatch(l *calloop.Loop[int], s *int) (v any) {
 }
 
 func TestFlowNext(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	t.Run("to-the-end", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -819,10 +819,10 @@ func TestFlowNext(t *testing.T) {
 		})
 		must(t, err)
 		sendAll(t, tx, 1, 2, 3, 4)
-		spinUntil(t, l, &s, func() bool { return len(got) == 2 })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return len(got) == 2 })
 		sendAll(t, tx, 6)
 		tx.Close()
-		spinUntil(t, l, &s, func() bool { return end != nil })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return end != nil })
 		if !reflect.DeepEqual(got, []int{2, 4, 6}) || s != 12 || !errors.Is(end, calloop.ErrClosed) {
 			t.Fatalf("got %v, state %d, end %v", got, s, end)
 		}
@@ -842,10 +842,10 @@ func TestFlowNext(t *testing.T) {
 			return nil
 		})
 		must(t, err)
-		spinUntil(t, l, &s, func() bool { return waiting })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return waiting })
 		must(t, l.Dispatch(0, &s))
 		must(t, l.Remove(f.Token()))
-		spinUntil(t, l, &s, func() bool { return end != nil })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return end != nil })
 		if !errors.Is(end, calloop.ErrClosed) {
 			t.Fatalf("Next after removal: %v", end)
 		}
@@ -861,7 +861,7 @@ func TestFlowNext(t *testing.T) {
 		must(t, err)
 		must(t, l.Dispatch(0, &s))
 		task.Cancel()
-		spinUntil(t, l, &s, func() bool { return end != nil })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return end != nil })
 		if !errors.Is(end, calloop.ErrClosed) && !strings.Contains(end.Error(), "cancel") {
 			t.Fatalf("Next after Cancel: %v", end)
 		}
@@ -878,7 +878,7 @@ func TestFlowNext(t *testing.T) {
 			return nil
 		})
 		must(t, err)
-		spinUntil(t, l, &s, func() bool { return end != nil })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return end != nil })
 		if errors.Is(end, calloop.ErrClosed) {
 			t.Fatalf("Next of a sunk flow: %v", end)
 		}
@@ -943,7 +943,7 @@ func TestFlowNext(t *testing.T) {
 		}
 		close(gate)
 		tx.Close()
-		spinUntil(t, l, &s, func() bool { return done })
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return done })
 		if len(got) != sent {
 			t.Fatalf("received %d of %d", len(got), sent)
 		}
@@ -957,7 +957,7 @@ func TestFlowNext(t *testing.T) {
 
 // Stages that do not allocate themselves add no allocation per value.
 func TestFlowAllocs(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	t.Run("channel-map-filter-sink", func(t *testing.T) {
 		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
@@ -1040,7 +1040,7 @@ func TestFlowAllocs(t *testing.T) {
 			t.Fatalf("task received %d of %d", n, i)
 		}
 		tx.Close()
-		spinUntil(t, l, &s, func() bool {
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 			_, _, err := l.Parent(f.Token())
 			return err != nil
 		})
@@ -1049,7 +1049,7 @@ func TestFlowAllocs(t *testing.T) {
 
 // A sink that panics on the end still has its pipeline removed.
 func TestFlowPanicAtEnd(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -1062,7 +1062,7 @@ func TestFlowPanicAtEnd(t *testing.T) {
 	sendAll(t, tx, 1)
 	tx.Close()
 	var v any
-	spinUntil(t, l, &s, func() bool {
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
 		v = ctRecoverDispatch(l, &s)
 		return v != nil
 	})
@@ -1077,7 +1077,7 @@ func TestFlowPanicAtEnd(t *testing.T) {
 
 // Several tasks receive from one flow: each value goes to one of them.
 func TestFlowNextSharedByTasks(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var s int
 	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
 	must(t, err)
@@ -1104,7 +1104,7 @@ func TestFlowNextSharedByTasks(t *testing.T) {
 		must(t, tx.Send(i))
 	}
 	tx.Close()
-	spinUntil(t, l, &s, func() bool { return ended == 3 })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ended == 3 })
 	if len(seen) != n {
 		t.Fatalf("%d distinct values of %d", len(seen), n)
 	}

@@ -152,3 +152,11 @@ func eachSleepMode(t *testing.T, f func(t *testing.T, opts []calloop.Option)) {
 		t.Run(m.name, func(t *testing.T) { f(t, m.opts) })
 	}
 }
+
+// must fails the test on a non-nil error.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,8 +15,8 @@ import (
 // TestTokenForeignLoop: a token of loop b, with the same slot and generation
 // as a source of loop a, must not reach a's source.
 func TestTokenForeignLoop(t *testing.T) {
-	a := mkLoop[int](t)
-	b := mkLoop[int](t)
+	a := newLoop[int](t)
+	b := newLoop[int](t)
 	fired := 0
 	ta, err := a.AddTimer(0, func(*int, time.Time) calloop.TimerAction { fired++; return calloop.Drop() })
 	must(t, err)
@@ -43,15 +43,15 @@ func TestTokenForeignLoop(t *testing.T) {
 		t.Errorf("a.ResetTimer(token of b) = %v", err)
 	}
 	var s int
-	spinUntil(t, a, &s, func() bool { return fired == 2 })
+	dispatchUntilTimeout(t, a, &s, 10*time.Millisecond, func() bool { return fired == 2 })
 	if err := b.Remove(tb); err != nil {
 		t.Fatalf("b.Remove(own timer) = %v", err)
 	}
 }
 
 func TestTokenForeignFD(t *testing.T) {
-	a := mkLoop[int](t)
-	b := mkLoop[int](t)
+	a := newLoop[int](t)
+	b := newLoop[int](t)
 	var p [2]int
 	must(t, unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC))
 	defer unix.Close(p[0])
@@ -75,7 +75,7 @@ func TestTokenForeignFD(t *testing.T) {
 }
 
 func TestAddFDRejectsUnknownBits(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	var p [2]int
 	must(t, unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC))
 	defer unix.Close(p[0])
@@ -120,9 +120,9 @@ func (f *fdSrc) Process(*int, uint16, calloop.Events) (calloop.Action, error) {
 }
 
 func TestAddLoopTwiceIsAnError(t *testing.T) {
-	o1 := mkLoop[int](t)
-	o2 := mkLoop[int](t)
-	in := mkLoop[int](t)
+	o1 := newLoop[int](t)
+	o2 := newLoop[int](t)
+	in := newLoop[int](t)
 	st := func(s *int) *int { return s }
 	tok, err := calloop.AddLoop(o1, in, st)
 	must(t, err)

@@ -23,8 +23,8 @@ func (r *registry[S]) Close() error {
 }
 
 func TestValueCreatedOncePerLoop(t *testing.T) {
-	a := mkLoop[int](t)
-	b := mkLoop[string](t)
+	a := newLoop[int](t)
+	b := newLoop[string](t)
 	created := 0
 	var closedA, closedB int
 	ra, err := calloop.Value(a, testKey, func() (*registry[int], error) {
@@ -69,7 +69,7 @@ func TestValueCreatedOncePerLoop(t *testing.T) {
 }
 
 func TestValueMisuse(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	if _, err := calloop.Value(l, nil, func() (int, error) { return 1, nil }); err == nil {
 		t.Fatal("nil key accepted")
 	}

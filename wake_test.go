@@ -16,7 +16,7 @@ import (
 // TestRecvWokenByRemove: a task already waiting in Recv when the inbox's
 // source is removed gets an error wrapping ErrClosed.
 func TestRecvWokenByRemove(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	in, tx, err := calloop.NewInbox[int, string](l, 0)
 	must(t, err)
 	var got error
@@ -36,7 +36,7 @@ func TestRecvWokenByRemove(t *testing.T) {
 		t.Fatal("Recv returned before anything happened")
 	}
 	must(t, l.Remove(tx.Token()))
-	spinUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return done })
 	if !errors.Is(got, calloop.ErrClosed) {
 		t.Fatalf("Recv after Remove = %v, want ErrClosed", got)
 	}
@@ -48,7 +48,7 @@ func TestRecvWokenByRemove(t *testing.T) {
 // TestRecvWokenByRemoveWhileDisabled: the same with the source disabled
 // first: the removal still reaches the waiting task.
 func TestRecvWokenByRemoveWhileDisabled(t *testing.T) {
-	l := mkLoop[int](t)
+	l := newLoop[int](t)
 	in, tx, err := calloop.NewInbox[int, string](l, 1)
 	must(t, err)
 	var got error
@@ -67,7 +67,7 @@ func TestRecvWokenByRemoveWhileDisabled(t *testing.T) {
 	go func() { defer wg.Done(); tx.Send("a"); tx.Send("b") }() // the second blocks: capacity 1
 	must(t, l.Dispatch(0, &s))
 	must(t, l.Remove(tx.Token()))
-	spinUntil(t, l, &s, func() bool { return done })
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return done })
 	wg.Wait() // the blocked Send was released
 	if !errors.Is(got, calloop.ErrClosed) {
 		t.Fatalf("Recv after Remove = %v, want ErrClosed", got)
@@ -141,7 +141,7 @@ var bellKinds = []bellKind{
 func TestWakeRaisedWhileDisabled(t *testing.T) {
 	for _, k := range bellKinds {
 		t.Run(k.name, func(t *testing.T) {
-			l := mkLoop[int](t)
+			l := newLoop[int](t)
 			tok, raise, got := k.setup(t, l)
 			var s int
 			must(t, l.Dispatch(0, &s))
@@ -160,7 +160,7 @@ func TestWakeRaisedWhileDisabled(t *testing.T) {
 			must(t, l.Enable(tok))
 			must(t, l.Disable(tok))
 			must(t, l.Enable(tok))
-			spinUntil(t, l, &s, func() bool { return *got > 0 })
+			dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return *got > 0 })
 			for range 3 {
 				must(t, l.Dispatch(0, &s))
 			}
@@ -181,7 +181,7 @@ func TestWakeNoLostWakeup(t *testing.T) {
 	}
 	for _, k := range bellKinds {
 		t.Run(k.name, func(t *testing.T) {
-			l := mkLoop[int](t)
+			l := newLoop[int](t)
 			tok, raise, got := k.setup(t, l)
 			var s int
 			goCh := make(chan bool)
