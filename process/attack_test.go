@@ -4,6 +4,7 @@ package process
 
 import (
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"syscall"
@@ -243,7 +244,7 @@ func TestBadConfigStartsNothing(t *testing.T) {
 		beforeStart = func() { starts++ }
 		defer func() { beforeStart = nil }()
 		marker := t.TempDir() + "/ran"
-		for _, cfg := range []stream.Config{{ReadSize: -1}, {HighWater: -1}, {ReadSize: 1 << 40}} {
+		for _, cfg := range []stream.Config{{ReadSize: -1}, {HighWater: -1}, {ReadSize: math.MaxInt}} {
 			p, err := Start(l, Cmd[app]{
 				Path: "/bin/sh", Args: []string{"sh", "-c", "touch " + marker},
 				Stdin: &stream.Handler[app]{}, Stdout: stdout(), Config: cfg, OnExit: onExit,
