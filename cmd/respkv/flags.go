@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"time"
 )
 
 // respkvVersion is respkv's own version (INFO respkv_version, the banner).
@@ -97,8 +96,8 @@ func banner(cfg Config, addr string) string {
 	if cfg.AOF != "" {
 		persist = "AOF " + cfg.AOF + ", appendfsync " + cfg.AppendFsync
 	}
-	return fmt.Sprintf("respkv: %s respkv %s (Redis %s protocol) pid %d listening on %s, persistence: %s",
-		time.Now().Format("02 Jan 2006 15:04:05.000"), respkvVersion, redisVersion, os.Getpid(), addr, persist)
+	return fmt.Sprintf("respkv: respkv %s (Redis %s protocol) pid %d listening on %s, persistence: %s",
+		respkvVersion, redisVersion, os.Getpid(), addr, persist)
 }
 
 // exposureWarning warns when anyone who can reach the address can use the
