@@ -8,9 +8,13 @@ import (
 	"net/netip"
 )
 
-// Config tunes a datagram socket; the zero value gives defaults. A zero or
-// negative field takes its default. A Config is copied by [Listen] and
-// [Dial]: changing it afterwards has no effect.
+// Config tunes a datagram socket; the zero value gives defaults. A zero
+// field takes its default; a negative one, a ReadSize above 16 MiB or a
+// LowWater not below the HighWater in effect is an error of [Listen] and
+// [Dial] (wrapping [ErrConfig]), the rule of the stream package. Batch is
+// lowered to fit its limits, and the socket buffer sizes are capped by the
+// system. A Config is copied by Listen and Dial: changing it afterwards has
+// no effect.
 type Config struct {
 	// ReadSize is the largest datagram received whole (default 65536, more
 	// than any UDP payload; at most 16 MiB). A longer datagram is cut to ReadSize bytes and
@@ -43,7 +47,7 @@ type Config struct {
 	// ReadBuffer and WriteBuffer set the kernel's socket buffer sizes
 	// (SO_RCVBUF, SO_SNDBUF), best effort: the system caps them at its
 	// limits, and a size too large for it asks for the most allowed.
-	// Zero or negative keeps the system's default.
+	// Zero keeps the system's default.
 	ReadBuffer, WriteBuffer int
 }
 
@@ -69,35 +73,55 @@ type config struct {
 	rcvbuf, sndbuf              int
 }
 
-func (c Config) norm() config {
+func (c Config) norm() (config, error) {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"ReadSize", c.ReadSize}, {"Batch", c.Batch}, {"ReadBudget", c.ReadBudget},
+		{"HighWater", c.HighWater}, {"LowWater", c.LowWater},
+		{"ReadBuffer", c.ReadBuffer}, {"WriteBuffer", c.WriteBuffer},
+	} {
+		if f.v < 0 {
+			return config{}, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, f.name, f.v)
+		}
+	}
+	if c.ReadSize > maxReadSize {
+		return config{}, fmt.Errorf("%w: ReadSize %d is above 16 MiB", ErrConfig, c.ReadSize)
+	}
 	n := config{
 		readSize: c.ReadSize, batch: c.Batch, readBudget: c.ReadBudget,
 		high: c.HighWater, low: c.LowWater, reusePort: c.ReusePort,
 		// The system call takes an int32: more asks for the most allowed.
-		rcvbuf: min(max(c.ReadBuffer, 0), math.MaxInt32),
-		sndbuf: min(max(c.WriteBuffer, 0), math.MaxInt32),
+		rcvbuf: min(c.ReadBuffer, math.MaxInt32),
+		sndbuf: min(c.WriteBuffer, math.MaxInt32),
 	}
-	if n.readSize <= 0 {
+	if n.readSize == 0 {
 		n.readSize = defaultReadSize
 	}
-	if n.batch <= 0 {
+	if n.batch == 0 {
 		n.batch = defaultBatch
 	}
-	n.readSize = min(n.readSize, maxReadSize)
 	n.batch = max(min(n.batch, maxBatch, maxSlots/n.readSize), 1)
-	if n.readBudget <= 0 {
+	if n.readBudget == 0 {
 		n.readBudget = defaultReadBudget
 	}
-	if n.high <= 0 {
+	if n.high == 0 {
 		n.high = defaultHighWater
 	}
-	if n.low <= 0 || n.low >= n.high {
+	if n.low >= n.high {
+		return config{}, fmt.Errorf("%w: LowWater %d is not below HighWater %d", ErrConfig, n.low, n.high)
+	}
+	if n.low == 0 {
 		n.low = n.high / 4
 	}
-	return n
+	return n, nil
 }
 
 var (
+	// ErrConfig is wrapped by the error of [Listen] and [Dial] for a
+	// Config they refuse.
+	ErrConfig = errors.New("dgram: invalid Config")
 	// ErrFull is returned by [Conn.Send] and [Conn.SendTo] when the
 	// datagram does not fit in the send queue ([Config.HighWater]): it is
 	// dropped (counted in [Stats].Dropped), and [Handler.OnDrain] is called

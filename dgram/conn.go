@@ -184,8 +184,11 @@ func open[S any](l *calloop.Loop[S], op, network, laddr, raddr string, cfg Confi
 	if l == nil {
 		return nil, errors.New("dgram: nil loop")
 	}
+	norm, err := cfg.norm()
+	if err != nil {
+		return nil, &net.OpError{Op: op, Net: network, Err: err}
+	}
 	var la, ra Addr
-	var err error
 	if laddr != "" {
 		if la, err = resolve(network, laddr); err != nil {
 			return nil, &net.OpError{Op: op, Net: network, Err: err}
@@ -200,7 +203,7 @@ func open[S any](l *calloop.Loop[S], op, network, laddr, raddr string, cfg Confi
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn[S]{l: l, h: h, cfg: cfg.norm(), network: network, raddr: ra, interest: calloop.Readable}
+	c := &Conn[S]{l: l, h: h, cfg: norm, network: network, raddr: ra, interest: calloop.Readable}
 	bound, err := c.sys.open(network, la, ra, &c.cfg, rs)
 	if err != nil {
 		a := ra

@@ -573,12 +573,37 @@ func TestBadInput(t *testing.T) {
 	if err := cli.SendTo([]byte("x"), cli.RemoteAddr()); err != nil {
 		t.Errorf("SendTo the dialed address: %v", err)
 	}
-	// Extreme configuration values fall back to defaults or bounds.
+	// Extreme configuration values: accepted ones are normalised within
+	// bounds, refused ones wrap ErrConfig, and Listen refuses them before
+	// opening anything.
 	for _, n := range []int{-1, 0, 1, 1 << 30, math.MaxInt, math.MinInt} {
-		c := Config{ReadSize: n, Batch: n, ReadBudget: n, HighWater: n, LowWater: n}.norm()
-		if c.readSize <= 0 || c.readSize > maxReadSize || c.batch <= 0 || c.batch > maxBatch || c.batch*c.readSize > maxSlots ||
-			c.readBudget <= 0 || c.high <= 0 || c.low < 0 || c.low >= c.high {
-			t.Errorf("norm(%d) = %+v", n, c)
+		for _, cfg := range []Config{
+			{ReadSize: n, Batch: n, ReadBudget: n, HighWater: n, LowWater: n},
+			{ReadSize: n}, {Batch: n}, {ReadBudget: n}, {HighWater: n}, {LowWater: n},
+			{ReadBuffer: n}, {WriteBuffer: n},
+		} {
+			c, err := cfg.norm()
+			if err != nil {
+				if !errors.Is(err, ErrConfig) {
+					t.Errorf("norm(%+v): %v, not ErrConfig", cfg, err)
+				}
+				if _, lerr := Listen(l, "udp", "127.0.0.1:0", cfg, h); !errors.Is(lerr, ErrConfig) {
+					t.Errorf("Listen with %+v: %v, want ErrConfig", cfg, lerr)
+				}
+				continue
+			}
+			if n < 0 {
+				t.Errorf("norm(%+v) accepted a negative value: %+v", cfg, c)
+			}
+			if c.readSize <= 0 || c.readSize > maxReadSize || c.batch <= 0 || c.batch > maxBatch || c.batch*c.readSize > maxSlots ||
+				c.readBudget <= 0 || c.high <= 0 || c.low < 0 || c.low >= c.high || c.rcvbuf < 0 || c.sndbuf < 0 {
+				t.Errorf("norm(%+v) = %+v", cfg, c)
+			}
+		}
+	}
+	for _, cfg := range []Config{{ReadSize: maxReadSize + 1}, {HighWater: 100, LowWater: 100}, {LowWater: defaultHighWater}} {
+		if _, err := cfg.norm(); !errors.Is(err, ErrConfig) {
+			t.Errorf("norm(%+v): %v, want ErrConfig", cfg, err)
 		}
 	}
 }
