@@ -65,7 +65,9 @@
 //
 // [WithStats] makes the loop count its iterations and callbacks, its time
 // waiting and busy, the longest callback and how late timers fire;
-// [Loop.Stats] reads them from any goroutine. [WithSourceStats] accounts
+// [Loop.Stats] reads them from any goroutine, and resets nothing, so that
+// any number of readers can; a [StatsReader] adds the maxima of its own
+// window, since its previous read. [WithSourceStats] accounts
 // time per source, under names given with [Loop.SetName]
 // ([Loop.SourceStats]); [WithSlowCallback] reports every callback slower
 // than a threshold, on the loop's goroutine. All of it is off by default,

@@ -36,7 +36,7 @@ func ExampleLoop_Stats() {
 
 	fmt.Println(expvar.Get("calloop_example"))
 	// Output:
-	// {"Iterations":1,"FDEvents":0,"SourceEvents":0,"TimersFired":1,"IdlesRun":0,"Callbacks":1,"CallbackTime":20000000,"Wait":0,"Busy":0,"Queued":0,"Idles":0,"Timers":0,"MaxCallback":20000000,"MaxTimerLag":500000000,"TimerLag":500000000}
+	// {"Iterations":1,"FDEvents":0,"SourceEvents":0,"TimersFired":1,"IdlesRun":0,"Callbacks":1,"CallbackTime":20000000,"Wait":0,"Busy":0,"Queued":0,"Idles":0,"Timers":0,"MaxCallback":20000000,"MaxTimerLag":500000000,"TimerLag":500000000,"WindowMaxCallback":0,"WindowMaxTimerLag":0}
 }
 
 // Logging slow callbacks with log/slog. The hook runs on the loop's

@@ -7,11 +7,14 @@ import (
 	"time"
 )
 
-// Stats is a snapshot of a loop's activity, from [Loop.Stats]. Counters and
-// durations are totals since the loop was created with [WithStats] (or an
-// option that implies it); MaxCallback and MaxTimerLag cover the time since
-// the previous snapshot. Durations are measured on the loop's clock: the
-// monotonic clock, or the [VirtualClock] given with [WithClock].
+// Stats is a snapshot of a loop's activity, from [Loop.Stats] or
+// [StatsReader.Read]. Counters, durations and maxima cover the time since
+// the loop was created with [WithStats] (or an option that implies it):
+// taking a snapshot changes nothing, so any number of readers (an expvar
+// page, a logger, a metrics exporter) can take them independently. The
+// Window fields are the maxima since a [StatsReader]'s previous snapshot.
+// Durations are measured on the loop's clock: the monotonic clock, or the
+// [VirtualClock] given with [WithClock].
 type Stats struct {
 	Iterations uint64 // iterations begun (Dispatch calls that ran)
 
@@ -40,16 +43,22 @@ type Stats struct {
 	Idles  int // idle callbacks queued
 	Timers int // timers pending (set, enabled, with a finite deadline)
 
-	// MaxCallback is the longest callback since the previous snapshot. A
-	// callback's time includes the loop's own dispatch of its event.
+	// MaxCallback is the longest callback since the start. A callback's
+	// time includes the loop's own dispatch of its event.
 	MaxCallback time.Duration
 
 	// Timer lag: how late timers fired, measured from their deadline to the
-	// start of their callback. MaxTimerLag covers the time since the
-	// previous snapshot; TimerLag is the total (TimerLag / TimersFired is
-	// the mean).
+	// start of their callback. MaxTimerLag is the largest since the start;
+	// TimerLag is the total (TimerLag / TimersFired is the mean).
 	MaxTimerLag time.Duration
 	TimerLag    time.Duration
+
+	// WindowMaxCallback and WindowMaxTimerLag are MaxCallback and
+	// MaxTimerLag over the window of a [StatsReader]: from its previous
+	// Read (or its creation) to this one. They are zero in a snapshot from
+	// [Loop.Stats], which has no window.
+	WindowMaxCallback time.Duration
+	WindowMaxTimerLag time.Duration
 }
 
 // Utilization is Busy / (Busy + Wait): 0 for an idle loop, 1 for a loop
@@ -133,6 +142,7 @@ type loopStats struct {
 	maxCB      atomic.Int64
 	maxLag     atomic.Int64
 	lag        atomic.Int64
+	readers    atomic.Pointer[[]*StatsReader] // copied on write; nil: none
 
 	mark    int64 // the clock when the latest callback ended, or the poll returned
 	pollEnd int64 // the clock when the previous poll returned
@@ -166,10 +176,11 @@ func (a *srcAcc) add(d int64) {
 // Stats returns a snapshot of the loop's figures (see [Stats]); all zero
 // unless the loop was created [WithStats]. Safe from any goroutine, without
 // locks; the snapshot is not atomic as a whole (a counter may be one
-// iteration ahead of another). Taking a snapshot resets MaxCallback and
-// MaxTimerLag, so one reader should take them.
-func (l *Loop[S]) Stats() Stats {
-	st := l.st
+// iteration ahead of another). It resets nothing: the maxima are those
+// since the start. For the maxima of a recent window, use a [StatsReader].
+func (l *Loop[S]) Stats() Stats { return l.st.snapshot() }
+
+func (st *loopStats) snapshot() Stats {
 	if st == nil {
 		return Stats{}
 	}
@@ -185,12 +196,104 @@ func (l *Loop[S]) Stats() Stats {
 		Queued:       int(st.queued.Load()),
 		Idles:        int(st.idles.Load()),
 		Timers:       int(st.timers.Load()),
-		MaxCallback:  time.Duration(st.maxCB.Swap(0)),
-		MaxTimerLag:  time.Duration(st.maxLag.Swap(0)),
+		MaxCallback:  time.Duration(st.maxCB.Load()),
+		MaxTimerLag:  time.Duration(st.maxLag.Load()),
 		TimerLag:     time.Duration(st.lag.Load()),
 	}
 	s.Callbacks = s.FDEvents + s.SourceEvents + s.TimersFired + s.IdlesRun
 	return s
+}
+
+// StatsReader is one reader of a loop's figures with a window of its own:
+// each [StatsReader.Read] reports, besides the loop's [Stats], the longest
+// callback and the largest timer lag since the reader's previous Read. Two
+// readers (a dashboard polled every second, a logger every minute) never
+// take each other's maxima. A reader keeps its previous snapshot, so that
+// rates over its window are one subtraction away ([StatsReader.Prev]).
+//
+// Every method is safe from any goroutine, without locks; a reader is
+// meant to be used by one goroutine at a time (two concurrent Reads share
+// its window between them). The loop updates every open reader's maxima as
+// callbacks end: an atomic load per reader per callback, and a store when
+// a maximum grows, no allocation.
+type StatsReader struct {
+	st     *loopStats
+	maxCB  atomic.Int64
+	maxLag atomic.Int64
+	prev   atomic.Pointer[Stats]
+	closed atomic.Bool
+}
+
+// NewStatsReader returns a reader of the loop's figures whose first window
+// starts now (see [StatsReader]). Without [WithStats] its Reads return
+// zeros. Safe from any goroutine; [StatsReader.Close] it when done, or the
+// loop keeps updating it until the loop is garbage.
+func (l *Loop[S]) NewStatsReader() *StatsReader {
+	r := &StatsReader{st: l.st}
+	r.prev.Store(&Stats{})
+	if st := l.st; st != nil {
+		for {
+			old := st.readers.Load()
+			var n []*StatsReader
+			if old != nil {
+				n = append(n, *old...)
+			}
+			n = append(n, r)
+			if st.readers.CompareAndSwap(old, &n) {
+				break
+			}
+		}
+	}
+	return r
+}
+
+// Read returns the loop's figures, as [Loop.Stats] does, with the window
+// fields set: the longest callback and the largest timer lag since this
+// reader's previous Read (or its creation). It starts a new window. After
+// Close it still returns the loop's figures, with empty windows.
+func (r *StatsReader) Read() Stats {
+	// The window first: the loop raises the overall maxima before the
+	// readers', so the snapshot's are never below the window's.
+	var cb, lag int64
+	if r.st != nil {
+		cb, lag = r.maxCB.Swap(0), r.maxLag.Swap(0)
+	}
+	s := r.st.snapshot()
+	s.WindowMaxCallback, s.WindowMaxTimerLag = time.Duration(cb), time.Duration(lag)
+	c := s
+	r.prev.Store(&c)
+	return s
+}
+
+// Prev returns the snapshot of this reader's previous Read: the start of
+// the window the next Read reports (the zero Stats before the first Read).
+func (r *StatsReader) Prev() Stats { return *r.prev.Load() }
+
+// Close stops the loop from updating the reader's window. Idempotent.
+func (r *StatsReader) Close() {
+	st := r.st
+	if st == nil || r.closed.Swap(true) {
+		return
+	}
+	for {
+		old := st.readers.Load()
+		if old == nil {
+			return
+		}
+		n := make([]*StatsReader, 0, len(*old))
+		for _, o := range *old {
+			if o != r {
+				n = append(n, o)
+			}
+		}
+		p := &n
+		if len(n) == 0 {
+			p = nil
+		}
+		if st.readers.CompareAndSwap(old, p) {
+			return
+		}
+	}
 }
 
 // statsPollStart is called before the poll; it returns the clock reading.
@@ -242,6 +345,13 @@ func (l *Loop[S]) statsTimerLag(when int64) {
 	if d > st.maxLag.Load() {
 		st.maxLag.Store(d)
 	}
+	if rs := st.readers.Load(); rs != nil {
+		for _, r := range *rs {
+			if d > r.maxLag.Load() {
+				r.maxLag.Store(d)
+			}
+		}
+	}
 }
 
 // statsCallback accounts a callback of source or timer t that just returned.
@@ -254,6 +364,13 @@ func (l *Loop[S]) statsCallback(k statKind, t Token) {
 	st.cbTime.Add(d)
 	if d > st.maxCB.Load() {
 		st.maxCB.Store(d)
+	}
+	if rs := st.readers.Load(); rs != nil {
+		for _, r := range *rs {
+			if d > r.maxCB.Load() {
+				r.maxCB.Store(d)
+			}
+		}
 	}
 	if st.perSource {
 		l.charge(st, k, t, d)

@@ -70,13 +70,12 @@ func TestStatsCounters(t *testing.T) {
 		t.Fatalf("%d callbacks ran", s.n)
 	}
 
-	// The maxima are reset by the snapshot; time between dispatches is busy.
+	// A snapshot resets nothing; time between dispatches is busy.
 	l.AddIdle(func(*testState) {})
 	vc.Advance(5 * time.Millisecond)
 	l.AddIdle(func(*testState) {})
-	got = l.Stats()
-	if got.MaxCallback != 0 || got.MaxTimerLag != 0 {
-		t.Fatalf("maxima not reset: %+v", got)
+	if again := l.Stats(); again != want {
+		t.Fatalf("a second snapshot differs:\n got %+v\nwant %+v", again, want)
 	}
 	if err := l.Dispatch(0, &s); err != nil {
 		t.Fatal(err)
@@ -341,6 +340,8 @@ func TestInsightNoAllocs(t *testing.T) {
 	for _, opts := range [][]calloop.Option{nil, {calloop.WithStats()},
 		{calloop.WithSourceStats(), calloop.WithSlowCallback(time.Hour, func(calloop.SlowCallback) {})}} {
 		l := newLoop[testState](t, opts...)
+		r := l.NewStatsReader() // an open reader's window costs no allocation either
+		defer r.Close()
 		var s testState
 		a, b := socketPair(t)
 		buf := make([]byte, 1)
@@ -367,4 +368,99 @@ func TestInsightNoAllocs(t *testing.T) {
 		}
 		l.Stats()
 	}
+}
+
+// Two readers of the maxima do not steal from each other: Loop.Stats
+// reports the maxima since the start however often it is read, and each
+// StatsReader has a window of its own, from its previous Read.
+func TestStatsReaders(t *testing.T) {
+	vc := calloop.NewVirtualClock(epoch)
+	l := newLoop[testState](t, calloop.WithStats(), calloop.WithClock(vc))
+	var s testState
+	cb := func(d time.Duration) {
+		l.AddTimer(0, func(*testState, time.Time) calloop.TimerAction {
+			vc.Advance(d)
+			return calloop.Drop()
+		})
+	}
+	logger, exporter := l.NewStatsReader(), l.NewStatsReader()
+	defer exporter.Close()
+	cb(7 * time.Millisecond)
+	vc.Advance(4 * time.Millisecond) // the timer fires 4 ms late
+	l.Dispatch(0, &s)
+	for range 2 {
+		if got := l.Stats(); got.MaxCallback != 7*time.Millisecond || got.MaxTimerLag != 4*time.Millisecond ||
+			got.WindowMaxCallback != 0 || got.WindowMaxTimerLag != 0 {
+			t.Fatalf("Stats: %+v", got)
+		}
+	}
+	if got := logger.Read(); got.WindowMaxCallback != 7*time.Millisecond || got.WindowMaxTimerLag != 4*time.Millisecond ||
+		got.MaxCallback != 7*time.Millisecond {
+		t.Fatalf("first reader: %+v", got)
+	}
+	if got := logger.Read(); got.WindowMaxCallback != 0 || got.WindowMaxTimerLag != 0 || got.MaxCallback != 7*time.Millisecond {
+		t.Fatalf("first reader's empty window: %+v", got)
+	}
+	cb(2 * time.Millisecond)
+	l.Dispatch(0, &s)
+	if got := logger.Read(); got.WindowMaxCallback != 2*time.Millisecond || got.WindowMaxTimerLag != 0 {
+		t.Fatalf("first reader's second window: %+v", got)
+	}
+	// The second reader's window spans both callbacks.
+	got := exporter.Read()
+	if got.WindowMaxCallback != 7*time.Millisecond || got.WindowMaxTimerLag != 4*time.Millisecond || got.TimersFired != 2 {
+		t.Fatalf("second reader: %+v", got)
+	}
+	if prev := exporter.Prev(); prev != got {
+		t.Fatalf("Prev %+v, want the last Read %+v", prev, got)
+	}
+	// A closed reader's windows stay empty; the others go on.
+	logger.Close()
+	logger.Close()
+	cb(3 * time.Millisecond)
+	l.Dispatch(0, &s)
+	if got := logger.Read(); got.WindowMaxCallback != 0 || got.TimersFired != 3 {
+		t.Fatalf("closed reader: %+v", got)
+	}
+	if got := exporter.Read(); got.WindowMaxCallback != 3*time.Millisecond {
+		t.Fatalf("second reader after the first closed: %+v", got)
+	}
+	// Without WithStats a reader reads zeros.
+	off := newLoop[testState](t)
+	r := off.NewStatsReader()
+	if got := r.Read(); got != (calloop.Stats{}) {
+		t.Fatalf("reader without stats: %+v", got)
+	}
+	r.Close()
+}
+
+// Readers are created, read and closed from other goroutines while the
+// loop runs (the race detector checks it); each window's maximum is one
+// the loop saw.
+func TestStatsReadersConcurrent(t *testing.T) {
+	l := newLoop[testState](t, calloop.WithStats())
+	var s testState
+	p, err := calloop.NewPing(l, func(s *testState) { s.n++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			for !stop.Load() {
+				r := l.NewStatsReader()
+				for range 10 {
+					p.Ping()
+					if got := r.Read(); got.WindowMaxCallback > got.MaxCallback {
+						t.Errorf("window max %v above the overall max %v", got.WindowMaxCallback, got.MaxCallback)
+					}
+				}
+				r.Close()
+			}
+		})
+	}
+	dispatchUntil(t, l, &s, func() bool { return s.n >= 300 })
+	stop.Store(true)
+	wg.Wait()
 }
