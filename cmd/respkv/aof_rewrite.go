@@ -74,6 +74,7 @@ type rewriteState struct {
 type snapEntry struct {
 	key string
 	val []byte
+	obj object // the value of any type but string; nil for a string
 	exp int64
 }
 
@@ -92,7 +93,7 @@ var errRewriteAborted = errors.New("rewrite aborted: the server is shutting down
 // a pending reply may still read it, it is replaced by a private copy.
 func (d *db) own(i int) {
 	e := &d.ents[i]
-	if !e.shared {
+	if !e.shared || e.typ != typeString {
 		return
 	}
 	v := make([]byte, len(e.val), cap(e.val))
@@ -116,7 +117,11 @@ func (s *server) snapshot() *[numDBs][]snapEntry {
 				continue
 			}
 			e.shared = true
-			es = append(es, snapEntry{e.key, e.val, e.exp})
+			var obj object
+			if e.typ != typeString {
+				obj = e.object()
+			}
+			es = append(es, snapEntry{e.key, e.val, obj, e.exp})
 		}
 		snap[dbi] = es
 	}
@@ -213,6 +218,20 @@ func writeSnapshot(f *os.File, snap *[numDBs][]snapEntry, quit <-chan struct{}) 
 				default:
 				}
 			}
+			if e.obj != nil {
+				m, err := writeObject(w, e, &hdr)
+				n += m
+				if err != nil {
+					return n, err
+				}
+				if done++; done == half {
+					if err := w.Flush(); err != nil {
+						return n, err
+					}
+					crashPoint("base-half")
+				}
+				continue
+			}
 			// The header, then the value straight from the keyspace (a
 			// large value bypasses the buffer), then the rest.
 			argc := 3
@@ -249,6 +268,28 @@ func writeSnapshot(f *os.File, snap *[numDBs][]snapEntry, quit <-chan struct{}) 
 		}
 	}
 	return n, w.Flush()
+}
+
+// writeObject writes the commands that rebuild an object (its rewrite
+// method's), then PEXPIREAT for an expiry, and returns the bytes written.
+func writeObject(w *bufio.Writer, e *snapEntry, hdr *[]byte) (int64, error) {
+	var n int64
+	emit := func(args ...[]byte) error {
+		*hdr = resp.AppendCommand((*hdr)[:0], args...)
+		n += int64(len(*hdr))
+		_, err := w.Write(*hdr)
+		return err
+	}
+	key := []byte(e.key)
+	if err := e.obj.rewrite(key, emit); err != nil {
+		return n, err
+	}
+	if e.exp != 0 {
+		if err := emit([]byte("PEXPIREAT"), key, strconv.AppendInt(nil, e.exp, 10)); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // switchTo finishes a rewrite on the writer's goroutine: the tail goes to

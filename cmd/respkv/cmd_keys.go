@@ -189,6 +189,7 @@ func (s *server) renameGeneric(c *client, args [][]byte, nx bool) {
 	}
 	s.modified(c.db, src)
 	s.modified(c.db, dst)
+	s.signalKeyAsReady(c.db, dst)
 	if nx {
 		c.int(1)
 	} else {
@@ -256,14 +257,13 @@ func cmdCopy(s *server, c *client, args [][]byte) {
 	// Looking dst up or removing it may have moved src (same db).
 	i = s.dbs[c.db].find(src)
 	e := s.dbs[c.db].ents[i]
-	v := make([]byte, len(e.val))
-	copy(v, e.val)
-	k := dd.addOwned(string(dst), v, e.typ)
+	k := dd.addOwned(string(dst), copyValue(&e), e.typ)
 	dd.ents[k].enc = e.enc
 	if e.exp != 0 {
 		dd.setExpire(k, e.exp)
 	}
 	s.modified(dstDB, dst)
+	s.signalKeyAsReady(dstDB, dst)
 	c.int(1)
 }
 
@@ -298,6 +298,7 @@ func cmdMove(s *server, c *client, args [][]byte) {
 	}
 	s.modified(c.db, args[1])
 	s.modified(to, args[1])
+	s.signalKeyAsReady(to, args[1])
 	c.int(1)
 }
 
@@ -364,6 +365,8 @@ func cmdSwapdb(s *server, c *client, args [][]byte) {
 		s.touchAll(int(a), int(b))
 		s.touchAll(int(b), int(a))
 		s.dbs[a], s.dbs[b] = s.dbs[b], s.dbs[a]
+		s.signalDBAsReady(int(a))
+		s.signalDBAsReady(int(b))
 	}
 	s.dirty++
 	c.ok()

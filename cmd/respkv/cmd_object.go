@@ -32,6 +32,10 @@ func cmdObject(s *server, c *client, args [][]byte) {
 	e := &s.dbs[c.db].ents[i]
 	switch {
 	case eqFold(sub, "encoding"):
+		if e.typ != typeString {
+			c.bulkStr(e.object().encoding())
+			return
+		}
 		switch e.enc {
 		case encInt:
 			c.bulkStr("int")
@@ -42,7 +46,7 @@ func cmdObject(s *server, c *client, args [][]byte) {
 		}
 	case eqFold(sub, "refcount"):
 		// Redis shares the integers 0..9999 (refcount INT_MAX).
-		if v, ok := parseInt(e.val); ok && e.enc == encInt && v >= 0 && v < 10000 {
+		if v, ok := parseInt(e.val); ok && e.typ == typeString && e.enc == encInt && v >= 0 && v < 10000 {
 			c.int(2147483647)
 		} else {
 			c.int(1)

@@ -78,7 +78,8 @@ type server struct {
 	propCustom bool // the command propagated itself
 	rw         rewriteState
 	mm         memState
-	gift       []byte // input buffer taken over for the running command (memory.go)
+	gift       []byte        // input buffer taken over for the running command (memory.go)
+	bl         blockingState // blocked clients (blocking.go)
 
 	stats      stats
 	cmdStats   []cmdStat         // by command.id
@@ -138,6 +139,8 @@ type client struct {
 	heldSeq   uint64 // the AOF batch this client's last write belongs to
 	paused    bool
 	stopped   bool // feed stopped early, with input left, on output volume
+
+	block *blockState // waiting in a blocking command (blocking.go)
 }
 
 type queued struct {
@@ -183,7 +186,7 @@ func (s *server) feed(c *client, in []byte) int {
 	c.last = s.now
 	c.stopped = false
 	off := 0
-	for off < len(in) && !c.closing {
+	for off < len(in) && !c.closing && c.block == nil {
 		args, n, err := c.parser.Parse(in[off:])
 		if err != nil {
 			s.stats.protoErrors++
@@ -293,6 +296,9 @@ func (s *server) call(c *client, args [][]byte) {
 		return
 	}
 	s.exec(c, cmd, args)
+	if len(s.bl.ready) > 0 && s.execDepth == 0 {
+		s.handleBlocked()
+	}
 }
 
 // reject refuses a command before it runs (Redis's rejectCommand).

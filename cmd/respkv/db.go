@@ -4,28 +4,18 @@ import (
 	"math/rand/v2"
 )
 
-// Value types. Only strings exist, but the type tag keeps WRONGTYPE and TYPE
-// honest if more are added.
-const (
-	typeString uint8 = iota
-)
-
-func typeName(t uint8) string {
-	switch t {
-	case typeString:
-		return "string"
-	}
-	return "none"
-}
-
 // entry is one key. Entries live in a dense slice: the index maps a key to
 // its position, deletion moves the last entry into the hole. That gives O(1)
 // RANDOMKEY and a SCAN cursor that is a position (see db.scan).
+//
+// A string's bytes are val. Any other type's value is an object (types.go)
+// whose pointer val carries, as a zero-length slice: strings pay nothing
+// for the other types.
 type entry struct {
 	key  string
-	val  []byte
-	exp  int64 // unix milliseconds; 0 = no expiry
-	vpos int32 // position in db.vol, or -1
+	val  []byte // a string's bytes, or an object's pointer (types.go)
+	exp  int64  // unix milliseconds; 0 = no expiry
+	vpos int32  // position in db.vol, or -1
 	typ  uint8
 	enc  uint8 // OBJECT ENCODING: encInt, encEmbstr or encRaw
 	// shared: an AOF rewrite's snapshot may be reading val; change it in
@@ -95,7 +85,8 @@ func embstrOrRaw(n int) uint8 {
 	return encRaw
 }
 
-// addOwned appends a new key with a value the db may keep.
+// addOwned appends a new key with a value the db may keep (for a type
+// other than string, val carries the object: see objVal).
 func (d *db) addOwned(key string, val []byte, typ uint8) int {
 	i := len(d.ents)
 	d.ents = append(d.ents, entry{key: key, val: val, vpos: -1, typ: typ})

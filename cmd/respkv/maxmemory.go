@@ -93,7 +93,13 @@ type evictCand struct {
 
 // entrySize is the bytes a key is counted for.
 func entrySize(e *entry) uint32 {
-	n := uint64(len(e.key)) + uint64(cap(e.val)) + entryOverhead
+	var v uint64
+	if e.typ == typeString {
+		v = uint64(cap(e.val))
+	} else {
+		v = uint64(max(e.object().size(), 0))
+	}
+	n := uint64(len(e.key)) + v + entryOverhead
 	return uint32(min(n, math.MaxUint32))
 }
 

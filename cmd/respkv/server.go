@@ -192,7 +192,7 @@ func (s *server) onData(conn *stream.Conn[server], in []byte) int {
 		return len(in)
 	}
 	n := s.feed(c, in)
-	if n < len(in) && !c.stopped && !c.closing {
+	if n < len(in) && !c.stopped && !c.closing && c.block == nil {
 		s.reserveInput(c, in[n:])
 	}
 	s.flushClient(c)
@@ -212,6 +212,7 @@ func (s *server) onClose(conn *stream.Conn[server], err error) {
 	}
 	delete(s.clients, c.id)
 	s.unwatchAll(c)
+	s.unblock(c)
 	c.held = nil
 	c.heldBytes = 0
 	c.closing = true

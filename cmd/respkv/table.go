@@ -13,7 +13,9 @@ const (
 	flagLoading
 	flagStale
 	flagNoScript
-	flagNoAuth // allowed before AUTH (AUTH, HELLO, QUIT, RESET)
+	flagNoAuth   // allowed before AUTH (AUTH, HELLO, QUIT, RESET)
+	flagBlocking // may block the client (BLPOP...)
+	flagPubSub   // pub/sub
 )
 
 // command is one entry of the command table.
@@ -133,13 +135,27 @@ func init() {
 		{name: "function", arity: -2, group: "scripting", since: "7.0.0", summary: "A container for function commands", fn: cmdFunction,
 			subs: map[string]int{"flush": -2, "list": -2, "help": 2, "delete": 3, "dump": 2, "kill": 2, "load": -3, "restore": -3, "stats": 2}},
 	}
-	commands = make(map[string]*command, len(list))
-	for i, c := range list {
-		c.id = i
-		commands[c.name] = c
-	}
-	commandList = list
+	registerCommands(list...)
 	cmdGetEntry, cmdSetEntry = commands["get"], commands["set"]
+}
+
+// registerCommands adds commands to the table. Each command family's file
+// calls it from an init function, so no file lists another's commands.
+// commandList (COMMAND's order, and command.id) is the order of
+// registration: Go runs a package's init functions file by file in name
+// order, so it is the same on every run.
+func registerCommands(list ...*command) {
+	if commands == nil {
+		commands = make(map[string]*command)
+	}
+	for _, c := range list {
+		if _, dup := commands[c.name]; dup {
+			panic("respkv: command registered twice: " + c.name)
+		}
+		c.id = len(commandList)
+		commands[c.name] = c
+		commandList = append(commandList, c)
+	}
 }
 
 var cmdGetEntry, cmdSetEntry *command
@@ -184,6 +200,7 @@ func (c *command) flagNames() []string {
 	add(flagStale, "stale")
 	add(flagFast, "fast")
 	add(flagNoAuth, "no_auth")
+	add(flagBlocking, "blocking")
 	if c.flags&flagNoQueue != 0 && c.name != "watch" {
 		f = append(f, "no_multi")
 	}
@@ -210,6 +227,16 @@ func (c *command) aclCategories() []string {
 		cats = append(cats, "@transaction")
 	case "connection":
 		cats = append(cats, "@connection")
+	case "list":
+		cats = append(cats, "@list")
+	case "hash":
+		cats = append(cats, "@hash")
+	case "set":
+		cats = append(cats, "@set")
+	case "sorted_set":
+		cats = append(cats, "@sortedset")
+	case "pubsub":
+		cats = append(cats, "@pubsub")
 	}
 	if c.flags&flagAdmin != 0 {
 		cats = append(cats, "@admin", "@dangerous")
@@ -218,6 +245,9 @@ func (c *command) aclCategories() []string {
 		cats = append(cats, "@fast")
 	} else {
 		cats = append(cats, "@slow")
+	}
+	if c.flags&flagBlocking != 0 {
+		cats = append(cats, "@blocking")
 	}
 	return cats
 }
