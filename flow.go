@@ -110,6 +110,7 @@ type pipe[S any] struct {
 	gone   bool     // removed
 	endDue bool     // an end waits to be delivered to the sink (Process)
 	onEnd  func(*S) // the sink's end, for endDue
+	later  func(*S) // a stage's end left for the next iteration (Process)
 	onGone func()   // a Next consumer learns of the removal
 }
 
@@ -128,15 +129,29 @@ func newPipe[S any](l *Loop[S]) (*pipe[S], error) {
 
 func (p *pipe[S]) Register(r *Registrar) error {
 	p.reg = r
-	if p.endDue {
+	if p.endDue || p.later != nil {
 		r.Ready(0, Readable) // an end raised while the pipeline was paused
 	}
 	return nil
 }
 
+// endLater has end run in the pipe's next Process: in the next iteration,
+// or once the pipeline is resumed.
+func (p *pipe[S]) endLater(end func(*S)) {
+	if p.gone || p.later != nil {
+		return
+	}
+	p.later = end
+	p.reg.Ready(0, Readable)
+}
+
 func (p *pipe[S]) Unregister(*Registrar) error { return nil }
 
 func (p *pipe[S]) Process(s *S, _ uint16, _ Events) (Action, error) {
+	if fn := p.later; fn != nil {
+		p.later = nil
+		fn(s)
+	}
 	if p.endDue {
 		p.endDue = false
 		p.onEnd(s)

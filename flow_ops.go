@@ -73,10 +73,27 @@ func (st *takeStage[S, T]) push(s *S, v T) {
 		return
 	}
 	st.left--
-	st.out.push(s, v)
-	if st.left == 0 {
-		st.out.finish(s)
+	if st.left > 0 {
+		st.out.push(s, v)
+		return
 	}
+	st.last(s, v)
+}
+
+// last pushes the n-th value, then ends the flow. If a later stage or the
+// sink panics on the value, the end is left to the pipe's next Process
+// (the next iteration, or the pipeline's Enable), so that the flow still
+// ends while the panic goes its way.
+func (st *takeStage[S, T]) last(s *S, v T) {
+	pushed := false
+	defer func() {
+		if !pushed {
+			st.out.p.endLater(st.out.finish)
+		}
+	}()
+	st.out.push(s, v)
+	pushed = true
+	st.out.finish(s)
 }
 
 func (st *takeStage[S, T]) end(s *S) {
@@ -86,7 +103,10 @@ func (st *takeStage[S, T]) end(s *S) {
 
 // Take returns a flow of the first n values of f, which ends after the
 // n-th (or when f ends, if sooner); the pipeline, f's sources included, is
-// then removed by the consumer. Take(0) ends at once: its consumer is told
+// then removed by the consumer. If a later stage or the consumer panics on
+// the n-th value, the panic propagates out of [Loop.Dispatch] as usual and
+// the end follows in the next iteration (or when the paused pipeline is
+// resumed). Take(0) ends at once: its consumer is told
 // in the iteration after it is attached. A negative n is an error.
 func (f *Flow[S, T]) Take(n int) *Flow[S, T] {
 	var bad error

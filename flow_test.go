@@ -1114,3 +1114,50 @@ func TestFlowNextSharedByTasks(t *testing.T) {
 		}
 	}
 }
+
+// A sink that panics on the value that completes a Take: the panic comes
+// out of Dispatch, and the flow still ends, in the next iteration (the end
+// goes through the stages after Take, then to the sink), without the
+// token being removed by hand; paused meanwhile, it ends once resumed.
+func TestFlowTakePanicOnLast(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	for _, paused := range []bool{false, true} {
+		f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+		must(t, err)
+		var g flowLog[int]
+		tok, err := calloop.MapFlow(f.Take(2), func(_ *int, v int) int { return v * 10 }).Sink(func(s *int, v int, ok bool) {
+			if ok && v == 20 {
+				panic("two")
+			}
+			g.sink(s, v, ok)
+		})
+		must(t, err)
+		sendAll(t, tx, 1, 2, 3)
+		var v any
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool {
+			v = ctRecoverDispatch(l, &s)
+			return v != nil
+		})
+		if v != "two" {
+			t.Fatalf("panic %v", v)
+		}
+		if paused {
+			must(t, l.Disable(tok))
+			for range 3 {
+				must(t, l.Dispatch(0, &s))
+			}
+			g.check(t, []int{10}, 0)
+			must(t, l.Enable(tok))
+		}
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
+		g.check(t, []int{10}, 1)
+		if err := l.Remove(tok); !errors.Is(err, calloop.ErrInvalidToken) {
+			t.Fatalf("pipeline kept after the panic on Take's last value: %v", err)
+		}
+		if err := tx.Send(4); !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Send after the end: %v", err)
+		}
+		tx.Close()
+	}
+}
