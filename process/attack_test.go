@@ -6,7 +6,10 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +74,7 @@ func TestSignalAfterExit(t *testing.T) {
 		l := newLoop(t)
 		var s app
 		var inExit []error
-		p, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: func(a *app, p *Process[app], st *os.ProcessState) {
+		p, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: func(a *app, p *Process[app], st *os.ProcessState, _ error) {
 			a.exits = append(a.exits, st)
 			inExit = append(inExit, p.Kill(), p.Signal(syscall.SIGTERM))
 		}})
@@ -91,10 +94,11 @@ func TestSignalAfterExit(t *testing.T) {
 }
 
 // TestReapedElsewhere: a child reaped behind the package's back (a wait
-// for any child elsewhere in the program, SIGCHLD ignored) fails the
-// loop's iteration with an error wrapping ECHILD; no descriptor is left,
-// OnExit is not called, and the loop goes on serving other children. (With
-// the fallback, its goroutine may reap the child first: then OnExit.)
+// for any child elsewhere in the program, SIGCHLD ignored) gets its OnExit,
+// once, with a nil state and an error wrapping ErrStatusUnknown and
+// ECHILD; the loop does not fail, no descriptor is left, and the loop goes
+// on serving other children. (With the fallback, its goroutine may reap the
+// child first: then a normal exit.)
 func TestReapedElsewhere(t *testing.T) {
 	eachWatch(t, func(t *testing.T) {
 		l := newLoop(t)
@@ -113,15 +117,23 @@ func TestReapedElsewhere(t *testing.T) {
 			}
 			t.Fatal(err)
 		}
-		var failed error
-		for deadline := time.Now().Add(10 * time.Second); failed == nil && time.Now().Before(deadline); {
-			failed = l.Dispatch(10*time.Millisecond, &s)
+		until(t, l, &s, func() bool { return len(s.exits) == 1 }) // fails on a Dispatch error
+		if s.exits[0] != nil || len(s.exitErrs) != 1 {
+			t.Fatalf("exit %v, errors %v", s.exits[0], s.exitErrs)
 		}
-		if !errors.Is(failed, syscall.ECHILD) {
-			t.Fatalf("Dispatch: %v", failed)
+		if err := s.exitErrs[0]; !errors.Is(err, ErrStatusUnknown) || !errors.Is(err, syscall.ECHILD) {
+			t.Fatalf("OnExit's error: %v", err)
 		}
-		if len(s.exits) != 0 || p.Exited() || !errors.Is(p.Kill(), os.ErrProcessDone) {
-			t.Fatalf("exits %d, Exited %v", len(s.exits), p.Exited())
+		if p.Exited() || p.State() != nil || !errors.Is(p.Kill(), os.ErrProcessDone) {
+			t.Fatalf("Exited %v, State %v", p.Exited(), p.State())
+		}
+		for range 3 {
+			if err := l.Dispatch(0, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if len(s.exits) != 1 {
+			t.Fatalf("%d OnExit calls", len(s.exits))
 		}
 		if after := countFDs(t); after != before {
 			t.Fatalf("descriptors: %d before, %d after", before, after)
@@ -129,7 +141,88 @@ func TestReapedElsewhere(t *testing.T) {
 		if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: onExit}); err != nil {
 			t.Fatal(err)
 		}
-		until(t, l, &s, func() bool { return len(s.exits) == 1 })
+		until(t, l, &s, func() bool { return len(s.exits) == 2 })
+		if s.exits[1] == nil || s.exits[1].ExitCode() != 0 || len(s.exitErrs) != 1 {
+			t.Fatalf("the next child: %v, errors %v", s.exits[1], s.exitErrs)
+		}
+	})
+}
+
+// TestReapRace: a goroutine reaping any child (syscall.Wait4(-1, ...))
+// races the loop for 50 children. Every child gets one OnExit: with its
+// status if the loop reaped it, with an error wrapping ErrStatusUnknown
+// and ECHILD exactly for the children the goroutine reaped. Run never
+// fails, and no descriptor or child is left.
+func TestReapRace(t *testing.T) {
+	eachWatch(t, func(t *testing.T) {
+		if !noChildren(t) {
+			t.Fatal("a child of an earlier test is still there")
+		}
+		l := newLoop(t)
+		var s app
+		before := countFDs(t)
+		const n = 50
+		type exit struct {
+			st  *os.ProcessState
+			err error
+		}
+		exits := map[int][]exit{}
+		var stop atomic.Bool
+		reapedHere := map[int]bool{}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for !stop.Load() {
+				var ws syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+				if err == nil && pid > 0 {
+					reapedHere[pid] = true
+					continue
+				}
+				runtime.Gosched()
+			}
+		})
+		for range n {
+			_, err := Start(l, Cmd[app]{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 7"},
+				OnExit: func(a *app, p *Process[app], st *os.ProcessState, err error) {
+					exits[p.Pid()] = append(exits[p.Pid()], exit{st, err})
+				}})
+			if err != nil {
+				stop.Store(true)
+				wg.Wait()
+				t.Fatal(err)
+			}
+		}
+		until(t, l, &s, func() bool { return len(exits) == n })
+		stop.Store(true)
+		wg.Wait()
+		for range 3 {
+			if err := l.Dispatch(0, &s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lost := 0
+		for pid, es := range exits {
+			if len(es) != 1 {
+				t.Fatalf("child %d: %d OnExit calls", pid, len(es))
+			}
+			e := es[0]
+			switch {
+			case reapedHere[pid]:
+				lost++
+				if e.st != nil || !errors.Is(e.err, ErrStatusUnknown) || !errors.Is(e.err, syscall.ECHILD) {
+					t.Fatalf("child %d, reaped elsewhere: state %v, error %v", pid, e.st, e.err)
+				}
+			case e.err != nil || e.st == nil || e.st.ExitCode() != 7:
+				t.Fatalf("child %d: state %v, error %v", pid, e.st, e.err)
+			}
+		}
+		if lost != len(reapedHere) {
+			t.Fatalf("%d children reaped by the goroutine, %d reported so", len(reapedHere), lost)
+		}
+		t.Logf("%d of %d children reaped by the racing goroutine", lost, n)
+		if after := countFDs(t); after != before || !noChildren(t) {
+			t.Fatalf("descriptors %d -> %d, children left: %v", before, after, !noChildren(t))
+		}
 	})
 }
 
@@ -193,8 +286,8 @@ func TestFromCallbacks(t *testing.T) {
 		l := newLoop(t)
 		var s app
 		const chain = 30
-		var next func(a *app, p *Process[app], st *os.ProcessState)
-		next = func(a *app, p *Process[app], st *os.ProcessState) {
+		var next func(a *app, p *Process[app], st *os.ProcessState, err error)
+		next = func(a *app, p *Process[app], st *os.ProcessState, _ error) {
 			a.exits = append(a.exits, st)
 			if len(a.exits) < chain {
 				if _, err := Start(l, Cmd[app]{Path: "/bin/true", OnExit: next}); err != nil {

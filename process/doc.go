@@ -12,7 +12,11 @@
 //				return len(in)
 //			},
 //		},
-//		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState) {
+//		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState, err error) {
+//			if err != nil { // reaped by other code: status unknown
+//				a.code = -1
+//				return
+//			}
 //			a.code = st.ExitCode()
 //		},
 //	})
@@ -27,7 +31,9 @@
 // goroutine waits. Where neither exists (Linux before 5.3), a goroutine per
 // child waits for it and hands its status to the loop ([calloop.Go]). In
 // every case the child is reaped before [Cmd.OnExit] is called with its
-// status: no zombie is left. [Process.Signal] and [Process.Kill] signal
+// status: no zombie is left. A child that other code in the program reaped
+// first (a wait for any child) gets its OnExit too, with an error wrapping
+// [ErrStatusUnknown] instead of a status. [Process.Signal] and [Process.Kill] signal
 // it (through the pidfd on Linux, so never another process that reused the
 // number).
 //

@@ -27,7 +27,7 @@ func ExampleProcess_Signal() {
 
 	p, err := process.Start(l, process.Cmd[App]{
 		Path: "sleep", Args: []string{"sleep", "60"},
-		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState) {
+		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState, _ error) {
 			a.done = true
 			ws := st.Sys().(syscall.WaitStatus)
 			fmt.Println("exit code:", st.ExitCode(), "signal:", ws.Signal())

@@ -38,7 +38,7 @@ func Example() {
 			},
 			OnClose: func(a *App, c *stream.Conn[App], err error) { a.eof = true },
 		},
-		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState) {
+		OnExit: func(a *App, p *process.Process[App], st *os.ProcessState, _ error) {
 			a.exited = true
 			fmt.Println("exit code:", st.ExitCode())
 		},

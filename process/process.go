@@ -15,6 +15,10 @@ import (
 	"github.com/calloop-go/calloop/stream"
 )
 
+// ErrStatusUnknown is wrapped by the error [Cmd.OnExit] gets for a child
+// whose exit status could not be had: other code in the program reaped it.
+var ErrStatusUnknown = errors.New("process: exit status unknown (the child was reaped elsewhere)")
+
 // Cmd describes a child process to start with [Start].
 type Cmd[S any] struct {
 	// Path is the program to run. A name without a path separator is
@@ -50,11 +54,18 @@ type Cmd[S any] struct {
 
 	// OnExit is called once, on the loop, when the child has exited and
 	// been reaped, with its exit status: ExitCode() (-1 when a signal
-	// killed it), and Sys().(syscall.WaitStatus) for the signal. Output
-	// the child wrote before exiting may still be arriving on the Stdout
-	// and Stderr connections: their OnClose tells when it has all been
-	// read. May be nil.
-	OnExit func(s *S, p *Process[S], state *os.ProcessState)
+	// killed it), and Sys().(syscall.WaitStatus) for the signal; err is
+	// nil then. Output the child wrote before exiting may still be
+	// arriving on the Stdout and Stderr connections: their OnClose tells
+	// when it has all been read. May be nil.
+	//
+	// When the status cannot be had, because other code in the program
+	// reaped the child first (a wait for any child, such as
+	// syscall.Wait4(-1, ...), or SIGCHLD set to be ignored), OnExit is
+	// still called once, with a nil state and an err wrapping
+	// [ErrStatusUnknown] and the system's error (syscall.ECHILD): the
+	// child is gone, its exit status unknown. The loop goes on.
+	OnExit func(s *S, p *Process[S], state *os.ProcessState, err error)
 
 	// SysProcAttr holds system-specific attributes (a process group, a
 	// session, credentials); see os/exec.Cmd.SysProcAttr.
@@ -71,7 +82,7 @@ type Process[S any] struct {
 	l      *calloop.Loop[S]
 	proc   *os.Process
 	pid    int
-	onExit func(s *S, p *Process[S], state *os.ProcessState)
+	onExit func(s *S, p *Process[S], state *os.ProcessState, err error)
 
 	exitFD   int  // pidfd or kqueue; -1 once closed or in the fallback
 	dropped  bool // Start failed: the child was killed, nothing is reported
@@ -128,8 +139,9 @@ var forceFallback bool
 // has been. Closing the loop while the child runs kills it (SIGKILL) and
 // reaps it; OnExit is not called then. A child reaped behind the package's
 // back (a wait for any child elsewhere in the program, or SIGCHLD set to
-// be ignored) cannot be reported: OnExit is not called, and the loop's
-// iteration fails ([calloop.Loop.Fail]) with an error wrapping ECHILD.
+// be ignored) is reported by OnExit with a nil state and an error wrapping
+// [ErrStatusUnknown] and ECHILD; the loop is not failed, and nothing of the
+// child's is left behind.
 //
 // Start must be called on the loop goroutine.
 func Start[S any](l *calloop.Loop[S], cmd Cmd[S]) (*Process[S], error) {
@@ -353,11 +365,13 @@ func (p *Process[S]) reaped(s *S, st *os.ProcessState, err error) {
 	}
 	if err != nil {
 		p.proc.Release() // its pidfd: Wait keeps it when it fails
-		p.waitErr = fmt.Errorf("process: waiting for %d: %w", p.pid, err)
+		p.waitErr = fmt.Errorf("process: waiting for %d: %w: %w", p.pid, ErrStatusUnknown, err)
 		if !p.removing {
 			p.removeSource()
 		}
-		p.l.Fail(p.waitErr)
+		if p.onExit != nil {
+			p.onExit(s, p, nil, p.waitErr)
+		}
 		return
 	}
 	p.state = st
@@ -365,7 +379,7 @@ func (p *Process[S]) reaped(s *S, st *os.ProcessState, err error) {
 		p.removeSource() // the fallback: the source has no descriptor
 	}
 	if p.onExit != nil {
-		p.onExit(s, p, st)
+		p.onExit(s, p, st, nil)
 	}
 }
 

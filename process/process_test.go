@@ -27,6 +27,7 @@ func TestMain(m *testing.M) {
 type app struct {
 	out, errOut []byte
 	exits       []*os.ProcessState
+	exitErrs    []error
 	closes      map[string][]error
 	drains      int
 }
@@ -90,7 +91,14 @@ func stderr() *stream.Handler[app] {
 	return outHandler("stderr", func(a *app) *[]byte { return &a.errOut })
 }
 
-func onExit(a *app, p *Process[app], st *os.ProcessState) { a.exits = append(a.exits, st) }
+// onExit records a child's exit; an exit with an error (status unknown)
+// is recorded in exitErrs too, with a nil state in exits.
+func onExit(a *app, p *Process[app], st *os.ProcessState, err error) {
+	a.exits = append(a.exits, st)
+	if err != nil {
+		a.exitErrs = append(a.exitErrs, err)
+	}
+}
 
 // noChildren reports whether this process has no child at all, exited or
 // not (waitid with WNOWAIT looks without reaping).
@@ -247,9 +255,9 @@ func TestStdoutClosedEarly(t *testing.T) {
 		Args:   []string{"sh", "-c", "echo early; exec 1>&-; read x; exit 3"},
 		Stdin:  &stream.Handler[app]{},
 		Stdout: stdout(),
-		OnExit: func(a *app, p *Process[app], st *os.ProcessState) {
+		OnExit: func(a *app, p *Process[app], st *os.ProcessState, _ error) {
 			exitBeforeClose = len(a.closes["stdout"]) == 0
-			onExit(a, p, st)
+			onExit(a, p, st, nil)
 		},
 	})
 	if err != nil {

@@ -8,9 +8,10 @@ import (
 )
 
 // ExitFD returns a descriptor (a pidfd) that becomes readable when the
-// child pid exits. pid must be an unreaped child of this process, so that
-// the number cannot have been reused. exited is always false on Linux: a
-// pidfd of a child that already exited is readable at once. Without pidfd
+// child pid exits. pid must be a child of this process. A pidfd of a
+// child that exited (a zombie) is readable at once; exited is true, with
+// no descriptor, for a child already gone: reaped by other code of the
+// program (a wait for any child) since it was started. Without pidfd
 // support (Linux before 5.3, or a seccomp filter) the error wraps
 // errors.ErrUnsupported.
 func ExitFD(pid int) (fd int, exited bool, err error) {
@@ -18,6 +19,9 @@ func ExitFD(pid int) (fd int, exited bool, err error) {
 		return -1, false, errors.ErrUnsupported
 	}
 	fd, err = unix.PidfdOpen(pid, 0)
+	if err == unix.ESRCH {
+		return -1, true, nil
+	}
 	if err != nil {
 		if err == unix.ENOSYS || err == unix.EPERM || err == unix.EINVAL {
 			return -1, false, errors.Join(errors.ErrUnsupported, os.NewSyscallError("pidfd_open", err))
