@@ -220,7 +220,7 @@ func (l *Loop[S]) deactivate(t Token) error {
 		tm := l.timers.item(id)
 		tm.enabled = false
 		if tm.pos >= 0 {
-			l.timers.remove(int(tm.pos))
+			l.timers.remove(tm.cls, int(tm.pos))
 		}
 		tm.pos = -1
 		return nil

@@ -39,10 +39,11 @@
 //     the kernel's order, then the due timers in (deadline, insertion) order.
 //     An event whose source was removed or disabled since it was raised is
 //     dropped. Timers set or re-armed during the iteration, even if due, and
-//     sources added during it, wait for the next iteration. Sources given a
-//     priority ([Loop.SetPriority]) reorder the events before the timers:
-//     those of PriorityHigh sources first, then PriorityDefault, then
-//     PriorityLow, each class in the order above.
+//     sources added during it, wait for the next iteration. Sources and
+//     timers given a priority ([Loop.SetPriority]) reorder this phase by
+//     class: the events of PriorityHigh sources, then the due PriorityHigh
+//     timers, then the same for PriorityDefault, then for PriorityLow, each
+//     in the order above.
 //  6. Idle: the idle callbacks queued before this phase run, first queued
 //     first; those queued during it run in the next iteration.
 //  7. Stop: [Loop.Run] returns if [Loop.Stop] was called (from any goroutine,
@@ -59,7 +60,8 @@
 // channel, or a hundred thousand tasks spawned at once, cannot starve timers
 // or descriptors. Priorities only order an iteration's work, never defer it,
 // so with them too an event received or a timer due at an iteration's poll
-// is dispatched in that iteration.
+// is dispatched in that iteration, whatever its class: a saturated higher
+// class delays a lower one by zero iterations (see [Loop.SetPriority]).
 //
 // # Insight and time
 //

@@ -79,6 +79,7 @@ type Loop[S any] struct {
 	snames map[uint32]timerName // names of the other sources, by slot index
 	nprio  int                  // sources with a priority other than the default (priority.go)
 	pbuf   []poller.Event       // priority.go: the batch sorted by class
+	pends  [nClasses]int        // priority.go: where each class's events end in the sorted batch
 }
 
 type slotKind uint8
@@ -283,17 +284,18 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		l.remoteReady(n)
 		n = next
 	}
-	kernel := l.kernel
-	if l.nprio > 0 {
-		kernel = l.byPriority(kernel) // one batch, highest class first
-	}
-	l.dispatchBatch(s, l.synth)
-	l.synth = l.synth[:0]
-	l.kernel = nil
-	l.dispatchBatch(s, kernel)
-	l.batch = nil
-	if l.timers.len() > 0 {
-		l.fireTimers(s)
+	if l.nprio > 0 || l.timers.nprio > 0 {
+		l.dispatchClasses(s) // priority.go
+	} else {
+		kernel := l.kernel
+		l.dispatchBatch(s, l.synth)
+		l.synth = l.synth[:0]
+		l.kernel = nil
+		l.dispatchBatch(s, kernel)
+		l.batch = nil
+		if l.timers.len() > 0 {
+			l.fireTimers(s, clsDefault)
+		}
 	}
 
 	// 6. Idle callbacks queued before this phase.

@@ -6,42 +6,58 @@ import (
 	"github.com/calloop-go/calloop/internal/poller"
 )
 
-// Priority is a source's class in the dispatch order of an iteration (see
-// [Loop.SetPriority]). Lower values dispatch first, as in GLib.
+// Priority is a source's or a timer's class in the dispatch order of an
+// iteration (see [Loop.SetPriority]). Lower values dispatch first, as in
+// GLib.
 type Priority int8
 
 // The priority classes.
 const (
 	PriorityHigh    Priority = -1 // before the others: input, control traffic
-	PriorityDefault Priority = 0  // every source starts here
+	PriorityDefault Priority = 0  // every source and timer starts here
 	PriorityLow     Priority = 1  // after the others: bulk work, housekeeping
 )
 
 var errPriority = errors.New("calloop: SetPriority: not a priority class")
-var errPriorityKind = errors.New("calloop: SetPriority: timers and idle callbacks have their own phases")
+var errPriorityKind = errors.New("calloop: SetPriority: idle callbacks have their own phase")
 
-// SetPriority puts source t (a descriptor or a custom source: pings,
-// channels, signal watches, nested loops included) in priority class p.
-// Within the dispatch phase of an iteration, the events of higher classes
-// are dispatched first: all the events of the iteration (synthetic, from
-// other goroutines, from the kernel) of PriorityHigh sources, in their usual
-// order, then those of PriorityDefault sources, then PriorityLow; then the
-// due timers and the idle callbacks, in their phases, as always.
+// SetPriority puts source or timer t in priority class p. Every kind of
+// registration has a class, PriorityDefault until set: descriptors, timers,
+// and custom sources, pings, channels, signal watches and nested loops
+// included; idle callbacks alone do not, they run in their own phase, after
+// every class. A child's class is its own (a parent's does not propagate).
 //
-// A priority orders an iteration's work; it never defers it. Every source's
-// work per iteration is bounded (see Fairness in the package
-// documentation), and every class is dispatched in every iteration, so a
-// saturated high class delays a lower-class event or a timer by at most the
-// budgeted work of the higher classes in the same iteration: a
-// lower-priority event received, or a timer due, at the iteration's poll is
-// dispatched in that iteration, zero iterations late, however busy the
-// higher classes are. A child's priority is its own (a parent's does not
-// propagate).
+// Within the dispatch phase of an iteration, the classes go in turn,
+// highest first, and each class's work is: its sources' events of the
+// iteration (synthetic, from other goroutines, from the kernel), in their
+// usual order, then its due timers, in (deadline, insertion) order. So a
+// PriorityHigh timer fires before a default descriptor's event, and a
+// default timer before a PriorityLow source's event. Without any priority
+// set, this is the usual order: every event, then the due timers. A timer
+// keeps its promises within its class: it never fires early, and timers
+// due at the same instant fire in the order they were set (SetPriority
+// keeps a timer's place among them).
 //
-// SetPriority fails with [ErrInvalidToken] if t is not a live source of
-// this loop, and with an error for a timer, an idle callback, or a p that
-// is not one of the classes. Call it on the loop's goroutine; it takes
-// effect at the next iteration.
+// A priority orders an iteration's work; it never defers it. Every class is
+// dispatched in every iteration, and every source's work per iteration is
+// bounded (see Fairness in the package documentation), so the bound is
+// zero iterations: a lower-class event received, or a lower-class timer
+// due, at an iteration's poll is dispatched in that iteration, however
+// saturated the higher classes are (a thousand high-priority timers re-armed
+// to fire at once in every iteration, say). What it waits for, within the
+// iteration, is the higher classes' work of that iteration: their events'
+// callbacks, bounded by the sources' budgets, and their timers due at the
+// poll (a timer re-armed or set during the iteration waits for the next
+// one, so a class's timers cannot grow its share of an iteration).
+//
+// SetPriority fails with [ErrInvalidToken] if t is not a live source or
+// timer of this loop, and with an error for an idle callback, or a p that
+// is not one of the classes. Call it on the loop's goroutine. A source's
+// new class applies from the next iteration. A timer's applies at once: a
+// due timer moved during the dispatch phase to a class whose turn has
+// passed fires in the next iteration (the one exception to the zero bound,
+// and one the program makes itself); one already taken off for firing
+// fires in its old class's turn.
 func (l *Loop[S]) SetPriority(t Token, p Priority) error {
 	if l.closed {
 		return ErrClosed
@@ -50,10 +66,12 @@ func (l *Loop[S]) SetPriority(t Token, p Priority) error {
 		return errPriority
 	}
 	if t.id&timerBit != 0 {
-		if _, _, err := l.timer(t); err != nil {
+		id, _, err := l.timer(t)
+		if err != nil {
 			return err
 		}
-		return errPriorityKind
+		l.timers.setClass(id, uint8(p+1))
+		return nil
 	}
 	sl := l.lookup(t)
 	if sl == nil {
@@ -71,16 +89,17 @@ func (l *Loop[S]) SetPriority(t Token, p Priority) error {
 	return nil
 }
 
-// Priority returns the priority class of source t.
+// Priority returns the priority class of source or timer t.
 func (l *Loop[S]) Priority(t Token) (Priority, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
 	if t.id&timerBit != 0 {
-		if _, _, err := l.timer(t); err != nil {
+		_, tm, err := l.timer(t)
+		if err != nil {
 			return 0, err
 		}
-		return PriorityDefault, nil
+		return Priority(tm.cls) - 1, nil
 	}
 	sl := l.lookup(t)
 	if sl == nil {
@@ -89,25 +108,55 @@ func (l *Loop[S]) Priority(t Token) (Priority, error) {
 	return sl.prio, nil
 }
 
+// dispatchClasses is the dispatch phase when priorities are in use: the
+// iteration's events (synthetic, from other goroutines, from the kernel)
+// sorted into one batch by class, and each class's events followed by its
+// due timers, highest class first.
+func (l *Loop[S]) dispatchClasses(s *S) {
+	batch := l.byPriority(l.kernel)
+	l.batch = batch
+	i := 0
+	for c := range uint8(nClasses) {
+		for ; i < l.pends[c]; i++ {
+			l.batchPos = i
+			l.dispatchEvent(s, batch[i])
+		}
+		// A panic in a timer keeps the events of the lower classes
+		// (finish keeps those after batchPos).
+		l.batchPos = i - 1
+		if l.timers.len() > 0 {
+			l.fireTimers(s, c)
+		}
+	}
+	l.batch = nil
+	l.synth = l.synth[:0]
+}
+
 // byPriority merges the iteration's synthetic and kernel events into
-// l.synth, ordered by class (stable within a class), and returns nil: the
-// kernel's events are then part of the one batch.
+// l.synth, ordered by class (stable within a class), records where each
+// class ends (l.pends), and returns the batch.
 func (l *Loop[S]) byPriority(kernel []poller.Event) []poller.Event {
 	all := append(l.pbuf[:0], l.synth...)
 	all = append(all, kernel...)
 	l.pbuf = all
 	l.kernel = nil
 	out := l.synth[:0]
-	for c := PriorityHigh; c <= PriorityLow; c++ {
-		for _, ev := range all {
-			if l.classOf(ev) == c {
-				out = append(out, ev)
+	if l.nprio == 0 {
+		out = append(out, all...) // every source is of the default class
+		l.pends = [nClasses]int{0, len(out), len(out)}
+	} else {
+		for c := PriorityHigh; c <= PriorityLow; c++ {
+			for _, ev := range all {
+				if l.classOf(ev) == c {
+					out = append(out, ev)
+				}
 			}
+			l.pends[c+1] = len(out)
 		}
 	}
 	l.synth = out
 	clear(all)
-	return nil
+	return out
 }
 
 func (l *Loop[S]) classOf(ev poller.Event) Priority {

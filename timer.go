@@ -154,22 +154,24 @@ func (l *Loop[S]) enableTimer(t Token) error {
 	return nil
 }
 
-// fireTimers runs the callbacks of the timers due at l.now (phase 5), in
-// (deadline, insertion) order. Timers set or re-armed during this iteration
-// wait for the next one, even if due: the due set is taken off the heap
-// first, so a timer re-armed into the past cannot hide the others.
-func (l *Loop[S]) fireTimers(s *S) {
+// fireTimers runs the callbacks of the timers of class c due at l.now
+// (phase 5), in (deadline, insertion) order. Timers set or re-armed during
+// this iteration wait for the next one, even if due: the due set is taken
+// off the heap first, so a timer re-armed into the past cannot hide the
+// others.
+func (l *Loop[S]) fireTimers(s *S, c uint8) {
 	if !l.nowSet {
-		return // the heap was empty at the poll: every timer is newer
+		return // the heaps were empty at the poll: every timer is newer
 	}
 	ts := &l.timers
+	hp := ts.hp(c)
 	limit := l.timerSeq
 	// Rounds of at most timerRound timers keep l.due small and cache-hot
 	// even when a million timers are due at once.
 	for {
-		for len(ts.heap) > 0 && ts.heap[0].when <= l.now && len(l.due) < timerRound {
-			e := ts.heap[0]
-			ts.remove(0)
+		for len(*hp) > 0 && (*hp)[0].when <= l.now && len(l.due) < timerRound {
+			e := (*hp)[0]
+			ts.remove(c, 0)
 			if e.seq > limit {
 				l.later = append(l.later, e.id)
 				continue

@@ -5,19 +5,43 @@ import (
 	"time"
 )
 
-// timerSet is the loop's timers: a slab of timers addressed by token id and a
-// 4-ary min-heap of (deadline, sequence) that stores each timer's position,
-// so that add, cancel and re-arm are O(log n) and equal deadlines fire in the
-// order they were set.
+// timerSet is the loop's timers: a slab of timers addressed by token id and,
+// per priority class, a 4-ary min-heap of (deadline, sequence) that stores
+// each timer's position, so that add, cancel and re-arm are O(log n) and
+// equal deadlines fire in the order they were set. Timers of the default
+// class, the only ones unless [Loop.SetPriority] was given a timer, are in
+// heap; the other classes' in high and low.
 type timerSet[S any] struct {
 	// chunks holds the timers, timerChunk at a time: growing never copies
 	// (a million timers would otherwise be copied several times over by
 	// append), and a timer's address is stable.
 	chunks [][]timer[S]
-	n      uint32 // timers ever allocated (ids below n exist)
-	free   uint32 // first released timer + 1, linked through nextFree; 0: none
-	heap   []heapEntry
+	n      uint32      // timers ever allocated (ids below n exist)
+	free   uint32      // first released timer + 1, linked through nextFree; 0: none
+	heap   []heapEntry // the default class
+	high   []heapEntry
+	low    []heapEntry
 	seq    uint64
+	nprio  int // live timers of a class other than the default
+}
+
+// The timer classes (timer.cls): a Priority plus one.
+const (
+	clsHigh    = uint8(PriorityHigh + 1)
+	clsDefault = uint8(PriorityDefault + 1)
+	clsLow     = uint8(PriorityLow + 1)
+	nClasses   = 3
+)
+
+// hp returns the heap of class c.
+func (ts *timerSet[S]) hp(c uint8) *[]heapEntry {
+	switch c {
+	case clsDefault:
+		return &ts.heap
+	case clsHigh:
+		return &ts.high
+	}
+	return &ts.low
 }
 
 const timerChunkBits = 10
@@ -37,6 +61,7 @@ type timer[S any] struct {
 	enabled  bool   // active: in the heap unless due or never (see children.go)
 	held     bool   // disabled by itself
 	child    bool   // has a parent (Loop.tlinks)
+	cls      uint8  // priority class: clsHigh, clsDefault or clsLow
 }
 
 // posDue marks a timer taken off the heap to fire in this iteration.
@@ -52,10 +77,45 @@ func (h *heapEntry) before(o *heapEntry) bool {
 	return h.when < o.when || h.when == o.when && h.seq < o.seq
 }
 
-func (ts *timerSet[S]) len() int { return len(ts.heap) }
+// len returns the number of timers in the heaps.
+func (ts *timerSet[S]) len() int { return len(ts.heap) + len(ts.high) + len(ts.low) }
 
-// next returns the earliest deadline; the heap must not be empty.
-func (ts *timerSet[S]) next() int64 { return ts.heap[0].when }
+// next returns the earliest deadline; the heaps must not all be empty.
+func (ts *timerSet[S]) next() int64 {
+	var when int64 = math.MaxInt64
+	if len(ts.heap) > 0 {
+		when = ts.heap[0].when
+	}
+	if len(ts.high) > 0 && ts.high[0].when < when {
+		when = ts.high[0].when
+	}
+	if len(ts.low) > 0 && ts.low[0].when < when {
+		when = ts.low[0].when
+	}
+	return when
+}
+
+// setClass puts timer id in class c; a queued timer moves to c's heap with
+// its sequence number, so it keeps its place among equal deadlines.
+func (ts *timerSet[S]) setClass(id uint32, c uint8) {
+	t := ts.item(id)
+	if t.cls == c {
+		return
+	}
+	if t.cls == clsDefault {
+		ts.nprio++
+	} else if c == clsDefault {
+		ts.nprio--
+	}
+	if t.pos < 0 {
+		t.cls = c
+		return
+	}
+	e := (*ts.hp(t.cls))[t.pos]
+	ts.remove(t.cls, int(t.pos))
+	t.cls = c
+	ts.insert(e)
+}
 
 func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uint32 {
 	var id uint32
@@ -75,6 +135,7 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 		t.gen = 1
 	}
 	t.when, t.fn, t.pos, t.enabled = when, fn, -1, true // held and child were cleared by release
+	t.cls = clsDefault
 	ts.push(id)
 	return id
 }
@@ -82,7 +143,11 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 func (ts *timerSet[S]) release(id uint32) {
 	t := ts.item(id)
 	if t.pos >= 0 {
-		ts.remove(int(t.pos))
+		ts.remove(t.cls, int(t.pos))
+	}
+	if t.cls != clsDefault {
+		ts.nprio--
+		t.cls = clsDefault
 	}
 	t.fn, t.enabled, t.held, t.child = nil, false, false, false
 	t.gen++
@@ -113,16 +178,23 @@ func (ts *timerSet[S]) push(id uint32) {
 		return
 	}
 	ts.seq++
-	t.pos = int32(len(ts.heap))
-	if len(ts.heap) == cap(ts.heap) {
+	ts.insert(heapEntry{when: t.when, seq: ts.seq, id: id})
+}
+
+// insert adds e to the heap of its timer's class.
+func (ts *timerSet[S]) insert(e heapEntry) {
+	hp := ts.hp(ts.item(e.id).cls)
+	h := *hp
+	if len(h) == cap(h) {
 		// Double, rather than append's gentler growth for big slices:
 		// each entry is then copied about once however large the heap gets.
-		h := make([]heapEntry, len(ts.heap), max(64, 2*cap(ts.heap)))
-		copy(h, ts.heap)
-		ts.heap = h
+		n := make([]heapEntry, len(h), max(64, 2*cap(h)))
+		copy(n, h)
+		h = n
 	}
-	ts.heap = append(ts.heap, heapEntry{when: t.when, seq: ts.seq, id: id})
-	ts.up(int(t.pos))
+	h = append(h, e)
+	*hp = h
+	ts.up(h, len(h)-1)
 }
 
 // reschedule moves timer id to deadline when, as the newest timer of that instant.
@@ -137,34 +209,37 @@ func (ts *timerSet[S]) reschedule(id uint32, when int64) {
 		return
 	}
 	if when == math.MaxInt64 {
-		ts.remove(int(t.pos))
+		ts.remove(t.cls, int(t.pos))
 		return
 	}
 	ts.seq++
-	e := &ts.heap[t.pos]
+	h := *ts.hp(t.cls)
+	e := &h[t.pos]
 	e.when, e.seq = when, ts.seq
 	i := int(t.pos)
-	ts.up(i)
-	ts.down(int(ts.item(id).pos))
+	ts.up(h, i)
+	ts.down(h, int(ts.item(id).pos))
 }
 
-func (ts *timerSet[S]) remove(i int) {
-	h := ts.heap
+// remove takes entry i off the heap of class c.
+func (ts *timerSet[S]) remove(c uint8, i int) {
+	hp := ts.hp(c)
+	h := *hp
 	ts.item(h[i].id).pos = -1
 	last := len(h) - 1
 	if i != last {
 		h[i] = h[last]
 		ts.item(h[i].id).pos = int32(i)
 	}
-	ts.heap = h[:last]
+	*hp = h[:last]
 	if i < last {
-		ts.up(i)
-		ts.down(int(ts.item(h[i].id).pos))
+		h = h[:last]
+		ts.up(h, i)
+		ts.down(h, int(ts.item(h[i].id).pos))
 	}
 }
 
-func (ts *timerSet[S]) up(i int) {
-	h := ts.heap
+func (ts *timerSet[S]) up(h []heapEntry, i int) {
 	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 4
@@ -179,8 +254,7 @@ func (ts *timerSet[S]) up(i int) {
 	ts.item(e.id).pos = int32(i)
 }
 
-func (ts *timerSet[S]) down(i int) {
-	h := ts.heap
+func (ts *timerSet[S]) down(h []heapEntry, i int) {
 	n := len(h)
 	e := h[i]
 	for {

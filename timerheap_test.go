@@ -165,7 +165,7 @@ func TestTimerHeapRandomOps(t *testing.T) {
 				if tm.enabled {
 					tm.enabled = false
 					if tm.pos >= 0 {
-						ts.remove(int(tm.pos))
+						ts.remove(tm.cls, int(tm.pos))
 					}
 				}
 				mt.enabled = false
