@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"time"
 
 	"github.com/calloop-go/calloop/internal/sock"
@@ -28,13 +29,37 @@ type Config struct {
 	ReusePort  bool // SO_REUSEPORT on listeners: several loops (one per core) may listen on one port
 	Backlog    int  // listen backlog (default 1024 or SOMAXCONN)
 
-	// IdleTimeout, if positive, closes a connection that has neither read
-	// input nor written output for that long (a peer that neither sends
-	// nor reads what is queued for it): OnClose gets an error wrapping
-	// os.ErrDeadlineExceeded. Activity is checked every IdleTimeout with one
-	// timer per connection, so the close comes after IdleTimeout to twice
-	// IdleTimeout of inactivity, never earlier.
+	// IdleTimeout, if positive, closes an open connection that has
+	// neither read input nor written output for that long (a peer that
+	// neither sends nor reads what is queued for it): OnClose gets an
+	// error wrapping [ErrIdleTimeout] (and so os.ErrDeadlineExceeded).
 	IdleTimeout time.Duration
+	// ReadTimeout, if positive, closes an open connection that wants
+	// input and has read none for that long: OnClose gets an error
+	// wrapping [ErrReadTimeout] (and so os.ErrDeadlineExceeded). The time
+	// counts only while the connection reads: from its opening, from its
+	// last input, or from the end of a pause (backpressure,
+	// [Conn.PauseReading]); it stops at the peer's end of input and during
+	// a graceful close. Unlike IdleTimeout, output does not count as
+	// activity: a server that streams a long reply to a silent peer needs
+	// WriteTimeout, not ReadTimeout.
+	ReadTimeout time.Duration
+	// WriteTimeout, if positive, closes a connection whose queued output
+	// has made no progress for that long (a peer that does not read): the
+	// socket refused it, and took none of it since, the last attempt being
+	// made when the time is up. OnClose gets an error wrapping
+	// [ErrWriteTimeout] (and so os.ErrDeadlineExceeded). The time counts
+	// from the moment the socket refused output, and starts again at each
+	// write that sends any of it; it also applies during a graceful close.
+	// Output waiting for a dial to complete does not count.
+	//
+	// The three timeouts above use a single timer per connection (a child
+	// of the connection's source), armed at the earliest deadline and moved
+	// lazily: activity only records the time, and the timer, when it
+	// fires, re-arms itself at the deadline that activity pushed back.
+	// Deadlines are on the loop's clock ([calloop.Loop.Now]): a connection
+	// is never closed before its timeout has passed by that clock.
+	WriteTimeout time.Duration
 	// AcceptBudget is the number of connections a listener accepts per loop
 	// iteration before yielding to the other sources (default 64).
 	AcceptBudget int
@@ -76,6 +101,8 @@ type config struct {
 	reusePort                      bool
 	backlog, acceptBudget          int
 	closeTimeout, idleTimeout      time.Duration
+	readTimeout, writeTimeout      time.Duration
+	timed                          bool // one of the three timeouts is set: activity is timed
 }
 
 // maxReadSize bounds Config.ReadSize: the read buffer is allocated at once.
@@ -92,6 +119,7 @@ func (c Config) norm() (config, error) {
 		{"LowWater", int64(c.LowWater)}, {"MaxOutput", int64(c.MaxOutput)},
 		{"Backlog", int64(c.Backlog)}, {"AcceptBudget", int64(c.AcceptBudget)},
 		{"CloseTimeout", int64(c.CloseTimeout)}, {"IdleTimeout", int64(c.IdleTimeout)},
+		{"ReadTimeout", int64(c.ReadTimeout)}, {"WriteTimeout", int64(c.WriteTimeout)},
 	} {
 		if f.v < 0 {
 			return config{}, fmt.Errorf("%w: %s is negative (%d)", ErrConfig, f.name, f.v)
@@ -105,6 +133,8 @@ func (c Config) norm() (config, error) {
 		high: c.HighWater, low: c.LowWater, maxOutput: c.MaxOutput,
 		reusePort: c.ReusePort, backlog: min(c.Backlog, math.MaxInt32), acceptBudget: c.AcceptBudget,
 		closeTimeout: c.CloseTimeout, idleTimeout: c.IdleTimeout,
+		readTimeout: c.ReadTimeout, writeTimeout: c.WriteTimeout,
+		timed: c.IdleTimeout > 0 || c.ReadTimeout > 0 || c.WriteTimeout > 0,
 	}
 	if n.readSize <= 0 {
 		n.readSize = defaultReadSize
@@ -145,11 +175,28 @@ var (
 	// [Config.MaxOutput]; [Conn.Write] returns it and [Handler.OnClose]
 	// receives it.
 	ErrOutputTooLarge = errors.New("stream: buffered output exceeds MaxOutput")
+	// ErrIdleTimeout, ErrReadTimeout and ErrWriteTimeout close a
+	// connection that exceeded [Config.IdleTimeout], [Config.ReadTimeout]
+	// or [Config.WriteTimeout]: [Handler.OnClose] receives a *net.OpError
+	// wrapping one of them (its Timeout method reports true). Each matches
+	// os.ErrDeadlineExceeded with errors.Is.
+	ErrIdleTimeout  error = &timeoutError{"stream: no input or output within IdleTimeout"}
+	ErrReadTimeout  error = &timeoutError{"stream: no input within ReadTimeout"}
+	ErrWriteTimeout error = &timeoutError{"stream: queued output made no progress within WriteTimeout"}
 	// ErrClosed is returned by the methods of a connection or listener that
 	// is closed or closing, and by [Conn.Write] after [Conn.CloseWrite]. It
 	// matches net.ErrClosed with errors.Is.
 	ErrClosed = fmt.Errorf("stream: %w", net.ErrClosed)
 )
+
+// timeoutError is the type of the timeout sentinels: a net.Error whose
+// Timeout is true, matching os.ErrDeadlineExceeded.
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string        { return e.msg }
+func (e *timeoutError) Timeout() bool        { return true }
+func (e *timeoutError) Temporary() bool      { return false }
+func (e *timeoutError) Is(target error) bool { return target == os.ErrDeadlineExceeded }
 
 // resolve parses address for network.
 func resolve(network, address string) (net.Addr, error) {

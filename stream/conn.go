@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/calloop-go/calloop"
@@ -95,17 +96,26 @@ var lastID atomic.Uint64
 // reading from the peer until the output drains below [Config.LowWater],
 // and above [Config.MaxOutput] it is closed.
 type Conn[S any] struct {
-	e     *engine[S]
-	sh    *shared[S]
-	reg   *calloop.Registrar
-	tok   calloop.Token
-	timer calloop.Token // dial timeout, then close timeout
-	// idleTimer closes the connection after Config.IdleTimeout without
-	// activity (active: input read or output written since it last fired).
-	idleTimer calloop.Token
-	active    bool
-	fd        int
-	id        uint64
+	e   *engine[S]
+	sh  *shared[S]
+	reg *calloop.Registrar
+	tok calloop.Token
+	fd  int
+	id  uint64
+	// timer is a dial timeout set by a Dial that predates setPhase;
+	// removed at connect and at close.
+	timer calloop.Token
+
+	// The connection's one timer (see conn_timer.go), a child of its
+	// source, and the times it watches.
+	tm      calloop.Token                           // zero: none
+	tmAt    time.Time                               // its deadline
+	tmFn    func(*S, time.Time) calloop.TimerAction // c.onTimer, bound once
+	phaseAt time.Time                               // dial (stDialing), close (stClosing, closeAfterDrain) or linger (stLinger) deadline; zero: none
+	actAt   time.Time                               // last input read or output written (IdleTimeout)
+	rdAt    time.Time                               // last input read, or reading (re)started (ReadTimeout)
+	wrAt    time.Time                               // last output written while refused, or the first refusal (WriteTimeout)
+	rdOn    bool                                    // reading was wanted when last seen (ReadTimeout)
 
 	// The state model (see conn_state.go).
 	state    connState
@@ -240,8 +250,8 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 		if writeTrace != nil {
 			writeTrace(w)
 		}
-		if w > 0 {
-			c.active = true
+		if c.sh.cfg.timed {
+			c.wrote(w, w < len(pend)+len(p))
 		}
 		if err != nil && !sock.IsAgain(err) {
 			c.fail(os.NewSyscallError("write", err))

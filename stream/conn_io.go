@@ -72,8 +72,8 @@ func (c *Conn[S]) flush() {
 	if writeTrace != nil {
 		writeTrace(n)
 	}
-	if n > 0 {
-		c.active = true
+	if c.sh.cfg.timed {
+		c.wrote(n, short)
 	}
 	if err != nil && !sock.IsAgain(err) {
 		c.fail(os.NewSyscallError("write", err))
@@ -150,22 +150,12 @@ func (c *Conn[S]) linger() {
 		}
 	}
 	c.state = stLinger
-	if !c.timer.IsZero() {
-		c.e.l.Remove(c.timer)
-	}
 	d := c.sh.cfg.closeTimeout
 	if d <= 0 {
 		d = defaultLinger
 	}
-	c.timer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
-		c.timer = calloop.Token{}
-		if c.state == stLinger {
-			c.enter()
-			defer c.leave(s)
-			c.finish(nil)
-		}
-		return calloop.Drop()
-	})
+	c.phaseAt = time.Time{}
+	c.setPhase(d)
 	if !c.busy {
 		c.sync()
 	}
@@ -200,16 +190,8 @@ func (c *Conn[S]) closeGracefully() {
 // armCloseTimer bounds the flush of a graceful close, or the wait for a
 // producer to finish after the peer's EOF, by Config.CloseTimeout.
 func (c *Conn[S]) armCloseTimer() {
-	if d := c.sh.cfg.closeTimeout; d > 0 && c.timer.IsZero() {
-		c.timer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
-			c.timer = calloop.Token{}
-			if c.state == stClosing || c.state == stOpen && c.closeAfterDrain {
-				c.enter()
-				defer c.leave(s)
-				c.fail(&net.OpError{Op: "close", Net: c.sh.network, Addr: c.raddr, Err: os.ErrDeadlineExceeded})
-			}
-			return calloop.Drop()
-		})
+	if d := c.sh.cfg.closeTimeout; d > 0 && c.phaseAt.IsZero() {
+		c.setPhase(d)
 	}
 }
 
@@ -276,13 +258,14 @@ func (c *Conn[S]) connected(s *S) {
 		c.timer = calloop.Token{}
 	}
 	c.state = stOpen
+	c.phaseAt = time.Time{} // the dial's deadline
 	if c.closeReq {
 		// Closed while dialing, with output queued: send it, then close
 		// (the user is done: no OnOpen).
 		c.closeGracefully()
 		return
 	}
-	c.startIdle()
+	c.startTimers()
 	if c.pending() > 0 {
 		c.flush()
 	} else {
@@ -291,33 +274,6 @@ func (c *Conn[S]) connected(s *S) {
 	if fn := c.sh.h.OnOpen; fn != nil && c.state == stOpen {
 		fn(s, c)
 	}
-}
-
-// startIdle starts the idle timer of an open connection. Activity (input
-// read, output written) sets c.active; the timer fires every IdleTimeout
-// and closes the connection if nothing happened since the last time, so
-// the close comes after IdleTimeout to twice that of inactivity, with no
-// timer update per read or write.
-func (c *Conn[S]) startIdle() {
-	d := c.sh.cfg.idleTimeout
-	if d <= 0 || !c.idleTimer.IsZero() {
-		return
-	}
-	c.idleTimer, _ = c.e.l.AddTimer(d, func(s *S, _ time.Time) calloop.TimerAction {
-		if c.state != stOpen {
-			c.idleTimer = calloop.Token{}
-			return calloop.Drop()
-		}
-		if c.active {
-			c.active = false
-			return calloop.Again(d)
-		}
-		c.idleTimer = calloop.Token{}
-		c.enter()
-		defer c.leave(s)
-		c.fail(&net.OpError{Op: "idle", Net: c.sh.network, Addr: c.raddr, Err: os.ErrDeadlineExceeded})
-		return calloop.Drop()
-	})
 }
 
 // read reads and delivers input until the socket is drained, the budget
@@ -335,7 +291,10 @@ func (c *Conn[S]) read(s *S) {
 		}
 		n, err := sock.Read(c.fd, buf)
 		if n > 0 {
-			c.active = true
+			if c.sh.cfg.timed {
+				now := c.e.l.Now()
+				c.actAt, c.rdAt = now, now
+			}
 			if direct {
 				c.in = c.in[:len(c.in)+n]
 				c.deliver(s, nil)

@@ -35,6 +35,9 @@ func (c *Conn[S]) sync() {
 	if c.state >= stDone || c.fd < 0 {
 		return
 	}
+	if c.sh.cfg.readTimeout > 0 {
+		c.watchReading()
+	}
 	var want calloop.Events
 	switch c.state {
 	case stDialing:
@@ -96,15 +99,12 @@ func (c *Conn[S]) leave(s *S) {
 // finalize closes the descriptor and calls OnClose.
 func (c *Conn[S]) finalize(s *S) {
 	c.state = stClosed
+	c.removing = true
+	c.tm = calloop.Token{} // a child: removed with the source
 	if !c.timer.IsZero() {
 		c.e.l.Remove(c.timer)
 		c.timer = calloop.Token{}
 	}
-	if !c.idleTimer.IsZero() {
-		c.e.l.Remove(c.idleTimer)
-		c.idleTimer = calloop.Token{}
-	}
-	c.removing = true
 	c.e.l.Remove(c.tok)
 	if c.fd >= 0 {
 		sock.Close(c.fd)

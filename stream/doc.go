@@ -93,6 +93,26 @@
 // connection: a close requested in a callback completes when the callback
 // returns, and one requested elsewhere in the next loop iteration.
 //
+// # Timeouts
+//
+// [Config.IdleTimeout] closes a connection with neither input nor output
+// for that long, [Config.ReadTimeout] one that wants input and gets none,
+// and [Config.WriteTimeout] one whose queued output makes no progress (a
+// peer that does not read); OnClose gets a *net.OpError wrapping
+// [ErrIdleTimeout], [ErrReadTimeout] or [ErrWriteTimeout], each of which
+// matches os.ErrDeadlineExceeded. [Dial]'s timeout and
+// [Config.CloseTimeout] bound the opening and the graceful close.
+//
+// A connection is one composite source of the loop, built with calloop's
+// composition API like any library's source: its descriptor is the
+// source's own, and all its deadlines share a single timer, a child of the
+// source (adopted with [calloop.Registrar.Adopt]), created when the first
+// deadline is needed. The timer is armed at the earliest deadline; reads
+// and writes only record the time, and the timer, when it fires, re-arms
+// itself at the deadline that activity pushed back, so that a busy
+// connection costs one timer operation per timeout period, not one per
+// read or write. Without timeouts an open connection has no timer.
+//
 // # Goroutines
 //
 // Everything in this package is for the loop goroutine: the callbacks run

@@ -329,6 +329,7 @@ func TestConfigErrors(t *testing.T) {
 		{ReadSize: -1}, {ReadBudget: -1}, {MaxInput: -1}, {HighWater: -1},
 		{LowWater: -1}, {MaxOutput: -1}, {Backlog: -1}, {AcceptBudget: -1},
 		{CloseTimeout: -time.Second}, {ReadSize: math.MaxInt}, {MaxInput: math.MinInt},
+		{IdleTimeout: -1}, {ReadTimeout: -1}, {WriteTimeout: -1}, {ReadTimeout: math.MinInt64},
 	} {
 		if ln, err := stream.Listen(l, "tcp", "127.0.0.1:0", cfg, h); !errors.Is(err, stream.ErrConfig) {
 			t.Errorf("Listen with %+v: %v, want ErrConfig", cfg, err)

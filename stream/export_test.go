@@ -1,6 +1,10 @@
 package stream
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/calloop-go/calloop"
+)
 
 // DebugState describes a connection's internal state, for tests.
 func (c *Conn[S]) DebugState() string {
@@ -18,3 +22,14 @@ func (c *Conn[S]) FD() int { return c.fd }
 // SetWriteTrace sets a function that sees the byte count of every write
 // system call; nil removes it.
 func SetWriteTrace(fn func(n int)) { writeTrace = fn }
+
+// Token returns the token of the connection's source, for tests.
+func (c *Conn[S]) Token() calloop.Token { return c.tok }
+
+// TimerToken returns the token of the connection's timer (zero: none),
+// for tests.
+func (c *Conn[S]) TimerToken() calloop.Token { return c.tm }
+
+// SetTimerTrace sets a function called at every creation or move of a
+// connection's timer; nil removes it.
+func SetTimerTrace(fn func()) { timerTrace = fn }

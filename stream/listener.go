@@ -202,7 +202,7 @@ func (ln *Listener[S]) accepted(s *S, fd int, raddr net.Addr) {
 	}
 	ln.conns = c
 	ln.nconns++
-	c.startIdle()
+	c.startTimers()
 	c.enter()
 	defer c.leave(s)
 	if fn := ln.sh.h.OnOpen; fn != nil {
