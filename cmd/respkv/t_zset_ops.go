@@ -1,0 +1,550 @@
+package main
+
+import (
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+)
+
+// ZUNION, ZINTER, ZDIFF (and STORE forms), ZINTERCARD, ZRANDMEMBER, ZSCAN
+// and the blocking pops.
+
+// zsetSetMembers lists the members of a set (typeSet) value, for the set
+// operations, which take sets as sorted sets of score 1 as Redis does. The
+// set type's file sets it; while it is nil a set input is refused as of
+// the wrong type.
+var zsetSetMembers func(e *entry) (members func(fn func(m string) bool), has func(m string) bool, n int)
+
+// zopSrc is one input of a set operation.
+type zopSrc struct {
+	z      *zsetObj
+	each   func(fn func(m string) bool) // a set's members
+	has    func(m string) bool
+	n      int
+	weight float64
+	id     int // the same key twice is the same input
+}
+
+func (o *zopSrc) length() int {
+	if o.z != nil {
+		return o.z.length()
+	}
+	return o.n
+}
+
+func (o *zopSrc) iterate(fn func(it zitem) bool) {
+	if o.z != nil {
+		o.z.ascend(0, fn)
+		return
+	}
+	if o.each != nil {
+		o.each(func(m string) bool { return fn(zitem{member: m, score: 1}) })
+	}
+}
+
+func (o *zopSrc) find(m string) (float64, bool) {
+	if o.z != nil {
+		return o.z.score([]byte(m))
+	}
+	if o.has != nil && o.has(m) {
+		return 1, true
+	}
+	return 0, false
+}
+
+const (
+	zopUnion = iota
+	zopInter
+	zopDiff
+)
+
+const (
+	zaggSum = iota
+	zaggMin
+	zaggMax
+)
+
+// zaggregate is Redis's zunionInterAggregate (a NaN sum is 0).
+func zaggregate(target *float64, v float64, agg int) {
+	switch agg {
+	case zaggSum:
+		*target += v
+		if math.IsNaN(*target) {
+			*target = 0
+		}
+	case zaggMin:
+		if v < *target {
+			*target = v
+		}
+	case zaggMax:
+		if v > *target {
+			*target = v
+		}
+	}
+}
+
+func cmdZunion(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, nil, 1, zopUnion, false)
+}
+func cmdZinter(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, nil, 1, zopInter, false)
+}
+func cmdZdiff(s *server, c *client, args [][]byte) { zsetOpGeneric(s, c, args, nil, 1, zopDiff, false) }
+func cmdZintercard(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, nil, 1, zopInter, true)
+}
+func cmdZunionstore(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, args[1], 2, zopUnion, false)
+}
+func cmdZinterstore(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, args[1], 2, zopInter, false)
+}
+func cmdZdiffstore(s *server, c *client, args [][]byte) {
+	zsetOpGeneric(s, c, args, args[1], 2, zopDiff, false)
+}
+
+// zsetOpGeneric is Redis's zunionInterDiffGenericCommand.
+func zsetOpGeneric(s *server, c *client, args [][]byte, dst []byte, numIdx int, op int, cardOnly bool) {
+	setnum, ok := parseInt(args[numIdx])
+	if !ok {
+		c.errReply(errNotInt)
+		return
+	}
+	if setnum < 1 {
+		c.errReply("ERR at least 1 input key is needed for '" + lowerString(args[0]) + "' command")
+		return
+	}
+	if setnum > int64(len(args)-(numIdx+1)) {
+		c.errReply(errSyntax)
+		return
+	}
+	src := make([]zopSrc, setnum)
+	j := numIdx + 1
+	for i := range src {
+		src[i] = zopSrc{weight: 1, id: i}
+		k := args[j]
+		for p := 0; p < i; p++ {
+			if string(args[numIdx+1+p]) == string(k) {
+				src[i].id = src[p].id
+				break
+			}
+		}
+		j++
+		pos := s.lookupRead(c.db, k)
+		if pos < 0 {
+			continue
+		}
+		e := &s.dbs[c.db].ents[pos]
+		switch {
+		case e.typ == typeZSet:
+			src[i].z = valueOf[zsetObj](e)
+		case e.typ == typeSet && zsetSetMembers != nil:
+			src[i].each, src[i].has, src[i].n = zsetSetMembers(e)
+		default:
+			c.errReply(errWrongType)
+			return
+		}
+	}
+	agg := zaggSum
+	withScores := false
+	limit := int64(0)
+	for j < len(args) {
+		remaining := len(args) - j
+		a := args[j]
+		switch {
+		case op != zopDiff && !cardOnly && remaining >= int(setnum)+1 && eqFold(a, "weights"):
+			j++
+			for i := range src {
+				w, ok := zparseScore(args[j])
+				if !ok {
+					c.errReply("ERR weight value is not a float")
+					return
+				}
+				src[i].weight = w
+				j++
+			}
+		case op != zopDiff && !cardOnly && remaining >= 2 && eqFold(a, "aggregate"):
+			switch v := args[j+1]; {
+			case eqFold(v, "sum"):
+				agg = zaggSum
+			case eqFold(v, "min"):
+				agg = zaggMin
+			case eqFold(v, "max"):
+				agg = zaggMax
+			default:
+				c.errReply(errSyntax)
+				return
+			}
+			j += 2
+		case dst == nil && !cardOnly && eqFold(a, "withscores"):
+			withScores = true
+			j++
+		case cardOnly && remaining >= 2 && eqFold(a, "limit"):
+			v, ok := parseInt(args[j+1])
+			if !ok {
+				c.errReply("ERR LIMIT can't be negative")
+				return
+			}
+			if v < 0 {
+				c.errReply("ERR LIMIT can't be negative")
+				return
+			}
+			limit = v
+			j += 2
+		default:
+			c.errReply(errSyntax)
+			return
+		}
+	}
+	if op != zopDiff {
+		slices.SortStableFunc(src, func(a, b zopSrc) int { return a.length() - b.length() })
+	}
+	var items []zitem
+	var card int64
+	switch op {
+	case zopInter:
+		if src[0].length() == 0 {
+			break
+		}
+		src[0].iterate(func(it zitem) bool {
+			score := src[0].weight * it.score
+			if math.IsNaN(score) {
+				score = 0
+			}
+			for k := 1; k < len(src); k++ {
+				var v float64
+				if src[k].id == src[0].id {
+					v = it.score * src[k].weight
+				} else if f, ok := src[k].find(it.member); ok {
+					v = f * src[k].weight
+				} else {
+					return true
+				}
+				zaggregate(&score, v, agg)
+			}
+			if cardOnly {
+				card++
+				return limit == 0 || card < limit
+			}
+			items = append(items, zitem{member: it.member, score: score})
+			return true
+		})
+	case zopUnion:
+		acc := make(map[string]float64, src[len(src)-1].length())
+		var order []string
+		for i := range src {
+			src[i].iterate(func(it zitem) bool {
+				score := src[i].weight * it.score
+				if math.IsNaN(score) {
+					score = 0
+				}
+				if cur, ok := acc[it.member]; ok {
+					zaggregate(&cur, score, agg)
+					acc[it.member] = cur
+				} else {
+					acc[it.member] = score
+					order = append(order, it.member)
+				}
+				return true
+			})
+		}
+		items = make([]zitem, 0, len(order))
+		for _, m := range order {
+			items = append(items, zitem{member: m, score: acc[m]})
+		}
+	case zopDiff:
+		src[0].iterate(func(it zitem) bool {
+			for k := 1; k < len(src); k++ {
+				if src[k].id == src[0].id {
+					return true
+				}
+				if _, ok := src[k].find(it.member); ok {
+					return true
+				}
+			}
+			items = append(items, it)
+			return true
+		})
+	}
+	if cardOnly {
+		c.int(card)
+		return
+	}
+	z := zsetFromItems(items)
+	if dst != nil {
+		s.zstore(c, dst, z)
+		c.int(int64(len(items)))
+		return
+	}
+	out := zrangeOut{items: items, withScores: withScores}
+	out.reply(c)
+}
+
+// ---- ZRANDMEMBER ----
+
+// zrandMax is the largest count ZRANDMEMBER serves with repetitions (a
+// negative count): Redis would build any reply asked, here a larger one is
+// refused rather than filling memory.
+const zrandMax = 1 << 26
+
+func cmdZrandmember(s *server, c *client, args [][]byte) {
+	if len(args) == 2 {
+		z, ok := readValue[zsetObj](s, c, args[1], typeZSet)
+		if !ok {
+			return
+		}
+		if z == nil {
+			c.null()
+			return
+		}
+		c.bulkStr(z.at(rand.IntN(z.length())).member)
+		return
+	}
+	l, ok := parseInt(args[2])
+	if !ok {
+		c.errReply(errNotInt)
+		return
+	}
+	if l == math.MinInt64 {
+		c.errReply("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+		return
+	}
+	withScores := false
+	if len(args) > 4 || len(args) == 4 && !eqFold(args[3], "withscores") {
+		c.errReply(errSyntax)
+		return
+	} else if len(args) == 4 {
+		withScores = true
+		if l < -math.MaxInt64/2 || l > math.MaxInt64/2 {
+			c.errReply("ERR value is out of range")
+			return
+		}
+	}
+	z, ok := readValue[zsetObj](s, c, args[1], typeZSet)
+	if !ok {
+		return
+	}
+	if z == nil || l == 0 {
+		c.array(0)
+		return
+	}
+	n := z.length()
+	var items []zitem
+	switch {
+	case l < 0:
+		if -l > zrandMax {
+			c.errReply("ERR value is out of range")
+			return
+		}
+		items = make([]zitem, -l)
+		for i := range items {
+			items[i] = z.at(rand.IntN(n))
+		}
+	case l >= int64(n):
+		// the whole set, from the highest as Redis
+		items = make([]zitem, 0, n)
+		z.descend(n-1, func(it zitem) bool { items = append(items, it); return true })
+	case l*3 > int64(n):
+		// Most of the set: shuffle a copy and keep the first l.
+		all := make([]zitem, 0, n)
+		z.ascend(0, func(it zitem) bool { all = append(all, it); return true })
+		for i := 0; i < int(l); i++ {
+			k := i + rand.IntN(n-i)
+			all[i], all[k] = all[k], all[i]
+		}
+		items = all[:l]
+	default:
+		seen := make(map[int]struct{}, l)
+		items = make([]zitem, 0, l)
+		for len(items) < int(l) {
+			r := rand.IntN(n)
+			if _, dup := seen[r]; dup {
+				continue
+			}
+			seen[r] = struct{}{}
+			items = append(items, z.at(r))
+		}
+	}
+	out := zrangeOut{items: items, withScores: withScores}
+	out.reply(c)
+}
+
+// ---- ZSCAN ----
+
+// A small set is returned whole (cursor 0), as Redis does for a listpack.
+// A large one is walked in order: the cursor is the position of the next
+// member (Redis's is a hash-table cursor; see the README's differences).
+func cmdZscan(s *server, c *client, args [][]byte) {
+	cursor, ok := parseCursor(args[2])
+	if !ok {
+		c.errReply("ERR invalid cursor")
+		return
+	}
+	z, ok := readValue[zsetObj](s, c, args[1], typeZSet)
+	if !ok {
+		return
+	}
+	if z == nil {
+		c.array(2)
+		c.bulkStr("0")
+		c.array(0)
+		return
+	}
+	count := int64(10)
+	var pat []byte
+	for i := 3; i < len(args); {
+		left := len(args) - i
+		switch {
+		case eqFold(args[i], "count") && left >= 2:
+			v, ok := parseInt(args[i+1])
+			if !ok {
+				c.errReply(errNotInt)
+				return
+			}
+			if v < 1 {
+				c.errReply(errSyntax)
+				return
+			}
+			count = v
+			i += 2
+		case eqFold(args[i], "match") && left >= 2:
+			pat = args[i+1]
+			if len(pat) == 1 && pat[0] == '*' {
+				pat = nil
+			}
+			i += 2
+		default:
+			c.errReply(errSyntax)
+			return
+		}
+	}
+	var items []zitem
+	next := uint64(0)
+	if !z.large() {
+		items = make([]zitem, 0, len(z.lp))
+		items = append(items, z.lp...)
+	} else {
+		n := uint64(z.length())
+		if cursor < n {
+			end := cursor + uint64(count)
+			if end >= n || end < cursor {
+				end = n
+			} else {
+				next = end
+			}
+			items = make([]zitem, 0, end-cursor)
+			z.ascend(int(cursor), func(it zitem) bool {
+				items = append(items, it)
+				return uint64(len(items)) < end-cursor
+			})
+		}
+	}
+	if pat != nil {
+		kept := items[:0]
+		for _, it := range items {
+			if globMatch(pat, []byte(it.member)) {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	c.array(2)
+	c.bulk(strconv.AppendUint(nil, next, 10))
+	out := zrangeOut{items: items, withScores: true}
+	out.reply(c)
+}
+
+// ---- blocking pops ----
+
+// zsetParseTimeout parses a blocking command's timeout in seconds as Redis
+// 7.0's getTimeoutFromObjectOrReply: a long double, times 1000, truncated
+// to an integer (a value out of long long's range is negative there, as
+// x86's conversion gives LLONG_MIN), then made absolute. It returns the
+// deadline in unix ms (0: none) or replies Redis's error.
+func zsetParseTimeout(s *server, c *client, arg []byte) (int64, bool) {
+	x, inf, ok := longDouble(arg)
+	if !ok {
+		c.errReply("ERR timeout is not a float or out of range")
+		return 0, false
+	}
+	var ms int64
+	if inf {
+		ms = math.MinInt64
+	} else {
+		x.Mul(x, big.NewFloat(1000).SetPrec(64))
+		if bi, _ := x.Int(nil); bi.IsInt64() { // truncated toward zero
+			ms = bi.Int64()
+		} else {
+			ms = math.MinInt64 // out of range: (long long) gives LLONG_MIN
+		}
+	}
+	if ms < 0 {
+		c.errReply("ERR timeout is negative")
+		return 0, false
+	}
+	if ms > 0 {
+		now := s.now
+		if ms > math.MaxInt64-now {
+			c.errReply("ERR timeout is out of range")
+			return 0, false
+		}
+		ms += now
+	}
+	return ms, true
+}
+
+func cmdBzpopmin(s *server, c *client, args [][]byte) { bzpopGeneric(s, c, args, false) }
+func cmdBzpopmax(s *server, c *client, args [][]byte) { bzpopGeneric(s, c, args, true) }
+
+func bzpopGeneric(s *server, c *client, args [][]byte, maxSide bool) {
+	deadline, ok := zsetParseTimeout(s, c, args[len(args)-1])
+	if !ok {
+		return
+	}
+	zblockGeneric(s, c, args[1:len(args)-1], maxSide, 1, false, deadline)
+}
+
+func cmdBzmpop(s *server, c *client, args [][]byte) {
+	keys, maxSide, count, ok := zmpopArgs(c, args, 2)
+	if !ok {
+		return
+	}
+	deadline, ok := zsetParseTimeout(s, c, args[1])
+	if !ok {
+		return
+	}
+	zblockGeneric(s, c, keys, maxSide, count, true, deadline)
+}
+
+// zblockGeneric pops from the first non-empty sorted set of keys, or blocks
+// (Redis's blockingGenericZpopCommand).
+func zblockGeneric(s *server, c *client, keys [][]byte, maxSide bool, count int64, nested bool, deadline int64) {
+	for _, k := range keys {
+		z, ok := writeValue[zsetObj](s, c, k, typeZSet)
+		if !ok {
+			return
+		}
+		if z != nil && z.length() > 0 {
+			s.zpopReply(c, k, z, maxSide, count, nested)
+			return
+		}
+	}
+	if !s.mayBlock(c) {
+		c.out = append(c.out, "*-1\r\n"...)
+		return
+	}
+	s.blockClient(c, keys, deadline, func(s *server, c *client, key []byte) bool {
+		i := s.lookupKey(c.db, key)
+		if i < 0 || s.dbs[c.db].ents[i].typ != typeZSet {
+			return false
+		}
+		z, _ := writeValue[zsetObj](s, c, key, typeZSet)
+		if z == nil || z.length() == 0 {
+			return false
+		}
+		s.zpopReply(c, key, z, maxSide, count, nested)
+		return true
+	}, nil)
+}
