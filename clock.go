@@ -19,7 +19,9 @@ import (
 // passes when the clock is moved, which wakes every loop it drives, so a
 // blocking [Loop.Dispatch] returns as soon as timers became due (or at
 // its own timeout, which is real time, or an event). Timers moved into the
-// past fire in the next iteration, as with the monotonic clock.
+// past fire in the next iteration, as with the monotonic clock. A loop on
+// a virtual clock nested in a loop on another clock ([AddLoop]), or the
+// reverse, keeps its own clock: see AddLoop.
 type VirtualClock struct {
 	origin time.Time
 	now    atomic.Int64 // nanoseconds since origin

@@ -77,7 +77,9 @@
 //
 // [WithClock] drives a loop with a [VirtualClock]: its timers fire when the
 // program moves the clock, in order, with no real sleeping, for
-// deterministic tests and simulations.
+// deterministic tests and simulations. Nested loops ([AddLoop]) keep their
+// own clocks: a virtual-clock loop in a real-clock one fires its timers
+// when its clock moves, never making the outer loop wait in real time.
 //
 // # Sources
 //

@@ -8,7 +8,15 @@ import (
 // AddLoop embeds inner as a source of outer: whenever inner has something to
 // do (a ready descriptor, a due timer, a ping, an idle callback), outer
 // dispatches one iteration of inner, without blocking, with the state that
-// state returns. The two loops share a goroutine; inner must not be run or
+// state returns.
+//
+// Each loop keeps its own clock ([WithClock]). Inner's timers are due on
+// inner's clock, whatever outer's is: on a [VirtualClock], they fire when
+// that clock is moved, which wakes outer (blocked in the kernel or not) to
+// dispatch inner; outer never waits for a virtual deadline in real time.
+// Inner on the monotonic clock in an outer on a virtual one: inner's timers
+// fire in real time, outer waking for them, while outer's own timers wait
+// for its clock. The two loops share a goroutine; inner must not be run or
 // dispatched elsewhere meanwhile. A loop is nested in at most one loop at a
 // time, and never in itself or in a loop nested in it: those are errors.
 // Removing the source detaches inner, which can then be run on its own, or
@@ -36,11 +44,21 @@ func AddLoop[S, T any](outer *Loop[S], inner *Loop[T], state func(*S) *T) (Token
 type nestedLoop[T any] interface {
 	Fd() int
 	Dispatch(timeout time.Duration, s *T) error
-	// nestWork reports whether the loop has work its descriptor does not
-	// show (synthetic events, idle callbacks, a signal not yet taken), and
-	// its earliest timer deadline, if it has timers.
-	nestWork() (now bool, deadline time.Time, timed bool)
+	// nestWork reports what the loop has to do that its descriptor does
+	// not show.
+	nestWork() nestWork
 	detach()
+}
+
+// nestWork is what a nested loop has to do that its descriptor does not
+// show: work now (synthetic events, idle callbacks, a signal not yet
+// taken), and its earliest timer, on its clock.
+type nestWork struct {
+	now      bool
+	timed    bool          // it has timers; then:
+	deadline time.Time     // the earliest deadline
+	due      bool          // it is due on the loop's clock
+	vc       *VirtualClock // the loop's clock; nil: the monotonic clock
 }
 
 // loopNode is a loop as a node of the nesting forest; it is not generic,
@@ -73,12 +91,13 @@ func (l *Loop[S]) attach(host loopNode) error {
 
 func (l *Loop[S]) detach() { l.host = nil }
 
-func (l *Loop[S]) nestWork() (bool, time.Time, bool) {
-	now := len(l.synthNext) > 0 || len(l.idles) > 0 || l.w.pending()
-	if l.timers.len() == 0 {
-		return now, time.Time{}, false
+func (l *Loop[S]) nestWork() nestWork {
+	w := nestWork{now: len(l.synthNext) > 0 || len(l.idles) > 0 || l.w.pending(), vc: l.vc}
+	if l.timers.len() > 0 {
+		next := l.timers.next()
+		w.timed, w.deadline, w.due = true, l.base.Add(time.Duration(next)), next <= l.clock()
 	}
-	return now, l.base.Add(time.Duration(l.timers.next())), true
+	return w
 }
 
 type nestSource[S, T any] struct {
@@ -112,16 +131,25 @@ func (n *nestSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 }
 
 // BeforeSleep keeps outer awake for work of inner's that its descriptor does
-// not show: synthetic events and idle callbacks now, timers later.
+// not show: synthetic events and idle callbacks now, timers later. On one
+// clock, inner's earliest timer is a timer of outer's. On two clocks, an
+// outer timer would mean nothing: a timer due on inner's clock is work now;
+// a later one, on a virtual clock, waits for the clock to move, which wakes
+// inner and so makes its descriptor readable; on the monotonic clock (outer
+// being virtual), it bounds outer's sleep in real time.
 func (n *nestSource[S, T]) BeforeSleep(r *Registrar) error {
-	now, when, timed := n.inner.nestWork()
-	if now {
+	w := n.inner.nestWork()
+	if w.now || w.timed && w.due && w.vc != n.outer.vc {
 		r.Ready(0, Readable)
 	}
-	if !timed {
+	if !w.timed || w.vc != n.outer.vc {
 		n.dropTimer()
+		if w.timed && w.vc == nil {
+			n.outer.wakeBy(w.deadline)
+		}
 		return nil
 	}
+	when := w.deadline
 	if !n.timer.IsZero() && when.Equal(n.when) {
 		return nil
 	}

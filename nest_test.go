@@ -285,3 +285,117 @@ func TestNestedLoopChannelBatchesContinue(t *testing.T) {
 		t.Fatalf("inner channel delivered %d of 5000 messages", got)
 	}
 }
+
+// A virtual-clock loop nested in a real-clock loop: the outer loop does not
+// wait for the inner's virtual deadlines in real time (nor spin on them);
+// the inner's timers fire only when its clock is moved, and moving it wakes
+// the outer loop, blocked in the kernel, so that the inner dispatches.
+func TestNestedVirtualInReal(t *testing.T) {
+	for _, origin := range []time.Time{epoch, time.Now().Add(24 * time.Hour)} {
+		vc := calloop.NewVirtualClock(origin)
+		outer := newLoop[outerState](t, calloop.WithStats())
+		inner := newLoop[testState](t, calloop.WithClock(vc))
+		_, err := calloop.AddLoop(outer, inner, func(o *outerState) *testState { return &o.inner })
+		must(t, err)
+		var o outerState
+		for _, d := range []time.Duration{time.Hour, time.Minute} {
+			_, err := inner.AddTimer(d, func(s *testState, deadline time.Time) calloop.TimerAction {
+				s.log = append(s.log, d.String())
+				if !inner.Now().Equal(deadline) && inner.Now().Before(deadline) {
+					t.Errorf("timer of %v fired early: %v < %v", d, inner.Now(), deadline)
+				}
+				return calloop.Drop()
+			})
+			must(t, err)
+		}
+		// Nothing to do in real time: the outer loop sleeps its whole timeout,
+		// in one iteration, and the inner's timers stay put.
+		const nap = 50 * time.Millisecond
+		start := time.Now()
+		must(t, outer.Dispatch(nap, &o))
+		if el := time.Since(start); el < nap {
+			t.Fatalf("origin %v: the outer loop woke after %v of %v for a virtual deadline", origin, el, nap)
+		}
+		if len(o.inner.log) != 0 {
+			t.Fatalf("fired without the clock moving: %q", o.inner.log)
+		}
+		// Moving the clock from another goroutine wakes the outer loop
+		// blocked in Dispatch(-1); the timers fire in order, only once due.
+		go vc.Advance(time.Minute)
+		dispatchUntil(t, outer, &o, func() bool { return len(o.inner.log) == 1 })
+		go vc.Advance(30 * time.Minute)
+		start = time.Now()
+		must(t, outer.Dispatch(nap, &o)) // woken by the move, or not: nothing is due
+		for time.Since(start) < nap {
+			must(t, outer.Dispatch(nap, &o))
+		}
+		if len(o.inner.log) != 1 {
+			t.Fatalf("fired before its virtual deadline: %q", o.inner.log)
+		}
+		go vc.Advance(29 * time.Minute)
+		dispatchUntil(t, outer, &o, func() bool { return len(o.inner.log) == 2 })
+		if o.inner.log[0] != "1m0s" || o.inner.log[1] != "1h0m0s" {
+			t.Fatalf("fired %q", o.inner.log)
+		}
+	}
+}
+
+// A real-clock loop nested in a virtual-clock loop: the inner's timers are
+// real time and fire in real time, however the outer's virtual clock
+// stands; the outer's own timers still wait for its clock.
+func TestNestedRealInVirtual(t *testing.T) {
+	vc := calloop.NewVirtualClock(epoch)
+	outer := newLoop[outerState](t, calloop.WithClock(vc))
+	inner := newLoop[testState](t)
+	_, err := calloop.AddLoop(outer, inner, func(o *outerState) *testState { return &o.inner })
+	must(t, err)
+	var o outerState
+	const d = 30 * time.Millisecond
+	start := time.Now()
+	var firedAfter time.Duration
+	_, err = inner.AddTimer(d, func(s *testState, _ time.Time) calloop.TimerAction {
+		firedAfter = time.Since(start)
+		s.log = append(s.log, "inner")
+		return calloop.Drop()
+	})
+	must(t, err)
+	_, err = outer.AddTimer(d, func(o *outerState, _ time.Time) calloop.TimerAction {
+		o.inner.log = append(o.inner.log, "outer")
+		return calloop.Drop()
+	})
+	must(t, err)
+	dispatchUntil(t, outer, &o, func() bool { return len(o.inner.log) > 0 })
+	if firedAfter < d || o.inner.log[0] != "inner" {
+		t.Fatalf("fired %q after %v", o.inner.log, firedAfter)
+	}
+	vc.Advance(d)
+	dispatchUntil(t, outer, &o, func() bool { return len(o.inner.log) == 2 })
+	if o.inner.log[1] != "outer" {
+		t.Fatalf("fired %q", o.inner.log)
+	}
+}
+
+// Two loops on two different virtual clocks: each loop's timers follow
+// its own clock.
+func TestNestedTwoVirtualClocks(t *testing.T) {
+	vo, vi := calloop.NewVirtualClock(epoch), calloop.NewVirtualClock(epoch.Add(time.Hour))
+	outer := newLoop[outerState](t, calloop.WithClock(vo))
+	inner := newLoop[testState](t, calloop.WithClock(vi))
+	_, err := calloop.AddLoop(outer, inner, func(o *outerState) *testState { return &o.inner })
+	must(t, err)
+	var o outerState
+	inner.AddTimer(time.Second, func(s *testState, _ time.Time) calloop.TimerAction {
+		s.log = append(s.log, "inner")
+		return calloop.Drop()
+	})
+	vo.Advance(2 * time.Hour) // the outer's clock passing the inner's deadline means nothing
+	must(t, outer.Dispatch(0, &o))
+	const nap = 20 * time.Millisecond
+	start := time.Now()
+	must(t, outer.Dispatch(nap, &o))
+	if el := time.Since(start); el < nap || len(o.inner.log) != 0 {
+		t.Fatalf("fired on the outer's clock: %q, or woke after %v of %v", o.inner.log, el, nap)
+	}
+	go vi.Advance(time.Second)
+	dispatchUntil(t, outer, &o, func() bool { return len(o.inner.log) == 1 })
+}
