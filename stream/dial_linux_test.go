@@ -101,3 +101,38 @@ func TestDialClose(t *testing.T) {
 		}
 	})
 }
+
+// An address that does not answer is given up after AttemptTimeout, and
+// the next one is tried.
+func TestDialHostAttemptTimeout(t *testing.T) {
+	hole := fullBacklog(t) // 127.0.0.1:port, never answers
+	_, port, _ := net.SplitHostPort(hole)
+	nl, err := net.Listen("tcp", "127.0.0.2:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	var st dialState
+	var c *stream.Conn[dialState]
+	begin := time.Now()
+	e := start(t, &st, func(l *calloop.Loop[dialState]) {
+		dc := stream.DialConfig{Timeout: 20 * time.Second, AttemptTimeout: 150 * time.Millisecond, Lookup: lookupOf("127.0.0.1", "127.0.0.2")}
+		c, err = stream.DialWith(l, "tcp", "hole.test:"+port, dc, stream.Config{}, dialHandler())
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	e.waitFor("open", func(s *dialState) bool { return s.opened == 1 || s.closed == 1 })
+	took := time.Since(begin)
+	e.do(func(s *dialState) {
+		if s.opened != 1 {
+			t.Fatalf("closed: %v", s.err)
+		}
+		if got := c.RemoteAddr().String(); got != "127.0.0.2:"+port {
+			t.Errorf("RemoteAddr %s", got)
+		}
+	})
+	if took < 150*time.Millisecond {
+		t.Errorf("opened after %v, before the attempt timeout", took)
+	}
+}
