@@ -528,7 +528,7 @@ func zrangeLimit(z *zsetObj, lo, hi, dir int, offset, limit int64, out *zrangeOu
 }
 
 // zsetFromSorted builds a set of items in order (reversed if rev), small
-// when it fits.
+// when it fits; it takes items over.
 func zsetFromSorted(items []zitem, rev bool) *zsetObj {
 	if len(items) == 0 {
 		return nil
@@ -556,8 +556,8 @@ func zsetFromSorted(items []zitem, rev bool) *zsetObj {
 	return z
 }
 
-// zsetFromItems builds a set of items in any order.
-func zsetFromItems(items []zitem) *zsetObj {
+// zsortItems sorts items in the sorted set order.
+func zsortItems(items []zitem) {
 	slices.SortFunc(items, func(a, b zitem) int {
 		if zless(a, b) {
 			return -1
@@ -567,7 +567,6 @@ func zsetFromItems(items []zitem) *zsetObj {
 		}
 		return 0
 	})
-	return zsetFromSorted(items, false)
 }
 
 // zstore replaces key dst (of any type, its TTL dropped) with z, or

@@ -272,10 +272,11 @@ func zsetOpGeneric(s *server, c *client, args [][]byte, dst []byte, numIdx int, 
 		c.int(card)
 		return
 	}
-	z := zsetFromItems(items)
+	zsortItems(items)
 	if dst != nil {
-		s.zstore(c, dst, z)
-		c.int(int64(len(items)))
+		n := len(items)
+		s.zstore(c, dst, zsetFromSorted(items, false))
+		c.int(int64(n))
 		return
 	}
 	out := zrangeOut{items: items, withScores: withScores}
