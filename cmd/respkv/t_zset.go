@@ -4,6 +4,7 @@ import (
 	"maps"
 	"math"
 	"strconv"
+	"strings"
 )
 
 // Sorted sets. A small set (at most zsetMaxListpackEntries members of at
@@ -424,8 +425,7 @@ func zisspace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
 // of the words strtod knows (inf, infinity, nan: any case); strconv alone
 // would also take forms such as "0b1" or "0o7" in some versions.
 func zdecimalOrWord(body string) bool {
-	switch lowerString([]byte(body)) {
-	case "inf", "infinity", "nan":
+	if strings.EqualFold(body, "inf") || strings.EqualFold(body, "infinity") || strings.EqualFold(body, "nan") {
 		return true
 	}
 	digits, dot, exp := 0, false, false
@@ -476,6 +476,12 @@ func zmantissaNonZero(body string, hex bool) bool {
 func zparseScore(b []byte) (float64, bool) {
 	if len(b) == 0 || zisspace(b[0]) {
 		return 0, false
+	}
+	// The common case, an integer that a double holds exactly.
+	if len(b) <= 15 {
+		if v, ok := parseInt(b); ok {
+			return float64(v), true
+		}
 	}
 	v, ok, erange := zstrtod(b)
 	if !ok || erange && (math.IsInf(v, 0) || v == 0) || math.IsNaN(v) {

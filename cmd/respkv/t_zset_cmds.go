@@ -95,7 +95,13 @@ done:
 		c.errReply("ERR INCR option supports a single increment-element pair")
 		return
 	}
-	scores := make([]float64, pairs)
+	var buf [8]float64
+	scores := buf[:0]
+	if pairs <= len(buf) {
+		scores = buf[:pairs]
+	} else {
+		scores = make([]float64, pairs)
+	}
 	for j := range scores {
 		v, ok := zparseScore(args[i+2*j])
 		if !ok {
