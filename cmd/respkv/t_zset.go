@@ -117,28 +117,6 @@ func (z *zsetObj) convert() {
 	z.tree, z.dict, z.lp = t, d, nil
 }
 
-// shrinkIfFits makes a large set small when it fits (the result of a STORE
-// command, Redis's zsetConvertToListpackIfNeeded).
-func (z *zsetObj) shrinkIfFits() {
-	if !z.large() || z.length() > zsetMaxListpackEntries {
-		return
-	}
-	lp := make([]zitem, 0, z.length())
-	fits := true
-	z.tree.ascend(0, func(it zitem) bool {
-		if len(it.member) > zsetMaxListpackValue {
-			fits = false
-			return false
-		}
-		it.score = zlpScore(it.score)
-		lp = append(lp, it)
-		return true
-	})
-	if fits {
-		z.lp, z.tree, z.dict = lp, nil, nil
-	}
-}
-
 // zlpScore is a score as a small set keeps it: Redis's listpack stores
 // scores as text (d2string), which writes -0 as "0".
 func zlpScore(f float64) float64 {

@@ -96,7 +96,7 @@ done:
 		return
 	}
 	var buf [8]float64
-	scores := buf[:0]
+	var scores []float64
 	if pairs <= len(buf) {
 		scores = buf[:pairs]
 	} else {

@@ -55,9 +55,9 @@ func TestGoRedisZset(t *testing.T) {
 	eq(t, "zcount", must(rdb.ZCount(ctx, "z", "(1", "4").Result()), int64(2))
 	eq(t, "zrange", fmt.Sprint(must(rdb.ZRange(ctx, "z", 0, -1).Result())), "[a c d b]")
 	eq(t, "zrange withscores", zfmt(must(rdb.ZRangeWithScores(ctx, "z", -2, -1).Result())), "d:4 b:5")
-	eq(t, "zrevrange", fmt.Sprint(must(rdb.ZRevRange(ctx, "z", 0, 1).Result())), "[b d]")
-	eq(t, "zrangebyscore", fmt.Sprint(must(rdb.ZRangeByScore(ctx, "z", &redis.ZRangeBy{Min: "-inf", Max: "+inf", Offset: 1, Count: 2}).Result())), "[c d]")
-	eq(t, "zrevrangebyscore", fmt.Sprint(must(rdb.ZRevRangeByScore(ctx, "z", &redis.ZRangeBy{Min: "2", Max: "(5"}).Result())), "[d c]")
+	eq(t, "zrevrange", fmt.Sprint(must(rdb.Do(ctx, "ZREVRANGE", "z", 0, 1).Result())), "[b d]")
+	eq(t, "zrangebyscore", fmt.Sprint(must(rdb.Do(ctx, "ZRANGEBYSCORE", "z", "-inf", "+inf", "LIMIT", 1, 2).Result())), "[c d]")
+	eq(t, "zrevrangebyscore", fmt.Sprint(must(rdb.Do(ctx, "ZREVRANGEBYSCORE", "z", "(5", "2").Result())), "[d c]")
 	eq(t, "zrange byscore rev", fmt.Sprint(must(rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: "z", Start: "+inf", Stop: "-inf", ByScore: true, Rev: true, Offset: 0, Count: 2}).Result())), "[b d]")
 	eq(t, "zrangestore", must(rdb.ZRangeStore(ctx, "dst", redis.ZRangeArgs{Key: "z", Start: 0, Stop: 1}).Result()), int64(2))
 	eq(t, "zrangestore empty", must(rdb.ZRangeStore(ctx, "dst", redis.ZRangeArgs{Key: "z", Start: 10, Stop: 11}).Result()), int64(0))
@@ -65,8 +65,8 @@ func TestGoRedisZset(t *testing.T) {
 
 	// lex
 	rdb.ZAdd(ctx, "l", zs(0.0, "a", 0.0, "b", 0.0, "c", 0.0, "d")...)
-	eq(t, "zrangebylex", fmt.Sprint(must(rdb.ZRangeByLex(ctx, "l", &redis.ZRangeBy{Min: "[b", Max: "+"}).Result())), "[b c d]")
-	eq(t, "zrevrangebylex", fmt.Sprint(must(rdb.ZRevRangeByLex(ctx, "l", &redis.ZRangeBy{Min: "-", Max: "(c", Count: 1}).Result())), "[b]")
+	eq(t, "zrangebylex", fmt.Sprint(must(rdb.Do(ctx, "ZRANGEBYLEX", "l", "[b", "+").Result())), "[b c d]")
+	eq(t, "zrevrangebylex", fmt.Sprint(must(rdb.Do(ctx, "ZREVRANGEBYLEX", "l", "(c", "-", "LIMIT", 0, 1).Result())), "[b]")
 	eq(t, "zlexcount", must(rdb.ZLexCount(ctx, "l", "(a", "[c").Result()), int64(2))
 	eq(t, "zremrangebylex", must(rdb.ZRemRangeByLex(ctx, "l", "[a", "(c").Result()), int64(2))
 	eq(t, "zremrangebyrank", must(rdb.ZRemRangeByRank(ctx, "l", 0, 0).Result()), int64(1))
