@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -134,6 +135,45 @@ var configParams = []configParam{
 	{name: "protected-mode", get: func(s *server) string { return yesNo(s.cfg.ProtectedMode) },
 		set:     func(cfg *Config, v string) error { return setBool(&cfg.ProtectedMode, v) },
 		mutable: true, usage: "yes: without a password, refuse connections from outside loopback"},
+	{name: "slowlog-log-slower-than", get: func(s *server) string { return strconv.FormatInt(s.cfg.Monitor.slowlogSlowerThan(), 10) },
+		set: func(cfg *Config, v string) error {
+			n, err := parseIntArg(v, -1, math.MaxInt64)
+			if err == nil {
+				cfg.Monitor.slowerThan, cfg.Monitor.slowerThanSet = n, true
+			}
+			return err
+		}, mutable: true, apply: applyMonitor, usage: "log commands that run for at least this many microseconds in the slowlog (SLOWLOG GET); 0: every command, -1: none (default 10000)"},
+	{name: "slowlog-max-len", get: func(s *server) string { return strconv.FormatInt(s.cfg.Monitor.slowlogMaxLen(), 10) },
+		set: func(cfg *Config, v string) error {
+			n, err := parseIntArg(v, 0, math.MaxInt64)
+			if err == nil {
+				cfg.Monitor.maxLen, cfg.Monitor.maxLenSet = n, true
+			}
+			return err
+		}, mutable: true, usage: "entries the slowlog keeps (default 128)"},
+	{name: "latency-monitor-threshold", get: func(s *server) string { return strconv.FormatInt(s.cfg.Monitor.latencyThreshold, 10) },
+		set: func(cfg *Config, v string) error {
+			n, err := parseIntArg(v, 0, math.MaxInt64)
+			if err == nil {
+				cfg.Monitor.latencyThreshold = n
+			}
+			return err
+		}, mutable: true, apply: applyMonitor, usage: "record latency events (LATENCY LATEST) of at least this many milliseconds; 0: off (default)"},
+	{name: "latency-tracking", get: func(s *server) string { return yesNo(!s.cfg.Monitor.trackingOff) },
+		set: func(cfg *Config, v string) error {
+			on := !cfg.Monitor.trackingOff
+			err := setBool(&on, v)
+			cfg.Monitor.trackingOff = !on
+			return err
+		}, mutable: true, apply: applyMonitor, usage: "per-command latency percentiles in INFO latencystats (default yes)"},
+	{name: "latency-tracking-info-percentiles", get: func(s *server) string { return formatPercentiles(s.cfg.Monitor.trackingPercentiles()) },
+		set: func(cfg *Config, v string) error {
+			ps, err := parsePercentiles(v)
+			if err == nil {
+				cfg.Monitor.percentiles, cfg.Monitor.percentilesSet = ps, true
+			}
+			return err
+		}, mutable: true, usage: "the percentiles INFO latencystats reports (default \"50 99 99.9\")"},
 	{name: "timeout", get: fixed("0")},
 	{name: "tcp-keepalive", get: fixed("0")},
 	{name: "hz", get: fixed("10")},
@@ -285,6 +325,7 @@ func cmdConfig(s *server, c *client, args [][]byte) {
 		s.stats = stats{}
 		clear(s.cmdStats)
 		clear(s.errorCodes)
+		s.resetMonitorStats()
 		c.ok()
 	case eqFold(sub, "help"):
 		c.help([]string{

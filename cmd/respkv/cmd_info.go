@@ -124,9 +124,11 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 		add("Stats",
 			"total_connections_received:"+strconv.FormatUint(s.stats.connections, 10),
 			"total_commands_processed:"+strconv.FormatUint(s.stats.commands, 10),
-			"instantaneous_ops_per_sec:0",
+			"instantaneous_ops_per_sec:"+strconv.FormatInt(s.mon.inst[instCommands].value(), 10),
 			"total_net_input_bytes:"+strconv.FormatUint(s.stats.netIn, 10),
 			"total_net_output_bytes:"+strconv.FormatUint(s.stats.netOut, 10),
+			fmt.Sprintf("instantaneous_input_kbps:%.2f", float64(s.mon.inst[instNetInput].value())/1024),
+			fmt.Sprintf("instantaneous_output_kbps:%.2f", float64(s.mon.inst[instNetOutput].value())/1024),
 			"rejected_connections:"+strconv.FormatUint(s.stats.rejectedConns, 10),
 			"expired_keys:"+strconv.FormatUint(s.stats.expiredKeys, 10),
 			"evicted_keys:"+strconv.FormatUint(s.mm.evicted, 10),
@@ -159,7 +161,11 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 		var lines []string
 		for _, cmd := range commandList {
 			if st := s.cmdStat(cmd); st.calls > 0 || st.rejected > 0 {
-				lines = append(lines, fmt.Sprintf("cmdstat_%s:calls=%d,usec=0,usec_per_call=0.00,rejected_calls=%d,failed_calls=%d", cmd.name, st.calls, st.rejected, st.failed))
+				usec, perCall := s.cmdUsec(cmd), 0.0
+				if st.calls > 0 {
+					perCall = float64(usec) / float64(st.calls)
+				}
+				lines = append(lines, fmt.Sprintf("cmdstat_%s:calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,failed_calls=%d", cmd.name, st.calls, usec, perCall, st.rejected, st.failed))
 			}
 		}
 		add("Commandstats", lines...)
@@ -175,6 +181,9 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			lines[i] = fmt.Sprintf("errorstat_%s:count=%d", code, s.errorCodes[code])
 		}
 		add("Errorstats", lines...)
+	}
+	if section("latencystats") {
+		add("Latencystats", s.latencyStatsLines()...)
 	}
 	if section("cluster") {
 		add("Cluster", "cluster_enabled:0")

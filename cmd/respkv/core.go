@@ -39,6 +39,8 @@ type Config struct {
 	AppendOnly     bool
 	Dir            string
 	AppendFilename string
+
+	Monitor monitorConfig // slowlog, latency monitor and tracking (latency.go)
 }
 
 // netConn is what the core needs of a connection (a *stream.Conn).
@@ -85,6 +87,7 @@ type server struct {
 	cmdStats   []cmdStat         // by command.id
 	errorCodes map[string]uint64 // error replies by code (INFO errorstats)
 	replid     string            // INFO replication's master_replid
+	mon        monitor           // command timing, slowlog, latency (latency.go)
 }
 
 type stats struct {
@@ -338,7 +341,9 @@ func (s *server) exec(c *client, cmd *command, args [][]byte) {
 	dirty := s.dirty
 	errs := s.stats.errorReplies
 	s.propCustom = false
+	start := monoNow()
 	cmd.fn(s, c, args)
+	s.commandDone(c, cmd, args, monoNow()-start)
 	if s.stats.errorReplies != errs && cmd.name != "exec" {
 		st.failed++
 	}

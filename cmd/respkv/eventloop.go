@@ -43,11 +43,60 @@ func startEventloopSampler(l *calloop.Loop[server]) error {
 	if err != nil {
 		return err
 	}
-	_, err = l.AddTimer(eventloopPeriod, func(*server, time.Time) calloop.TimerAction {
-		sm.sample(l.Stats(), time.Now())
+	_, err = l.AddTimer(eventloopPeriod, func(s *server, _ time.Time) calloop.TimerAction {
+		now := time.Now()
+		sm.sample(l.Stats(), now)
+		s.trackInstantaneous(now.UnixMilli())
 		return calloop.Again(eventloopPeriod)
 	})
 	return err
+}
+
+// The instantaneous metrics of INFO stats, as Redis's trackInstantaneousMetric:
+// every 100 ms, the rate since the previous sample (per second, integer),
+// averaged over the last 16 samples.
+const (
+	instCommands  = iota // instantaneous_ops_per_sec
+	instNetInput         // instantaneous_input_kbps
+	instNetOutput        // instantaneous_output_kbps
+	numInstMetrics
+)
+
+type instMetric struct {
+	lastTime  int64 // unix ms of the last sample; 0: none yet
+	lastCount uint64
+	idx       int
+	samples   [eventloopSamples]int64
+}
+
+func (im *instMetric) track(now int64, reading uint64) {
+	if im.lastTime == 0 || reading < im.lastCount {
+		// The first sample (or counters reset under us): a base only.
+		im.lastTime, im.lastCount = now, reading
+		return
+	}
+	var rate int64
+	if t := now - im.lastTime; t > 0 {
+		rate = int64(reading-im.lastCount) * 1000 / t
+	}
+	im.samples[im.idx] = rate
+	im.idx = (im.idx + 1) % eventloopSamples
+	im.lastTime, im.lastCount = now, reading
+}
+
+func (im *instMetric) value() int64 {
+	var sum int64
+	for _, v := range im.samples {
+		sum += v
+	}
+	return sum / eventloopSamples
+}
+
+// trackInstantaneous takes one sample of each instantaneous metric.
+func (s *server) trackInstantaneous(nowMs int64) {
+	s.mon.inst[instCommands].track(nowMs, s.stats.commands)
+	s.mon.inst[instNetInput].track(nowMs, s.stats.netIn)
+	s.mon.inst[instNetOutput].track(nowMs, s.stats.netOut)
 }
 
 func (sm *eventloopSampler) sample(st calloop.Stats, now time.Time) {

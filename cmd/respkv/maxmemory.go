@@ -226,6 +226,7 @@ func (s *server) freeMemory() bool {
 		return false
 	}
 	start := time.Now()
+	defer func() { s.latencySample("eviction-cycle", time.Since(start)) }()
 	for n := 1; s.usedMemory() > limit; n++ {
 		dbi, i := s.pickVictim()
 		if dbi < 0 {

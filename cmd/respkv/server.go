@@ -40,11 +40,11 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := calloop.New[server](calloop.WithStats())
+	s := newServer(cfg)
+	l, err := calloop.New[server](s.loopOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	s := newServer(cfg)
 	s.loop = l
 	in := &instance{l: l, s: s, warn: warn}
 	fail := func(err error) (*instance, error) {
@@ -93,7 +93,9 @@ func newInstance(cfg Config, warn io.Writer) (*instance, error) {
 		return fail(err)
 	}
 	if _, err := l.AddTimer(100*time.Millisecond, func(s *server, _ time.Time) calloop.TimerAction {
+		start := time.Now()
 		s.activeExpire()
+		s.latencySample("expire-cycle", time.Since(start))
 		s.aofCron()
 		return calloop.Again(100 * time.Millisecond)
 	}); err != nil {
