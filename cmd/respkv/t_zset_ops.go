@@ -460,40 +460,41 @@ func cmdZscan(s *server, c *client, args [][]byte) {
 // ---- blocking pops ----
 
 // zsetParseTimeout parses a blocking command's timeout in seconds as Redis
-// 7.0's getTimeoutFromObjectOrReply: a long double, times 1000, truncated
-// to an integer (a value out of long long's range is negative there, as
-// x86's conversion gives LLONG_MIN), then made absolute. It returns the
-// deadline in unix ms (0: none) or replies Redis's error.
+// 7.0's getTimeoutFromObjectOrReply: a long double times 1000, rounded up
+// to a millisecond; negative, or beyond the int64 range (where C's
+// conversion gives LLONG_MIN: "inf", "1e16"), is "timeout is negative". It
+// returns the deadline in unix ms, 0 for none (0, or a deadline past the
+// int64 range).
 func zsetParseTimeout(s *server, c *client, arg []byte) (int64, bool) {
 	x, inf, ok := longDouble(arg)
 	if !ok {
 		c.errReply("ERR timeout is not a float or out of range")
 		return 0, false
 	}
-	var ms int64
 	if inf {
-		ms = math.MinInt64
-	} else {
-		x.Mul(x, big.NewFloat(1000).SetPrec(64))
-		if bi, _ := x.Int(nil); bi.IsInt64() { // truncated toward zero
-			ms = bi.Int64()
-		} else {
-			ms = math.MinInt64 // out of range: (long long) gives LLONG_MIN
-		}
-	}
-	if ms < 0 {
 		c.errReply("ERR timeout is negative")
 		return 0, false
 	}
-	if ms > 0 {
-		now := s.now
-		if ms > math.MaxInt64-now {
-			c.errReply("ERR timeout is out of range")
+	ms := new(big.Float).SetPrec(64).Mul(x, big.NewFloat(1000))
+	if ms.Sign() < 0 {
+		if ms.Cmp(big.NewFloat(-1)) <= 0 {
+			c.errReply("ERR timeout is negative")
 			return 0, false
 		}
-		ms += now
+		return 0, true // rounded up to 0
 	}
-	return ms, true
+	if ms.Cmp(new(big.Float).SetInt64(math.MaxInt64)) > 0 {
+		c.errReply("ERR timeout is negative")
+		return 0, false
+	}
+	t, acc := ms.Int64()
+	if acc == big.Below {
+		t++
+	}
+	if t == 0 || t > math.MaxInt64-s.now {
+		return 0, true
+	}
+	return s.now + t, true
 }
 
 func cmdBzpopmin(s *server, c *client, args [][]byte) { bzpopGeneric(s, c, args, false) }
