@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,4 +149,56 @@ func TestSlowlogLatencyAgainstRedis(t *testing.T) {
 	}
 	same(id, "LATENCY", "RESET", "command", "nosuch")
 	same(id, "LATENCY", "HISTORY", "command")
+}
+
+// The error counters count as Redis's: after each seeded random sequence of
+// the differential tester's commands (wrong arities, bad numbers, wrong
+// types, transactions...), total_error_replies and every errorstat_ line
+// are the same on both servers.
+func TestErrorCountersAgainstRedis(t *testing.T) {
+	raddr := startRedis(t)
+	kaddr := startServer(t, Config{MaxReq: diffMaxBulk})
+	g := &gen{r: rand.New(rand.NewPCG(20261206, 7))}
+	// The counters are the server's: read them on a connection of their
+	// own (a sequence may leave a transaction open).
+	counters := func() (string, string) {
+		d := dialPair(t, raddr, kaddr)
+		defer d.close()
+		r, k := d.send(func(s string) string { return s }, "INFO", "everything")
+		pick := func(s string) string {
+			var out []string
+			for _, l := range strings.Split(s, `\r\n`) {
+				if strings.HasPrefix(l, "total_error_replies:") || strings.HasPrefix(l, "errorstat_") {
+					out = append(out, l)
+				}
+			}
+			return strings.Join(out, " ")
+		}
+		return pick(r), pick(k)
+	}
+	for seq := range 40 {
+		d := dialPair(t, raddr, kaddr)
+		d.roundTrip(resp.AppendCommand(nil, []byte("FLUSHALL")), 1)
+		var history []string
+		for range 30 {
+			cmd := g.command()
+			raw := make([][]byte, len(cmd))
+			for i, a := range cmd {
+				raw[i] = []byte(a)
+			}
+			rs, _ := d.roundTrip(resp.AppendCommand(nil, raw...), 1)
+			history = append(history, fmt.Sprintf("%s -> %.80s", quoteCmd(cmd), rs[0]))
+			if rs[0].leaf == "(closed)" {
+				break
+			}
+		}
+		r, k := counters()
+		if !strings.HasPrefix(r, "total_error_replies:") || (seq == 39 && strings.HasPrefix(r, "total_error_replies:0 ")) {
+			t.Fatalf("redis-server's counters: %q", r)
+		}
+		if r != k {
+			t.Fatalf("sequence %d: error counters differ\n  redis:  %s\n  respkv: %s\n  sequence:\n    %s", seq, r, k, strings.Join(history, "\n    "))
+		}
+		d.close()
+	}
 }
