@@ -1,7 +1,6 @@
 package main
 
 import (
-	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -30,11 +29,20 @@ const (
 )
 
 type zsetObj struct {
-	lp    []zitem            // small: sorted by (score, member)
-	tree  *ztree             // large
-	dict  map[string]float64 // large: member -> score
-	bytes int64              // sum of member lengths
+	lp    []zitem           // small: sorted by (score, member)
+	tree  *ztree            // large
+	dict  denseDict[zentry] // large: member -> score (dict.go)
+	bytes int64             // sum of member lengths
 }
+
+// zentry is a large set's member and score in its dict; the member string
+// is shared with the tree.
+type zentry struct {
+	member string
+	score  float64
+}
+
+func (e zentry) dictKey() string { return e.member }
 
 func init() { registerType[zsetObj](typeZSet, "zset") }
 
@@ -44,7 +52,9 @@ func newZset(sizeHint, maxLen int) *zsetObj {
 	if sizeHint <= zsetMaxListpackEntries && maxLen <= zsetMaxListpackValue {
 		return &zsetObj{}
 	}
-	return &zsetObj{tree: newZtree(), dict: make(map[string]float64, min(sizeHint, 1<<16))}
+	z := &zsetObj{tree: newZtree()}
+	z.dict.ents = make([]zentry, 0, min(sizeHint, 1<<16))
+	return z
 }
 
 func (z *zsetObj) large() bool { return z.tree != nil }
@@ -75,7 +85,7 @@ func (z *zsetObj) clone() object {
 	y := &zsetObj{bytes: z.bytes}
 	if z.large() {
 		y.tree = z.tree.clone()
-		y.dict = maps.Clone(z.dict)
+		y.dict = z.dict.clone()
 	} else {
 		y.lp = append([]zitem(nil), z.lp...)
 	}
@@ -109,12 +119,12 @@ func (z *zsetObj) convert() {
 		return
 	}
 	t := newZtree()
-	d := make(map[string]float64, len(z.lp))
+	z.dict.ents = make([]zentry, 0, len(z.lp)+1)
 	for _, it := range z.lp {
 		t.insert(it)
-		d[it.member] = it.score
+		z.dict.add(zentry(it))
 	}
-	z.tree, z.dict, z.lp = t, d, nil
+	z.tree, z.lp = t, nil
 }
 
 // zlpScore is a score as a small set keeps it: Redis's listpack stores
@@ -139,8 +149,10 @@ func (z *zsetObj) lpFind(member []byte) int {
 // score returns member's score.
 func (z *zsetObj) score(member []byte) (float64, bool) {
 	if z.large() {
-		s, ok := z.dict[string(member)]
-		return s, ok
+		if i := z.dict.find(bstr(member)); i >= 0 {
+			return z.dict.ents[i].score, true
+		}
+		return 0, false
 	}
 	if i := z.lpFind(member); i >= 0 {
 		return z.lp[i].score, true
@@ -171,7 +183,7 @@ func (z *zsetObj) insert(member []byte, score float64) {
 	z.bytes += int64(len(member))
 	if z.large() {
 		z.tree.insert(it)
-		z.dict[it.member] = score
+		z.dict.add(zentry(it))
 		return
 	}
 	it.score = zlpScore(score)
@@ -186,7 +198,7 @@ func (z *zsetObj) update(member []byte, old, score float64) {
 	if z.large() {
 		m := z.tree.remove(zitem{member: string(member), score: old}).member
 		z.tree.insert(zitem{member: m, score: score})
-		z.dict[m] = score
+		z.dict.ents[z.dict.find(m)].score = score
 		return
 	}
 	i := z.lpFind(member)
@@ -203,12 +215,12 @@ func (z *zsetObj) update(member []byte, old, score float64) {
 // remove deletes member; it reports whether it was there.
 func (z *zsetObj) remove(member []byte) bool {
 	if z.large() {
-		s, ok := z.dict[string(member)]
-		if !ok {
+		i := z.dict.find(bstr(member))
+		if i < 0 {
 			return false
 		}
-		z.tree.remove(zitem{member: string(member), score: s})
-		delete(z.dict, string(member))
+		z.tree.remove(zitem(z.dict.ents[i]))
+		z.dict.removeAt(i)
 		z.bytes -= int64(len(member))
 		return true
 	}
@@ -251,13 +263,17 @@ func (z *zsetObj) rank(member []byte) int {
 	return z.count(func(x zitem) bool { return zless(x, it) })
 }
 
-// at is the member at position r.
-func (z *zsetObj) at(r int) zitem {
+// atPos is the member at position p of the set's unordered storage (the
+// dict of a large set: O(1)), 0 <= p < length.
+func (z *zsetObj) atPos(p int) zitem {
 	if z.large() {
-		return z.tree.at(r)
+		return zitem(z.dict.ents[p])
 	}
-	return z.lp[r]
+	return z.lp[p]
 }
+
+// random is a uniformly random member.
+func (z *zsetObj) random() zitem { return z.atPos(randIntN(z.length())) }
 
 // ascend calls fn for the members from position from on until it returns
 // false.
@@ -313,7 +329,7 @@ func (z *zsetObj) removeRange(from, to int, keep bool) []zitem {
 	})
 	for _, it := range out {
 		z.tree.remove(it)
-		delete(z.dict, it.member)
+		z.dict.removeAt(z.dict.find(it.member))
 		z.bytes -= int64(len(it.member))
 	}
 	if !keep {

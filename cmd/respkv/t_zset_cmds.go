@@ -554,10 +554,11 @@ func zsetFromSorted(items []zitem, rev bool) *zsetObj {
 		}
 		return &zsetObj{lp: items, bytes: bytes}
 	}
-	z := &zsetObj{tree: newZtree(), dict: make(map[string]float64, len(items)), bytes: bytes}
+	z := &zsetObj{tree: newZtree(), bytes: bytes}
+	z.dict.ents = make([]zentry, 0, len(items))
 	for _, it := range items {
 		z.tree.insert(it)
-		z.dict[it.member] = it.score
+		z.dict.add(zentry(it))
 	}
 	return z
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"math"
 	"math/big"
-	"math/rand/v2"
 	"slices"
-	"strconv"
 )
 
 // ZUNION, ZINTER, ZDIFF (and STORE forms), ZINTERCARD, ZRANDMEMBER, ZSCAN
@@ -285,11 +283,6 @@ func zsetOpGeneric(s *server, c *client, args [][]byte, dst []byte, numIdx int, 
 
 // ---- ZRANDMEMBER ----
 
-// zrandMax is the largest count ZRANDMEMBER serves with repetitions (a
-// negative count): Redis would build any reply asked, here a larger one is
-// refused rather than filling memory.
-const zrandMax = 1 << 26
-
 func cmdZrandmember(s *server, c *client, args [][]byte) {
 	if len(args) == 2 {
 		z, ok := readValue[zsetObj](s, c, args[1], typeZSet)
@@ -300,7 +293,7 @@ func cmdZrandmember(s *server, c *client, args [][]byte) {
 			c.null()
 			return
 		}
-		c.bulkStr(z.at(rand.IntN(z.length())).member)
+		c.bulkStr(z.random().member)
 		return
 	}
 	l, ok := parseInt(args[2])
@@ -335,37 +328,22 @@ func cmdZrandmember(s *server, c *client, args [][]byte) {
 	var items []zitem
 	switch {
 	case l < 0:
-		if -l > zrandMax {
-			c.errReply("ERR value is out of range")
+		if -l > maxRandomCount {
+			c.errReply(errRandomCount)
 			return
 		}
 		items = make([]zitem, -l)
 		for i := range items {
-			items[i] = z.at(rand.IntN(n))
+			items[i] = z.random()
 		}
 	case l >= int64(n):
 		// the whole set, from the highest as Redis
 		items = make([]zitem, 0, n)
 		z.descend(n-1, func(it zitem) bool { items = append(items, it); return true })
-	case l*3 > int64(n):
-		// Most of the set: shuffle a copy and keep the first l.
-		all := make([]zitem, 0, n)
-		z.ascend(0, func(it zitem) bool { all = append(all, it); return true })
-		for i := 0; i < int(l); i++ {
-			k := i + rand.IntN(n-i)
-			all[i], all[k] = all[k], all[i]
-		}
-		items = all[:l]
 	default:
-		seen := make(map[int]struct{}, l)
 		items = make([]zitem, 0, l)
-		for len(items) < int(l) {
-			r := rand.IntN(n)
-			if _, dup := seen[r]; dup {
-				continue
-			}
-			seen[r] = struct{}{}
-			items = append(items, z.at(r))
+		for _, p := range sampleDistinct(n, int(l)) {
+			items = append(items, z.atPos(p))
 		}
 	}
 	out := zrangeOut{items: items, withScores: withScores}
@@ -374,9 +352,9 @@ func cmdZrandmember(s *server, c *client, args [][]byte) {
 
 // ---- ZSCAN ----
 
-// A small set is returned whole (cursor 0), as Redis does for a listpack.
-// A large one is walked in order: the cursor is the position of the next
-// member (Redis's is a hash-table cursor; see the README's differences).
+// A small set is returned whole (cursor 0), as Redis does for a listpack;
+// a large one is scanned through its dict (dict.go), with Redis's
+// guarantee.
 func cmdZscan(s *server, c *client, args [][]byte) {
 	cursor, ok := parseCursor(args[2])
 	if !ok {
@@ -388,73 +366,33 @@ func cmdZscan(s *server, c *client, args [][]byte) {
 		return
 	}
 	if z == nil {
-		c.array(2)
-		c.bulkStr("0")
-		c.array(0)
+		emptyScan(c)
 		return
 	}
-	count := int64(10)
-	var pat []byte
-	for i := 3; i < len(args); {
-		left := len(args) - i
-		switch {
-		case eqFold(args[i], "count") && left >= 2:
-			v, ok := parseInt(args[i+1])
-			if !ok {
-				c.errReply(errNotInt)
-				return
-			}
-			if v < 1 {
-				c.errReply(errSyntax)
-				return
-			}
-			count = v
-			i += 2
-		case eqFold(args[i], "match") && left >= 2:
-			pat = args[i+1]
-			if len(pat) == 1 && pat[0] == '*' {
-				pat = nil
-			}
-			i += 2
-		default:
-			c.errReply(errSyntax)
-			return
-		}
+	opts, ok := parseScanOpts(c, args[3:])
+	if !ok {
+		return
 	}
 	var items []zitem
-	next := uint64(0)
+	var next uint64
 	if !z.large() {
-		items = make([]zitem, 0, len(z.lp))
-		items = append(items, z.lp...)
-	} else {
-		n := uint64(z.length())
-		if cursor < n {
-			end := cursor + uint64(count)
-			if end >= n || end < cursor {
-				end = n
-			} else {
-				next = end
-			}
-			items = make([]zitem, 0, end-cursor)
-			z.ascend(int(cursor), func(it zitem) bool {
+		for _, it := range z.lp {
+			if opts.match(it.member) {
 				items = append(items, it)
-				return uint64(len(items)) < end-cursor
-			})
-		}
-	}
-	if pat != nil {
-		kept := items[:0]
-		for _, it := range items {
-			if globMatch(pat, []byte(it.member)) {
-				kept = append(kept, it)
 			}
 		}
-		items = kept
+	} else {
+		next = z.dict.scan(cursor, opts.count, func(e *zentry) {
+			if opts.match(e.member) {
+				items = append(items, zitem(*e))
+			}
+		})
 	}
-	c.array(2)
-	c.bulk(strconv.AppendUint(nil, next, 10))
-	out := zrangeOut{items: items, withScores: true}
-	out.reply(c)
+	scanReply(c, next, 2*len(items))
+	for _, it := range items {
+		c.bulkStr(it.member)
+		c.bulkScore(it.score)
+	}
 }
 
 // ---- blocking pops ----
