@@ -59,6 +59,7 @@ type chanCore[T any] struct {
 type chanSource[S, T any] struct {
 	c         *chanCore[T]
 	fn        func(*S, T, bool)
+	push      func(*S, T)   // if set, takes the messages instead of fn (ChannelFlow)
 	cur       *chanBlock[T] // the blocks taken from c, being delivered
 	pos       int           // next message in cur
 	empty     []*chanBlock[T]
@@ -92,19 +93,25 @@ func NewBoundedChannel[S, T any](l *Loop[S], capacity int, fn func(s *S, msg T, 
 }
 
 func newChannel[S, T any](l *Loop[S], limit int, fn func(*S, T, bool)) (*Sender[T], error) {
+	tx, _, err := newChannelSource(l, limit, fn)
+	return tx, err
+}
+
+// newChannelSource is newChannel that also returns the source.
+func newChannelSource[S, T any](l *Loop[S], limit int, fn func(*S, T, bool)) (*Sender[T], *chanSource[S, T], error) {
 	if fn == nil {
-		return nil, errors.New("calloop: NewChannel with a nil callback")
+		return nil, nil, errors.New("calloop: NewChannel with a nil callback")
 	}
 	c := newChanCore[T](limit)
 	cs := &chanSource[S, T]{c: c, fn: fn, iter: &l.iter}
 	tok, err := l.AddSource(cs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.bell.work = cs.waiting
 	l.bind(tok, &c.bell)
 	c.tok = tok
-	return &Sender[T]{c: c}, nil
+	return &Sender[T]{c: c}, cs, nil
 }
 
 // Token returns the channel source's token, to remove or disable it.
@@ -294,15 +301,32 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	// the source: capacity is given back and the rest is continued.
 	defer cs.settle()
 	var zero T
+	if push := cs.push; push != nil {
+		// The same loop as below, calling push: a test per Process call
+		// rather than per message.
+		for cs.active && cs.delivered < budget {
+			b := cs.cur
+			if b == nil {
+				break
+			}
+			if cs.pos == len(b.buf) {
+				cs.nextBlock(b)
+				continue
+			}
+			msg := b.buf[cs.pos]
+			b.buf[cs.pos] = zero
+			cs.pos++
+			cs.delivered++
+			push(s, msg)
+		}
+	}
 	for cs.active && cs.delivered < budget {
 		b := cs.cur
 		if b == nil {
 			break
 		}
 		if cs.pos == len(b.buf) {
-			cs.cur, cs.pos = b.next, 0
-			b.buf, b.next = b.buf[:0], nil
-			cs.empty = append(cs.empty, b)
+			cs.nextBlock(b)
 			continue
 		}
 		msg := b.buf[cs.pos]
@@ -327,6 +351,13 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 		return Remove, nil
 	}
 	return Continue, nil
+}
+
+// nextBlock moves on from cur, b, all delivered, keeping it for a sender.
+func (cs *chanSource[S, T]) nextBlock(b *chanBlock[T]) {
+	cs.cur, cs.pos = b.next, 0
+	b.buf, b.next = b.buf[:0], nil
+	cs.empty = append(cs.empty, b)
 }
 
 // settle accounts for the messages delivered by Process, hands emptied

@@ -23,7 +23,10 @@ import (
 // to the sink within that callback, on the loop's goroutine, with the
 // loop's *S (the functions of [MapFlow] and [Flow.Filter] get it too). No
 // stage allocates per value except [Batch], which allocates one slice per
-// batch. The producing source's budget applies to the whole pipeline (a
+// batch. A [MapFlow] and the [Flow.Filter] after it are fused with what
+// consumes them when the flow is consumed: the user's functions are called
+// from one function, which a [ChannelFlow] calls for each message, not
+// through a call per stage. The producing source's budget applies to the whole pipeline (a
 // channel delivers at most a batch of messages per iteration, then yields
 // to the other sources), and a panic in a stage or in the sink propagates
 // out of [Loop.Dispatch] like any callback's, leaving the loop and the flow
@@ -57,11 +60,12 @@ type Flow[S, T any] struct {
 	p *pipe[S] // the composite source of this flow's sources
 	// push hands a value to the next stage or the consumer (dropValue
 	// until consumed), end tells it of the end (nil until consumed). The
-	// stages are closures over their output flow: a value costs one
-	// indirect call per stage, plus the stage's own function.
+	// consumer of f sets it with setPush, which goes through bind when f
+	// is the output of a stage that fuses with its consumer (see dst).
 	push func(*S, T)
 	end  func(*S)
-	root *pipe[S] // the consumer's composite source (Sink, Next)
+	bind func(d dst[S, T]) // set by MapFlow and Filter on their output, and by ChannelFlow
+	root *pipe[S]          // the consumer's composite source (Sink, Next)
 	q    *flowQueue[S, T]
 	err  error // a construction failure, reported by the consumer
 	used bool  // consumed by a combinator, a sink or Next
@@ -80,6 +84,56 @@ var (
 	errFlowUsed  = errors.New("calloop: flow already consumed")
 	errNilFlow   = errors.New("calloop: nil flow")
 )
+
+// dst is what consumes a flow's values: a push function, or a sink's
+// callback, optionally behind one filter. Stateless stages (MapFlow,
+// Filter) do not install a closure of their own when they are built; they
+// wait for their consumer's dst and hand their input a function that does
+// their work and the consumer's in one call (the input's bind, for a
+// channel, installs it in the channel itself). A Map+Filter+Sink pipeline
+// thus costs one indirect call per value besides the user's functions,
+// where a closure per stage would cost three.
+type dst[S, T any] struct {
+	push func(*S, T)      // the next stage; unused when sink is set
+	keep func(*S, T) bool // a filter before push or sink, or nil
+	sink func(*S, T, bool)
+	root *pipe[S] // the sink's pipeline: no value after its removal
+}
+
+// fn returns d as one function.
+func (d dst[S, T]) fn() func(*S, T) {
+	push, keep, sink, root := d.push, d.keep, d.sink, d.root
+	switch {
+	case sink != nil && keep != nil:
+		return func(s *S, v T) {
+			if keep(s, v) && !root.gone {
+				sink(s, v, true)
+			}
+		}
+	case sink != nil:
+		return func(s *S, v T) {
+			if !root.gone {
+				sink(s, v, true)
+			}
+		}
+	case keep != nil:
+		return func(s *S, v T) {
+			if keep(s, v) {
+				push(s, v)
+			}
+		}
+	}
+	return push
+}
+
+// setPush makes d the consumer of f's values.
+func (f *Flow[S, T]) setPush(d dst[S, T]) {
+	if f.bind != nil {
+		f.bind(d)
+		return
+	}
+	f.push = d.fn()
+}
 
 // dropValue is the push of a flow not consumed yet.
 func dropValue[S, T any](*S, T) {}
@@ -284,7 +338,7 @@ func ChannelFlow[S, T any](l *Loop[S], capacity int) (*Flow[S, T], *Sender[T], e
 	if err != nil {
 		return nil, nil, err
 	}
-	tx, err := newChannel(l, capacity, func(s *S, m T, ok bool) {
+	tx, cs, err := newChannelSource(l, capacity, func(s *S, m T, ok bool) {
 		if ok {
 			f.push(s, m)
 		} else {
@@ -294,6 +348,11 @@ func ChannelFlow[S, T any](l *Loop[S], capacity int) (*Flow[S, T], *Sender[T], e
 	if err != nil {
 		l.Remove(f.p.tok)
 		return nil, nil, err
+	}
+	// The consumer's function takes the messages from the channel itself.
+	f.bind = func(d dst[S, T]) {
+		f.push = d.fn()
+		cs.push = f.push
 	}
 	if err := f.own(tx.Token()); err != nil {
 		return nil, nil, err
@@ -468,11 +527,7 @@ func (f *Flow[S, T]) Sink(fn func(s *S, v T, ok bool)) (Token, error) {
 		return Token{}, err
 	}
 	k := &sinkStage[S, T]{root: root, fn: fn}
-	f.push = func(s *S, v T) {
-		if !root.gone {
-			fn(s, v, true)
-		}
-	}
+	f.setPush(dst[S, T]{sink: fn, root: root})
 	f.end = k.end
 	root.onEnd = k.deliverEnd
 	if f.done {
@@ -604,7 +659,8 @@ func (f *Flow[S, T]) queue(h *hub[S]) (*flowQueue[S, T], error) {
 		return nil, err
 	}
 	q := &flowQueue[S, T]{h: h, root: root, inner: f.p.tok}
-	f.q, f.push, f.end = q, q.push, q.end
+	f.q, f.end = q, q.end
+	f.setPush(dst[S, T]{push: q.push})
 	root.onGone = q.gone
 	if f.done {
 		q.ended = true

@@ -38,10 +38,36 @@ func MapFlow[S, T, U any](f *Flow[S, T], fn func(s *S, v T) U) *Flow[S, U] {
 	}
 	out, ok := derive[S, T, U](f, bad)
 	if ok {
-		f.push = func(s *S, v T) { out.push(s, fn(s, v)) }
+		out.bind = func(d dst[S, U]) { f.setPush(dst[S, T]{push: mapInto(fn, d)}) }
 		f.end = out.finish
 	}
 	return out
+}
+
+// mapInto returns fn followed by d, in one function.
+func mapInto[S, T, U any](fn func(*S, T) U, d dst[S, U]) func(*S, T) {
+	push, keep, sink, root := d.push, d.keep, d.sink, d.root
+	switch {
+	case sink != nil && keep != nil:
+		return func(s *S, v T) {
+			if u := fn(s, v); keep(s, u) && !root.gone {
+				sink(s, u, true)
+			}
+		}
+	case sink != nil:
+		return func(s *S, v T) {
+			if u := fn(s, v); !root.gone {
+				sink(s, u, true)
+			}
+		}
+	case keep != nil:
+		return func(s *S, v T) {
+			if u := fn(s, v); keep(s, u) {
+				push(s, u)
+			}
+		}
+	}
+	return func(s *S, v T) { push(s, fn(s, v)) }
 }
 
 // Filter returns a flow of the values of f for which keep returns true.
@@ -53,10 +79,12 @@ func (f *Flow[S, T]) Filter(keep func(s *S, v T) bool) *Flow[S, T] {
 	}
 	out, ok := derive[S, T, T](f, bad)
 	if ok {
-		f.push = func(s *S, v T) {
-			if keep(s, v) {
-				out.push(s, v)
+		out.bind = func(d dst[S, T]) {
+			if d.keep != nil { // a filter already: the two become the next stage
+				d = dst[S, T]{push: d.fn()}
 			}
+			d.keep = keep
+			f.setPush(d)
 		}
 		f.end = out.finish
 	}
@@ -116,7 +144,8 @@ func (f *Flow[S, T]) Take(n int) *Flow[S, T] {
 	out, ok := derive[S, T, T](f, bad)
 	if ok {
 		st := &takeStage[S, T]{out: out, left: n}
-		f.push, f.end = st.push, st.end
+		f.end = st.end
+		f.setPush(dst[S, T]{push: st.push})
 		if n == 0 {
 			out.done = true
 		}
@@ -219,7 +248,8 @@ func (f *Flow[S, T]) Debounce(d time.Duration) *Flow[S, T] {
 		out.err = err
 		return out
 	}
-	f.push, f.end = st.push, st.end
+	f.end = st.end
+	f.setPush(dst[S, T]{push: st.push})
 	return out
 }
 
@@ -257,7 +287,8 @@ func (f *Flow[S, T]) Throttle(d time.Duration) *Flow[S, T] {
 	out, ok := derive[S, T, T](f, bad)
 	if ok {
 		st := &throttleStage[S, T]{out: out, l: f.p.l, d: d}
-		f.push, f.end = st.push, st.end
+		f.end = st.end
+		f.setPush(dst[S, T]{push: st.push})
 	}
 	return out
 }
@@ -334,7 +365,8 @@ func Batch[S, T any](f *Flow[S, T], n int, d time.Duration) *Flow[S, []T] {
 			return out
 		}
 	}
-	f.push, f.end = st.push, st.end
+	f.end = st.end
+	f.setPush(dst[S, T]{push: st.push})
 	return out
 }
 
@@ -405,7 +437,7 @@ func Merge[S, T any](fs ...*Flow[S, T]) *Flow[S, T] {
 		}
 		mg.left++
 		in := &mergeIn[S, T]{mg: mg, p: f.p}
-		f.push = func(s *S, v T) { out.push(s, v) }
+		f.setPush(dst[S, T]{push: func(s *S, v T) { out.push(s, v) }})
 		f.end = in.end
 	}
 	if mg.left == 0 {

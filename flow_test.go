@@ -1161,3 +1161,85 @@ func TestFlowTakePanicOnLast(t *testing.T) {
 		tx.Close()
 	}
 }
+
+// Stateless stages fuse with their consumer; every shape of the fusion
+// (a map or not, none, one or several filters, a sink, a queue, a
+// stateful stage or a merge after) gives what the stages say, in order,
+// from a channel and from an emitter.
+func TestFlowFusedShapes(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	even := func(_ *int, v int) bool { return v%2 == 0 }
+	notFour := func(_ *int, v int) bool { return v%4 != 0 }
+	triple := func(_ *int, v int) int { return 3 * v }
+	shapes := []struct {
+		name  string
+		build func(f *calloop.Flow[int, int]) *calloop.Flow[int, int]
+		want  []int // of the inputs 1..12
+	}{
+		{"none", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] { return f }, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}},
+		{"map", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] { return calloop.MapFlow(f, triple) },
+			[]int{3, 6, 9, 12, 15, 18, 21, 24, 27, 30, 33, 36}},
+		{"filter", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] { return f.Filter(even) }, []int{2, 4, 6, 8, 10, 12}},
+		{"filter-filter", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] { return f.Filter(even).Filter(notFour) }, []int{2, 6, 10}},
+		{"map-filter", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.MapFlow(f, triple).Filter(even)
+		},
+			[]int{6, 12, 18, 24, 30, 36}},
+		{"map-filter-filter", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.MapFlow(f, triple).Filter(even).Filter(notFour)
+		}, []int{6, 18, 30}},
+		{"filter-map-map", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.MapFlow(calloop.MapFlow(f.Filter(even), triple), func(_ *int, v int) int { return v + 1 })
+		}, []int{7, 13, 19, 25, 31, 37}},
+		{"map-filter-take", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.MapFlow(f, triple).Filter(even).Take(3)
+		}, []int{6, 12, 18}},
+		{"map-filter-throttle-filter", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.MapFlow(f, triple).Filter(even).Throttle(0).Filter(notFour)
+		}, []int{6, 18, 30}},
+		{"map-filter-merge", func(f *calloop.Flow[int, int]) *calloop.Flow[int, int] {
+			return calloop.Merge(calloop.MapFlow(f, triple).Filter(even))
+		}, []int{6, 12, 18, 24, 30, 36}},
+	}
+	for _, sh := range shapes {
+		t.Run(sh.name+"/channel-sink", func(t *testing.T) {
+			f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+			must(t, err)
+			var g flowLog[int]
+			_, err = sh.build(f).Sink(g.sink)
+			must(t, err)
+			sendAll(t, tx, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+			must(t, tx.Close())
+			dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return g.ends > 0 })
+			g.check(t, sh.want, 1)
+		})
+		t.Run(sh.name+"/emitter-next", func(t *testing.T) {
+			f, em, err := calloop.NewFlow[int, int](l)
+			must(t, err)
+			out := sh.build(f)
+			var got []int
+			done := false
+			_, err = calloop.Spawn(l, func(task *calloop.Task[int]) error {
+				for {
+					v, err := calloop.Next(task, out)
+					if err != nil {
+						done = true
+						return nil
+					}
+					got = append(got, v)
+				}
+			})
+			must(t, err)
+			must(t, l.Dispatch(0, &s)) // the task consumes the flow
+			for v := 1; v <= 12; v++ {
+				em.Emit(&s, v)
+			}
+			em.End(&s)
+			dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return done })
+			if !reflect.DeepEqual(got, sh.want) {
+				t.Fatalf("got %v, want %v", got, sh.want)
+			}
+		})
+	}
+}
