@@ -170,6 +170,11 @@ func cmdHset(s *server, c *client, args [][]byte) {
 	if !ok {
 		return
 	}
+	if o.d.ents == nil {
+		// A new hash: room for exactly these fields (most small hashes
+		// are written once).
+		o.d.ents = make([]hashField, 0, (len(args)-2)/2)
+	}
 	o.tryConvert(args[2:])
 	created := 0
 	for j := 2; j < len(args); j += 2 {
