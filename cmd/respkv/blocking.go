@@ -1,6 +1,8 @@
 package main
 
 import (
+	"math"
+	"math/big"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -223,3 +225,62 @@ func (s *server) handleBlocked() {
 
 // blockedClients is INFO's blocked_clients.
 func (s *server) blockedClients() int { return s.bl.n }
+
+// parseTimeout parses a blocking command's timeout in seconds as Redis 7.0
+// does (getTimeoutFromObjectOrReply): a long double (strtold's syntax, no
+// spaces, no NaN) times 1000, rounded up to a millisecond; a negative
+// result, or one beyond the int64 range (where C's conversion gives
+// LLONG_MIN: "inf", "1e16"), is "timeout is negative". It returns the
+// deadline in unix ms, 0 for none (a timeout of 0, or a deadline past the
+// int64 range, which Redis never reaches either).
+func (s *server) parseTimeout(c *client, b []byte) (int64, bool) {
+	x, inf, ok := longDouble(b)
+	if !ok {
+		c.errReply("ERR timeout is not a float or out of range")
+		return 0, false
+	}
+	if inf {
+		c.errReply("ERR timeout is negative")
+		return 0, false
+	}
+	ms := new(big.Float).SetPrec(64).Mul(x, big.NewFloat(1000))
+	if ms.Sign() < 0 {
+		if ms.Cmp(big.NewFloat(-1)) <= 0 {
+			c.errReply("ERR timeout is negative")
+			return 0, false
+		}
+		return 0, true // ceil of (-1, 0) is 0
+	}
+	if ms.Cmp(new(big.Float).SetInt64(math.MaxInt64)) > 0 {
+		c.errReply("ERR timeout is negative")
+		return 0, false
+	}
+	t, acc := ms.Int64()
+	if acc == big.Below { // truncated toward zero: round up
+		t++
+	}
+	if t == 0 {
+		return 0, true
+	}
+	if t > math.MaxInt64-s.now {
+		return 0, true // past the int64 range: never
+	}
+	return s.now + t, true
+}
+
+// unblockByID is CLIENT UNBLOCK: the client with that id, if blocked in a
+// command, gets its timeout reply or, with withError, -UNBLOCKED.
+func (s *server) unblockByID(id uint64, withError bool) bool {
+	c := s.clients[id]
+	if c == nil || c.block == nil {
+		return false
+	}
+	if withError {
+		s.unblock(c)
+		c.errReply("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+		s.resumeClient(c)
+	} else {
+		s.unblockTimeout(c)
+	}
+	return true
+}

@@ -147,6 +147,8 @@ func cmdClient(s *server, c *client, args [][]byte) {
 			return
 		}
 		c.ok()
+	case eqFold(sub, "unblock"):
+		s.clientUnblock(c, args)
 	case eqFold(sub, "help"):
 		help := []string{
 			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -158,6 +160,7 @@ func cmdClient(s *server, c *client, args [][]byte) {
 			"    * ID <client-id> [<client-id> ...]", "      Return clients of specified IDs only.",
 			"SETNAME <name>", "    Assign the name <name> to the current connection.",
 			"SETINFO <option> <value>", "    Accepted and ignored (LIB-NAME, LIB-VER).",
+			"UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
 			"HELP", "    Print this help.",
 		}
 		c.help(help)
@@ -190,4 +193,34 @@ func (s *server) clientLine(c *client) string {
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=%d oll=0 omem=%d tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2\n",
 		c.id, addr, laddr, c.name, (s.now-c.born)/1000, (s.now-c.last)/1000, c.db, multi, obl, obl, cmd)
+}
+
+// clientUnblock is CLIENT UNBLOCK id [TIMEOUT|ERROR], as Redis 7.0 parses
+// it: the reason first, then the id.
+func (s *server) clientUnblock(c *client, args [][]byte) {
+	if len(args) != 3 && len(args) != 4 {
+		c.errReply("ERR unknown subcommand or wrong number of arguments for '" + string(cstr(args[1])) + "'. Try CLIENT HELP.")
+		return
+	}
+	withError := false
+	if len(args) == 4 {
+		switch {
+		case eqFold(args[3], "timeout"):
+		case eqFold(args[3], "error"):
+			withError = true
+		default:
+			c.errReply("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+			return
+		}
+	}
+	id, ok := parseInt(args[2])
+	if !ok {
+		c.errReply(errNotInt)
+		return
+	}
+	if id > 0 && s.unblockByID(uint64(id), withError) {
+		c.int(1)
+	} else {
+		c.int(0)
+	}
 }

@@ -83,7 +83,7 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 			"maxclients:10000",
 			"client_recent_max_input_buffer:0",
 			"client_recent_max_output_buffer:0",
-			"blocked_clients:0",
+			"blocked_clients:"+strconv.Itoa(s.blockedClients()),
 			"tracking_clients:0",
 			"clients_in_timeout_table:0")
 	}
