@@ -102,9 +102,6 @@ type Conn[S any] struct {
 	tok calloop.Token
 	fd  int
 	id  uint64
-	// timer is a dial timeout set by a Dial that predates setPhase;
-	// removed at connect and at close.
-	timer calloop.Token
 
 	// The connection's one timer (see conn_timer.go), a child of its
 	// source, and the times it watches.
@@ -150,6 +147,7 @@ type Conn[S any] struct {
 	taken   bool   // TakeInput called
 	reserve int    // ReserveInput called
 	again   bool   // OfferAgain called
+	fscan   int    // Framed lines: bytes at the start of the kept input known to hold no line end
 
 	in         []byte // unconsumed input
 	inReserved bool   // in's spare capacity was reserved by the last OnData call: reads go there
@@ -162,6 +160,7 @@ type Conn[S any] struct {
 
 	raddr, laddr net.Addr
 	ctx          any
+	vals         connValues // the values of ConnKeys (conn_value.go)
 
 	// The listener that accepted the connection, and its neighbours in
 	// the listener's list of open connections.
@@ -199,9 +198,16 @@ func (c *Conn[S]) LocalAddr() net.Addr {
 }
 
 // SetContext attaches user data to the connection. Loop goroutine only.
+//
+// Deprecated: use a [ConnKey], which is typed and lets several packages
+// attach values to one connection: sessionKey.Set(c, sess) instead of
+// c.SetContext(sess).
 func (c *Conn[S]) SetContext(v any) { c.ctx = v }
 
 // Context returns the value set with SetContext, or nil. Loop goroutine only.
+//
+// Deprecated: use a [ConnKey]: sessionKey.Get(c) instead of
+// c.Context().(*Session).
 func (c *Conn[S]) Context() any { return c.ctx }
 
 // Buffered returns the number of output bytes not yet written to the

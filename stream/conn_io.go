@@ -8,7 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/calloop-go/calloop"
 	"github.com/calloop-go/calloop/internal/sock"
 )
 
@@ -252,10 +251,6 @@ func (c *Conn[S]) connected(s *S) {
 			c.fail(&net.OpError{Op: "dial", Net: c.sh.network, Addr: c.raddr, Err: err})
 			return
 		}
-	}
-	if !c.timer.IsZero() {
-		c.e.l.Remove(c.timer)
-		c.timer = calloop.Token{}
 	}
 	c.state = stOpen
 	c.phaseAt = time.Time{} // the dial's deadline

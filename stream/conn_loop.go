@@ -101,10 +101,6 @@ func (c *Conn[S]) finalize(s *S) {
 	c.state = stClosed
 	c.removing = true
 	c.tm = calloop.Token{} // a child: removed with the source
-	if !c.timer.IsZero() {
-		c.e.l.Remove(c.timer)
-		c.timer = calloop.Token{}
-	}
 	c.e.l.Remove(c.tok)
 	if c.fd >= 0 {
 		sock.Close(c.fd)
@@ -116,6 +112,7 @@ func (c *Conn[S]) finalize(s *S) {
 	if ln := c.ln; ln != nil {
 		defer ln.forget(s, c)
 	}
+	defer c.vals.drop() // after OnClose, even if it panics
 	if fn := c.sh.h.OnClose; fn != nil {
 		fn(s, c, c.err)
 	}
@@ -156,6 +153,7 @@ func (cs *connSource[S]) Unregister(r *calloop.Registrar) error {
 		}
 		c.in = nil
 		c.dropOut()
+		c.vals.drop()
 		c.e.release()
 		if c.ln != nil {
 			c.ln.unlink(c)

@@ -52,6 +52,16 @@
 // large incoming message at once, and [Conn.TakeInput] hands that buffer
 // over to the handler.
 //
+// [Framed] adapts a [Handler] to a protocol of lines ([Lines]) or of
+// length-prefixed frames ([Uint16Frames], [Uint32Frames]): its OnFrame
+// gets one frame at a time, a sub-slice of the input (no copy, no
+// allocation per frame), and a frame above the limit closes the connection
+// with [ErrFrameTooLarge].
+//
+// A [ConnKey] attaches a typed value (a session, a parser) to a
+// connection: key.Set(c, v) and key.Get(c), without type assertions, with
+// one key per kind of value.
+//
 // [Wrap] makes a connection of a descriptor opened elsewhere: a connected
 // socket, one end of a pipe (a child's stdin or stdout), a pty.
 //
@@ -119,7 +129,8 @@
 // on it, and every method of [Conn] and [Listener] (except
 // [Listener.Addr]), [Listen] and [Dial] must be called on it, from a
 // callback of the loop or by the loop's owner between dispatches. Nothing
-// here is safe for concurrent use, and no goroutine is started. To write
+// here is safe for concurrent use, and no goroutine is started except the
+// two described below (a host name's resolution, a TLS handshake). To write
 // to a connection from another goroutine, send the data into the loop with
 // a calloop channel and write it from the channel's callback. A call from
 // the wrong goroutine is not detected at run time; the race detector
@@ -133,6 +144,52 @@
 // without calling OnClose; [Listener.Shutdown] is the graceful way: it
 // stops accepting, closes every connection gracefully and calls back when
 // the last has closed.
+//
+// # Host names
+//
+// [Dial] and [DialWith] never block the loop. An IP address or a Unix
+// socket path is dialled at once, from the call. A host name is resolved
+// on a goroutine ([calloop.Go]; the resolver is [DialConfig.Lookup],
+// net.DefaultResolver by default) whose result is delivered to the loop;
+// the addresses are then tried one after the other, in the resolver's
+// order, each attempt bounded by [DialConfig.AttemptTimeout] (by default a
+// share of the time left, as net.Dialer does) and the whole dial by
+// [DialConfig.Timeout]. Closing the connection, the dial's timeout or
+// closing the loop cancel the resolution's context, and closing the loop
+// waits for the goroutine. IPv4 and IPv6 addresses are tried in turn, not
+// raced (no Happy Eyeballs).
+//
+// # TLS
+//
+// [ListenTLS] and [DialTLS] make TLS connections with the standard
+// crypto/tls, behind the same [Handler] and [Conn]: OnOpen follows the
+// handshake, OnData sees plaintext, Write encrypts, Close and CloseWrite
+// send close_notify, and [Conn.ConnectionState] describes the session. A
+// failed or timed-out handshake ([TLSConfig.HandshakeTimeout]) reaches
+// OnClose with the error, without OnOpen.
+//
+// crypto/tls has no API to run a handshake step by step: a handshake is
+// one call (tls.Conn.Handshake) that reads and writes its transport until
+// it is done, and an error from the transport during it, even a temporary
+// one, fails the handshake for good. Once the handshake is complete,
+// though, tls.Conn.Read treats a temporary net.Error from its transport as
+// "try again later" without recording it (a record received in part is
+// finished by a later Read), and Write writes whole records. So each
+// handshake runs on a goroutine of its own, over an in-memory transport
+// that the loop feeds with what the socket receives and drains into the
+// socket (a calloop.Ping wakes the loop for the handshake's output), and
+// the goroutine ends with the handshake. From then on the tls.Conn belongs
+// to the loop goroutine: the bytes read from the socket are decrypted on
+// the loop and delivered by the ordinary rules, and Write seals records
+// into the connection's output buffer, with backpressure, coalescing and
+// timeouts as for a plain connection. A connection costs a goroutine only
+// while it handshakes, and a slow or stalled handshake never holds up the
+// loop. (A goroutine per connection, bridged to the loop over a socket
+// pair, would cost two more descriptors, a goroutine for the connection's
+// whole life and two more system calls per message in each direction, and
+// would lose the reason of a close on the way.) TLS 1.2 renegotiation is
+// not supported: it would need a handshake on the loop. tls.Config
+// callbacks run on the handshake's goroutine.
 //
 // # Platforms
 //
