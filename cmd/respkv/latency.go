@@ -281,6 +281,8 @@ func cmdLatency(s *server, c *client, args [][]byte) {
 			}
 		}
 		c.int(int64(n))
+	case eqFold(sub, "histogram"):
+		s.latencyHistogram(c, args[2:])
 	case eqFold(sub, "help") && len(args) == 2:
 		c.help([]string{
 			"LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -291,6 +293,9 @@ func cmdLatency(s *server, c *client, args [][]byte) {
 			"RESET [<event> ...]",
 			"    Reset latency data of one or more <event> classes.",
 			"    (default: reset all data for all event classes)",
+			"HISTOGRAM [COMMAND ...]",
+			"    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+			"    If no commands are specified then all histograms are replied.",
 			"HELP",
 			"    Prints this help.",
 		})
@@ -375,6 +380,78 @@ func (h *latencyHist) percentile(p float64) int64 {
 	return hi
 }
 
+// cdf walks the histogram as HdrHistogram's logarithmic iterator does from
+// 1024 ns by powers of 2 (what Redis's LATENCY HISTOGRAM uses), calling emit
+// with each level's highest equivalent value in µs and the count of values
+// up to it, for the levels whose count grew.
+func (h *latencyHist) cdf(emit func(usec, cumulative int64)) {
+	idx := -1
+	var cum, value, high, prev int64
+	level := int64(1024)
+	lowest := func(v int64) int64 { lo, _ := histRange(v); return lo }
+	next := lowest(level)
+	for cum < h.total || (idx < histCountsLen && histValueAt(idx+1) > next) {
+		for value < next {
+			idx++
+			if idx >= histCountsLen {
+				break
+			}
+			cum += h.counts[idx]
+			value = histValueAt(idx)
+			_, high = histRange(max(value, 1))
+			if value == 0 {
+				high = 0
+			}
+		}
+		if value >= next {
+			level *= 2
+			next = lowest(level)
+		}
+		if cum > prev {
+			emit(high/1000, cum)
+		}
+		prev = cum
+	}
+}
+
+// latencyHistogram is LATENCY HISTOGRAM [command ...]: for each command
+// named (all by default) that has run, its calls and the cumulative
+// distribution of its durations, as Redis 7.0 replies (RESP2 maps as
+// arrays). Unknown commands and commands that have not run are left out.
+func (s *server) latencyHistogram(c *client, names [][]byte) {
+	var cmds []*command
+	if len(names) == 0 {
+		cmds = commandList
+	} else {
+		for _, n := range names {
+			if cmd := lookup(n); cmd != nil {
+				cmds = append(cmds, cmd)
+			}
+		}
+	}
+	var with []*command
+	for _, cmd := range cmds {
+		if cmd.id < len(s.mon.cmd) && s.mon.cmd[cmd.id].hist != nil {
+			with = append(with, cmd)
+		}
+	}
+	c.array(2 * len(with))
+	for _, cmd := range with {
+		h := s.mon.cmd[cmd.id].hist
+		c.bulkStr(cmd.name)
+		c.array(4)
+		c.bulkStr("calls")
+		c.int(h.total)
+		c.bulkStr("histogram_usec")
+		var pairs []int64
+		h.cdf(func(usec, cum int64) { pairs = append(pairs, usec, cum) })
+		c.array(len(pairs))
+		for _, v := range pairs {
+			c.int(v)
+		}
+	}
+}
+
 // latencyStatsLines returns INFO latencystats: per command that ran,
 // latency_percentiles_usec_<name>:p50=..,p99=..,p99.9=.. (µs, 3 decimals).
 func (s *server) latencyStatsLines() []string {
@@ -448,5 +525,5 @@ func formatPercentiles(ps []float64) string {
 func init() {
 	registerCommands(&command{name: "latency", arity: -2, flags: flagAdmin | flagNoScript | flagLoading | flagStale, group: "server", since: "2.8.13",
 		summary: "A container for latency diagnostics commands", fn: cmdLatency,
-		subs: map[string]int{"history": 3, "latest": 2, "reset": -2, "help": 2}})
+		subs: map[string]int{"history": 3, "latest": 2, "reset": -2, "histogram": -2, "help": 2}})
 }

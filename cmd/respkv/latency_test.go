@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -112,6 +113,9 @@ func TestLatencySeriesRing(t *testing.T) {
 
 func TestLatencyErrors(t *testing.T) {
 	k := newCore(t)
+	if got := k.do("LATENCY HISTOGRAM"); got != "[]" { // nothing ran yet
+		t.Errorf("LATENCY HISTOGRAM: %s", got)
+	}
 	for line, want := range map[string]string{
 		"LATENCY":                 "(error) ERR wrong number of arguments for 'latency' command",
 		"LATENCY HISTORY":         "(error) ERR wrong number of arguments for 'latency|history' command",
@@ -326,5 +330,44 @@ func TestLatencyCycleEvents(t *testing.T) {
 			t.Fatalf("no eviction-cycle event: %v", events())
 		}
 		must(rdb.Set(ctx, "x", "y", 0).Result())
+	}
+}
+
+// LATENCY HISTOGRAM walks the histogram as Redis's (HdrHistogram's
+// logarithmic iterator from 1024 ns by powers of 2): the levels reported
+// are the highest values equivalent to 1024·2^k ns, in µs (1, 2, 4, 8, 16,
+// 33, 66, 132... as redis-server shows them), with the cumulative count,
+// where it grew.
+func TestLatencyHistogramCDF(t *testing.T) {
+	var h latencyHist
+	for range 3 {
+		h.record(time.Microsecond)
+	}
+	h.record(3 * time.Microsecond)
+	h.record(1500 * time.Microsecond)
+	h.record(1500 * time.Microsecond)
+	var got []int64
+	h.cdf(func(usec, cum int64) { got = append(got, usec, cum) })
+	if want := []int64{1, 3, 4, 4, 2113, 6}; !slices.Equal(got, want) {
+		t.Fatalf("cdf %v, want %v", got, want)
+	}
+	var levels []int64
+	var all latencyHist
+	for v := int64(1024); v <= 1<<30; v *= 2 {
+		all.record(time.Duration(v/1000) * time.Microsecond)
+	}
+	all.cdf(func(usec, _ int64) { levels = append(levels, usec) })
+	if want := []int64{1, 2, 4, 8, 16, 33, 66, 132, 264, 528}; !slices.Equal(levels[:10], want) {
+		t.Fatalf("levels %v", levels)
+	}
+	k := newCore(t)
+	k.s.commandDone(k.c, lookup([]byte("get")), nil, 3*time.Microsecond)
+	want := `["get", ["calls", (integer) 1, "histogram_usec", [(integer) 4, (integer) 1]], "get", ["calls", (integer) 1, "histogram_usec", [(integer) 4, (integer) 1]]]`
+	if got := k.do("LATENCY HISTOGRAM GET nosuch set get"); got != want {
+		t.Fatalf("LATENCY HISTOGRAM: %s", got)
+	}
+	// All: the commands that ran (the previous LATENCY HISTOGRAM too).
+	if got := k.do("LATENCY HISTOGRAM"); strings.Count(got, `"calls"`) != 2 || !strings.Contains(got, `"get", ["calls", (integer) 1, `) || !strings.Contains(got, `"latency", ["calls", (integer) 1, `) {
+		t.Fatalf("LATENCY HISTOGRAM (all): %s", got)
 	}
 }
