@@ -10,6 +10,9 @@ import (
 )
 
 func cmdPing(s *server, c *client, args [][]byte) {
+	if pubsubPing(c, args) {
+		return
+	}
 	switch len(args) {
 	case 1:
 		c.out = append(c.out, "+PONG\r\n"...)
@@ -32,6 +35,7 @@ func cmdReset(s *server, c *client, args [][]byte) {
 		c.discardMulti()
 	}
 	s.unwatchAll(c)
+	s.pubsubDrop(c)
 	c.db = 0
 	c.name = ""
 	c.authenticated = !s.authRequired() // Redis's clientSetDefaultAuth
@@ -99,6 +103,7 @@ func cmdClient(s *server, c *client, args [][]byte) {
 			return
 		}
 		var ids map[uint64]bool
+		typ := "" // TYPE normal or pubsub: subscribed mode or not
 		for j := 2; j < len(args); j++ {
 			switch {
 			case eqFold(args[j], "type") && j+1 < len(args):
@@ -107,9 +112,10 @@ func cmdClient(s *server, c *client, args [][]byte) {
 					c.errReply("ERR Unknown client type '" + string(t) + "'")
 					return
 				}
-				if !eqFold(t, "normal") {
+				if !eqFold(t, "normal") && !eqFold(t, "pubsub") {
 					ids = map[uint64]bool{}
 				}
+				typ = strings.ToLower(string(t))
 				j++
 			case eqFold(args[j], "id") && j+1 < len(args):
 				ids = map[uint64]bool{}
@@ -128,7 +134,7 @@ func cmdClient(s *server, c *client, args [][]byte) {
 		}
 		keys := make([]uint64, 0, len(s.clients))
 		for id := range s.clients {
-			if ids == nil || ids[id] {
+			if (ids == nil || ids[id]) && (typ != "normal" || !s.clients[id].ps.active()) && (typ != "pubsub" || s.clients[id].ps.active()) {
 				keys = append(keys, id)
 			}
 		}
@@ -191,8 +197,8 @@ func (s *server) clientLine(c *client) string {
 	if c.conn != nil {
 		obl = c.conn.Buffered()
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=N db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=%d oll=0 omem=%d tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2\n",
-		c.id, addr, laddr, c.name, (s.now-c.born)/1000, (s.now-c.last)/1000, c.db, multi, obl, obl, cmd)
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=-1 name=%s age=%d idle=%d flags=%s db=%d sub=%d psub=%d ssub=%d multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=%d oll=0 omem=%d tot-mem=0 events=r cmd=%s user=default redir=-1 resp=2\n",
+		c.id, addr, laddr, c.name, (s.now-c.born)/1000, (s.now-c.last)/1000, c.ps.flag(), c.db, c.ps.n(kindChannel), c.ps.n(kindPattern), c.ps.n(kindShard), multi, obl, obl, cmd)
 }
 
 // clientUnblock is CLIENT UNBLOCK id [TIMEOUT|ERROR], as Redis 7.0 parses

@@ -109,6 +109,9 @@ var configParams = []configParam{
 			return err
 		}, usage: "largest bulk argument, and so the largest string (default 512mb)"},
 	{name: "client-query-buffer-limit", get: func(s *server) string { return strconv.FormatInt(maxInput(s.cfg.MaxReq), 10) }},
+	{name: "client-output-buffer-limit", get: func(s *server) string { return s.cfg.OutputLimits.String() },
+		set:     func(cfg *Config, v string) error { return cfg.OutputLimits.set(v) },
+		mutable: true, usage: "output limits per client class: \"<class> <hard> <soft> <seconds> ...\" (class normal, replica or pubsub; a client over hard, or over soft for longer than seconds, is closed; enforced for pubsub)"},
 	{name: "port", get: func(s *server) string { _, p, _ := net.SplitHostPort(s.cfg.Addr); return p },
 		set: func(cfg *Config, v string) error {
 			n, err := parseIntArg(v, 0, 65535)

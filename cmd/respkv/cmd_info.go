@@ -140,6 +140,9 @@ func cmdInfo(s *server, c *client, args [][]byte) {
 		for _, ln := range eventloopInfo(s.loop) {
 			b.WriteString(ln + "\r\n")
 		}
+		for _, ln := range s.pubsubInfo() {
+			b.WriteString(ln + "\r\n")
+		}
 	}
 	if section("replication") {
 		add("Replication", "role:master", "connected_slaves:0", "master_failover_state:no-failover",

@@ -31,6 +31,8 @@ type Config struct {
 	MaxMemory       int64  // bytes; 0 = no limit
 	MaxMemoryPolicy string // see maxmemory.go; "" = noeviction
 
+	OutputLimits obufLimits // client-output-buffer-limit (pubsub.go)
+
 	RequirePass   string // password of the default user; "" = none (AUTH refused)
 	ProtectedMode bool   // without a password, refuse connections from outside loopback
 
@@ -71,6 +73,7 @@ type server struct {
 	watched    [numDBs]map[string][]*client
 	nwatched   int // clients watching something
 	loading    bool
+	ps         pubsubState
 	shutdown   bool
 	aof        *aof
 	aofErr     error     // the AOF writer is failing: writes are refused (MISCONF)
@@ -124,6 +127,7 @@ type client struct {
 	born     int64
 	last     int64
 	lastCmd  *command
+	ps       *clientPubsub // subscriptions (pubsub.go); nil until the first
 
 	closing bool // close after the replies are written
 
@@ -291,6 +295,9 @@ func (s *server) call(c *client, args [][]byte) {
 		return
 	}
 	if s.mm.on && s.oomRefuses(c, cmd) {
+		return
+	}
+	if c.ps.active() && s.pubsubRefuses(c, cmd, args) {
 		return
 	}
 	if c.multi && cmd.flags&flagNoQueue == 0 {

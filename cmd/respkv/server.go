@@ -217,6 +217,7 @@ func (s *server) onClose(conn *stream.Conn[server], err error) {
 	s.unblock(c)
 	c.held = nil
 	c.heldBytes = 0
+	s.pubsubDrop(c)
 	c.closing = true
 	c.conn = nil
 	if s.shutdown && len(s.clients) == 0 {
@@ -265,6 +266,7 @@ func (s *server) flushClient(c *client) {
 		}
 	}
 	if c.closing {
+		s.pubsubDrop(c) // Redis frees the client once the reply is written
 		c.conn.Close()
 	}
 }
