@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"math/big"
 	"slices"
 )
 
@@ -397,49 +396,11 @@ func cmdZscan(s *server, c *client, args [][]byte) {
 
 // ---- blocking pops ----
 
-// zsetParseTimeout parses a blocking command's timeout in seconds as Redis
-// 7.0's getTimeoutFromObjectOrReply: a long double times 1000, rounded up
-// to a millisecond; negative, or beyond the int64 range (where C's
-// conversion gives LLONG_MIN: "inf", "1e16"), is "timeout is negative". It
-// returns the deadline in unix ms, 0 for none (0, or a deadline past the
-// int64 range).
-func zsetParseTimeout(s *server, c *client, arg []byte) (int64, bool) {
-	x, inf, ok := longDouble(arg)
-	if !ok {
-		c.errReply("ERR timeout is not a float or out of range")
-		return 0, false
-	}
-	if inf {
-		c.errReply("ERR timeout is negative")
-		return 0, false
-	}
-	ms := new(big.Float).SetPrec(64).Mul(x, big.NewFloat(1000))
-	if ms.Sign() < 0 {
-		if ms.Cmp(big.NewFloat(-1)) <= 0 {
-			c.errReply("ERR timeout is negative")
-			return 0, false
-		}
-		return 0, true // rounded up to 0
-	}
-	if ms.Cmp(new(big.Float).SetInt64(math.MaxInt64)) > 0 {
-		c.errReply("ERR timeout is negative")
-		return 0, false
-	}
-	t, acc := ms.Int64()
-	if acc == big.Below {
-		t++
-	}
-	if t == 0 || t > math.MaxInt64-s.now {
-		return 0, true
-	}
-	return s.now + t, true
-}
-
 func cmdBzpopmin(s *server, c *client, args [][]byte) { bzpopGeneric(s, c, args, false) }
 func cmdBzpopmax(s *server, c *client, args [][]byte) { bzpopGeneric(s, c, args, true) }
 
 func bzpopGeneric(s *server, c *client, args [][]byte, maxSide bool) {
-	deadline, ok := zsetParseTimeout(s, c, args[len(args)-1])
+	deadline, ok := s.parseTimeout(c, args[len(args)-1])
 	if !ok {
 		return
 	}
@@ -451,7 +412,7 @@ func cmdBzmpop(s *server, c *client, args [][]byte) {
 	if !ok {
 		return
 	}
-	deadline, ok := zsetParseTimeout(s, c, args[1])
+	deadline, ok := s.parseTimeout(c, args[1])
 	if !ok {
 		return
 	}
