@@ -5,6 +5,7 @@ package stream_test
 import (
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +21,20 @@ type pingState struct {
 // benchEcho measures round trips of size-byte messages between a stream
 // client and a stream echo server on one loop, driven by Dispatch.
 func benchEcho(b *testing.B, network string, size int) {
+	benchEchoCfg(b, network, size, stream.Config{})
+}
+
+// cpuTime returns the CPU time the process has used (user and system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchEchoCfg is benchEcho with cfg on both sides. Besides the wall time
+// it reports the process's CPU time per round trip (cpu-ns/op), which a
+// machine busy with other work disturbs less.
+func benchEchoCfg(b *testing.B, network string, size int, cfg stream.Config) {
 	addr := "127.0.0.1:0"
 	if network == "unix" {
 		addr = sockPath(b)
@@ -29,7 +44,7 @@ func benchEcho(b *testing.B, network string, size int) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	ln, err := stream.Listen(l, network, addr, stream.Config{}, stream.Handler[pingState]{
+	ln, err := stream.Listen(l, network, addr, cfg, stream.Handler[pingState]{
 		OnData: func(_ *pingState, c *stream.Conn[pingState], in []byte) int {
 			c.Write(in)
 			return len(in)
@@ -39,7 +54,7 @@ func benchEcho(b *testing.B, network string, size int) {
 		b.Fatal(err)
 	}
 	st := pingState{msg: make([]byte, size), want: size}
-	_, err = stream.Dial(l, network, ln.Addr().String(), time.Second, stream.Config{}, stream.Handler[pingState]{
+	_, err = stream.Dial(l, network, ln.Addr().String(), time.Second, cfg, stream.Handler[pingState]{
 		OnOpen: func(s *pingState, c *stream.Conn[pingState]) { c.Write(s.msg) },
 		OnData: func(s *pingState, c *stream.Conn[pingState], in []byte) int {
 			s.got += len(in)
@@ -63,13 +78,22 @@ func benchEcho(b *testing.B, network string, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	st.rounds = 0
+	cpu := cpuTime()
 	for st.rounds < b.N {
 		if err := l.Dispatch(-1, &st); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 	ln.Close()
+}
+
+// BenchmarkEchoTCP64Timeouts is EchoTCP64 with the three timeouts set on
+// both sides: the cost of timing the activity (a clock reading per read
+// and per write, no timer operation).
+func BenchmarkEchoTCP64Timeouts(b *testing.B) {
+	benchEchoCfg(b, "tcp", 64, stream.Config{IdleTimeout: time.Hour, ReadTimeout: time.Hour, WriteTimeout: time.Hour})
 }
 
 func BenchmarkEchoTCP64(b *testing.B)    { benchEcho(b, "tcp", 64) }
