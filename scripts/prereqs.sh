@@ -5,6 +5,7 @@
 #   a C compiler, for go test -race       (apt package gcc, with libc6-dev)
 #   redis-cli and redis-benchmark         (apt package redis-tools)
 #   redis-server                          (apt package redis-server)
+#   openssl, for the TLS interop test     (apt package openssl)
 #
 # On Debian or Ubuntu it runs apt-get as root, or through sudo when sudo needs
 # no password. Anywhere else, or without those rights, it prints exactly what
@@ -37,6 +38,7 @@ cc=$(go env CC); cc=${cc%% *}
 command -v "${cc:-gcc}" >/dev/null 2>&1 || pkgs+=(gcc libc6-dev)
 command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 || pkgs+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || pkgs+=(redis-server)
+command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
 
 if [ ${#pkgs[@]} -gt 0 ]; then
   sudo=()
@@ -50,6 +52,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
       command -v redis-cli >/dev/null 2>&1 && command -v redis-benchmark >/dev/null 2>&1 ||
         echo "  - redis-cli and redis-benchmark: Debian/Ubuntu redis-tools, Fedora redis, macOS brew install redis"
       command -v redis-server >/dev/null 2>&1 || echo "  - redis-server: Debian/Ubuntu redis-server, Fedora redis, macOS brew install redis"
+      command -v openssl >/dev/null 2>&1 || echo "  - openssl: Debian/Ubuntu and Fedora openssl, macOS brew install openssl"
       if command -v apt-get >/dev/null 2>&1; then
         echo "Run:  sudo apt-get install -y --no-install-recommends ${pkgs[*]}"
       fi
@@ -62,7 +65,7 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq >/dev/null
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  for c in "${cc:-gcc}" redis-cli redis-benchmark redis-server; do
+  for c in "${cc:-gcc}" redis-cli redis-benchmark redis-server openssl; do
     command -v "$c" >/dev/null 2>&1 || die "apt-get installed ${pkgs[*]}, yet $c is still not in PATH ($PATH)."
   done
 fi

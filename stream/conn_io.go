@@ -176,6 +176,9 @@ func (c *Conn[S]) discard() {
 }
 
 func (c *Conn[S]) closeGracefully() {
+	if c.tl != nil {
+		c.tl.closeNotify()
+	}
 	c.state = stClosing
 	c.in = nil
 	if c.pending() == 0 {
@@ -280,7 +283,7 @@ func (c *Conn[S]) read(s *S) {
 		// Input kept with room to spare (ReserveInput) is read into at
 		// once, saving a copy.
 		buf, direct := c.e.readBuf(size), false
-		if spare := cap(c.in) - len(c.in); len(c.in) > 0 && (spare >= size || c.inReserved && spare > 0) {
+		if spare := cap(c.in) - len(c.in); len(c.in) > 0 && c.tl == nil && (spare >= size || c.inReserved && spare > 0) {
 			buf, direct = c.in[len(c.in):cap(c.in)], true
 			buf = buf[:min(len(buf), max(budget, size))]
 		}
@@ -318,6 +321,10 @@ func (c *Conn[S]) read(s *S) {
 // deliver offers the kept input followed by data to OnData and keeps what
 // it does not consume.
 func (c *Conn[S]) deliver(s *S, data []byte) {
+	if c.tl != nil && data != nil && !c.tl.plain {
+		c.tl.input(s, data) // TLS: data is ciphertext
+		return
+	}
 	in := data
 	kept := len(c.in) > 0
 	if kept {
@@ -377,6 +384,9 @@ func (c *Conn[S]) deliver(s *S, data []byte) {
 
 // atEOF handles the end of the peer's output.
 func (c *Conn[S]) atEOF(s *S) {
+	if c.tl != nil && !c.tl.atEOF(s) {
+		return
+	}
 	c.eof = true
 	if len(c.in) > 0 {
 		c.deliver(s, nil) // the final offer

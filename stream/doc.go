@@ -130,7 +130,7 @@
 // [Listener.Addr]), [Listen] and [Dial] must be called on it, from a
 // callback of the loop or by the loop's owner between dispatches. Nothing
 // here is safe for concurrent use, and no goroutine is started except the
-// one described below (a host name's resolution). To write
+// two described below (a host name's resolution, a TLS handshake). To write
 // to a connection from another goroutine, send the data into the loop with
 // a calloop channel and write it from the channel's callback. A call from
 // the wrong goroutine is not detected at run time; the race detector
@@ -158,6 +158,38 @@
 // closing the loop cancel the resolution's context, and closing the loop
 // waits for the goroutine. IPv4 and IPv6 addresses are tried in turn, not
 // raced (no Happy Eyeballs).
+//
+// # TLS
+//
+// [ListenTLS] and [DialTLS] make TLS connections with the standard
+// crypto/tls, behind the same [Handler] and [Conn]: OnOpen follows the
+// handshake, OnData sees plaintext, Write encrypts, Close and CloseWrite
+// send close_notify, and [Conn.ConnectionState] describes the session. A
+// failed or timed-out handshake ([TLSConfig.HandshakeTimeout]) reaches
+// OnClose with the error, without OnOpen.
+//
+// crypto/tls has no API to run a handshake step by step: a handshake is
+// one call (tls.Conn.Handshake) that reads and writes its transport until
+// it is done, and an error from the transport during it, even a temporary
+// one, fails the handshake for good. Once the handshake is complete,
+// though, tls.Conn.Read treats a temporary net.Error from its transport as
+// "try again later" without recording it (a record received in part is
+// finished by a later Read), and Write writes whole records. So each
+// handshake runs on a goroutine of its own, over an in-memory transport
+// that the loop feeds with what the socket receives and drains into the
+// socket (a calloop.Ping wakes the loop for the handshake's output), and
+// the goroutine ends with the handshake. From then on the tls.Conn belongs
+// to the loop goroutine: the bytes read from the socket are decrypted on
+// the loop and delivered by the ordinary rules, and Write seals records
+// into the connection's output buffer, with backpressure, coalescing and
+// timeouts as for a plain connection. A connection costs a goroutine only
+// while it handshakes, and a slow or stalled handshake never holds up the
+// loop. (A goroutine per connection, bridged to the loop over a socket
+// pair, would cost two more descriptors, a goroutine for the connection's
+// whole life and two more system calls per message in each direction, and
+// would lose the reason of a close on the way.) TLS 1.2 renegotiation is
+// not supported: it would need a handshake on the loop. tls.Config
+// callbacks run on the handshake's goroutine.
 //
 // # Platforms
 //
