@@ -73,14 +73,15 @@ type Loop[S any] struct {
 	running  atomic.Bool
 	closeReq atomic.Bool
 
-	st     *loopStats           // instrumentation (stats.go), or nil
-	vc     *VirtualClock        // the clock (clock.go), or nil: monotonic
-	tnames map[uint32]timerName // names of timers (stats.go)
-	snames map[uint32]timerName // names of the other sources, by slot index
-	wakeAt time.Time            // a real-time bound on this iteration's sleep (wakeBy), or zero
-	nprio  int                  // sources with a priority other than the default (priority.go)
-	pbuf   []poller.Event       // priority.go: the batch sorted by class
-	pends  [nClasses]int        // priority.go: where each class's events end in the sorted batch
+	st      *loopStats           // instrumentation (stats.go), or nil
+	vc      *VirtualClock        // the clock (clock.go), or nil: monotonic
+	tnames  map[uint32]timerName // names of timers (stats.go)
+	snames  map[uint32]timerName // names of the other sources, by slot index
+	wakeAt  time.Time            // a real-time bound on this iteration's sleep (wakeBy), if wakeSet
+	wakeSet bool
+	nprio   int            // sources with a priority other than the default (priority.go)
+	pbuf    []poller.Event // priority.go: the batch sorted by class
+	pends   [nClasses]int  // priority.go: where each class's events end in the sorted batch
 }
 
 type slotKind uint8
@@ -317,11 +318,11 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 	if len(l.synthNext) > 0 || len(l.idles) > 0 || l.err != nil {
 		timeout = 0
 	}
-	if !l.wakeAt.IsZero() {
+	if l.wakeSet {
 		if d := max(time.Until(l.wakeAt), 0); timeout < 0 || d < timeout {
 			timeout = d
 		}
-		l.wakeAt = time.Time{}
+		l.wakeSet = false
 	}
 	var start int64
 	if timeout != 0 && l.timers.len() > 0 {
@@ -398,8 +399,8 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 // clock: a before-sleep hook (a nested loop on the monotonic clock in a
 // loop on a virtual one) calls it in every iteration that needs it.
 func (l *Loop[S]) wakeBy(t time.Time) {
-	if l.wakeAt.IsZero() || t.Before(l.wakeAt) {
-		l.wakeAt = t
+	if !l.wakeSet || t.Before(l.wakeAt) {
+		l.wakeAt, l.wakeSet = t, true
 	}
 }
 

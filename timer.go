@@ -164,7 +164,10 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 		return // the heaps were empty at the poll: every timer is newer
 	}
 	ts := &l.timers
-	hp := ts.hp(c)
+	hp := &ts.heap
+	if c != clsDefault {
+		hp = ts.hp(c)
+	}
 	limit := l.timerSeq
 	// Rounds of at most timerRound timers keep l.due small and cache-hot
 	// even when a million timers are due at once.

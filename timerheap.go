@@ -114,7 +114,7 @@ func (ts *timerSet[S]) setClass(id uint32, c uint8) {
 	e := (*ts.hp(t.cls))[t.pos]
 	ts.remove(t.cls, int(t.pos))
 	t.cls = c
-	ts.insert(e)
+	ts.insert(c, e)
 }
 
 func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uint32 {
@@ -178,12 +178,27 @@ func (ts *timerSet[S]) push(id uint32) {
 		return
 	}
 	ts.seq++
-	ts.insert(heapEntry{when: t.when, seq: ts.seq, id: id})
+	e := heapEntry{when: t.when, seq: ts.seq, id: id}
+	if t.cls != clsDefault {
+		ts.insert(t.cls, e)
+		return
+	}
+	// insert, inlined for the default class.
+	h := ts.heap
+	if len(h) == cap(h) {
+		n := make([]heapEntry, len(h), max(64, 2*cap(h)))
+		copy(n, h)
+		h = n
+	}
+	t.pos = int32(len(h))
+	h = append(h, e)
+	ts.heap = h
+	ts.up(h, len(h)-1)
 }
 
-// insert adds e to the heap of its timer's class.
-func (ts *timerSet[S]) insert(e heapEntry) {
-	hp := ts.hp(ts.item(e.id).cls)
+// insert adds e to the heap of class c.
+func (ts *timerSet[S]) insert(c uint8, e heapEntry) {
+	hp := ts.hp(c)
 	h := *hp
 	if len(h) == cap(h) {
 		// Double, rather than append's gentler growth for big slices:
@@ -223,7 +238,10 @@ func (ts *timerSet[S]) reschedule(id uint32, when int64) {
 
 // remove takes entry i off the heap of class c.
 func (ts *timerSet[S]) remove(c uint8, i int) {
-	hp := ts.hp(c)
+	hp := &ts.heap
+	if c != clsDefault {
+		hp = ts.hp(c)
+	}
 	h := *hp
 	ts.item(h[i].id).pos = -1
 	last := len(h) - 1
