@@ -221,7 +221,11 @@ func (g *gen) int() string {
 // command returns one random command.
 func (g *gen) command() []string {
 	k := g.key
-	switch g.r.IntN(62) {
+	n := g.r.IntN(62 + 30)
+	if n >= 62 {
+		return g.listCommand()
+	}
+	switch n {
 	case 0, 1:
 		return []string{"GET", k()}
 	case 2, 3:
@@ -396,6 +400,109 @@ func (g *gen) command() []string {
 		return []string{"HELLO", g.pick([]string{"2", "4", "abc", "-1"})}
 	default:
 		return []string{"PING"}
+	}
+}
+
+// diffTimeouts are blocking-command timeouts that answer at once (errors)
+// or within milliseconds: nothing pushes to a key while its connection
+// waits, so every wait ends with the timeout (0 and -0.5 would wait forever).
+var diffTimeouts = []string{"0.01", "0.001", "0.0001", "-1", "-1.5", "abc", "", " 1", "1e16", "inf", "-inf", "nan",
+	"9223372036854775807", "9223372036854776", "0x0.1p-6"}
+
+func (g *gen) where() string {
+	return g.pick([]string{"LEFT", "RIGHT", "left", "Right", "MIDDLE", ""})
+}
+
+// listCommand returns a random list or blocking list command.
+func (g *gen) listCommand() []string {
+	k := g.key
+	vals := func(c []string) []string {
+		for range 1 + g.r.IntN(4) {
+			c = append(c, g.val())
+		}
+		return c
+	}
+	keys := func(c []string) []string {
+		for range 1 + g.r.IntN(3) {
+			c = append(c, k())
+		}
+		return c
+	}
+	idx := func() string { // mostly small indexes, sometimes edge values
+		if g.r.IntN(3) > 0 {
+			return strconv.Itoa(g.r.IntN(12) - 6)
+		}
+		return g.int()
+	}
+	switch n := g.r.IntN(24); n {
+	case 0, 1, 19, 20, 21, 22, 23:
+		if n >= 19 { // plain elements, so that LREM, LPOS and LINSERT find them
+			c := []string{g.pick([]string{"LPUSH", "RPUSH"}), k()}
+			for range 1 + g.r.IntN(6) {
+				c = append(c, strconv.Itoa(g.r.IntN(4)))
+			}
+			return c
+		}
+		return vals([]string{g.pick([]string{"LPUSH", "RPUSH"}), k()})
+	case 2:
+		return vals([]string{g.pick([]string{"LPUSHX", "RPUSHX"}), k()})
+	case 3:
+		c := []string{g.pick([]string{"LPOP", "RPOP"}), k()}
+		for range g.r.IntN(3) {
+			c = append(c, idx())
+		}
+		return c
+	case 4:
+		return []string{"LRANGE", k(), idx(), idx()}
+	case 5:
+		return []string{g.pick([]string{"LLEN", "LINDEX"}), k(), idx()}[:2+g.r.IntN(2)]
+	case 6:
+		return []string{"LSET", k(), idx(), g.val()}
+	case 7:
+		return []string{"LINSERT", k(), g.pick([]string{"BEFORE", "after", "x"}), strconv.Itoa(g.r.IntN(4)), g.val()}
+	case 8:
+		return []string{"LREM", k(), idx(), strconv.Itoa(g.r.IntN(4))}
+	case 9:
+		return []string{"LTRIM", k(), idx(), idx()}
+	case 10, 11:
+		c := []string{"LPOS", k(), strconv.Itoa(g.r.IntN(4))}
+		for range g.r.IntN(4) {
+			c = append(c, g.pick([]string{"RANK", "COUNT", "MAXLEN", "rank", "FOO"}))
+			if g.r.IntN(8) > 0 {
+				c = append(c, idx())
+			}
+		}
+		return c
+	case 12:
+		return []string{"LMOVE", k(), k(), g.where(), g.where()}
+	case 13:
+		return []string{"RPOPLPUSH", k(), k()}
+	case 14:
+		c := []string{"LMPOP", g.pick([]string{"1", "2", "3", "0", "-1", "abc", "9223372036854775807"})}
+		c = keys(c)
+		c = append(c, g.where())
+		if g.r.IntN(2) == 0 {
+			c = append(c, g.pick([]string{"COUNT", "count", "FOO"}), g.int())
+		}
+		return c
+	case 15:
+		return append(keys([]string{g.pick([]string{"BLPOP", "BRPOP"})}), g.pick(diffTimeouts))
+	case 16:
+		return []string{"BLMOVE", k(), k(), g.where(), g.where(), g.pick(diffTimeouts)}
+	case 17:
+		return []string{"BRPOPLPUSH", k(), k(), g.pick(diffTimeouts)}
+	case 18:
+		c := keys([]string{"BLMPOP", g.pick(diffTimeouts), g.pick([]string{"1", "2", "3", "0", "abc"})})
+		c = append(c, g.where())
+		if g.r.IntN(2) == 0 {
+			c = append(c, "COUNT", g.int())
+		}
+		return c
+	default:
+		// Wrong arities and the type of what the list commands built.
+		cs := [][]string{{"LPUSH", k()}, {"LPOP"}, {"LMOVE", k(), k(), "LEFT"}, {"BLPOP", k()},
+			{"TYPE", k()}, {"OBJECT", "ENCODING", k()}, {"LMPOP", "1"}, {"LPOS", k()}}
+		return cs[g.r.IntN(len(cs))]
 	}
 }
 
