@@ -103,3 +103,38 @@ func ExampleVirtualClock() {
 	// fired 1h0m0s at 1h30m0s
 	// fired 24h0m0s at 48h0m0s
 }
+
+// Two readers of a loop's figures, each with a window of its own: a
+// logger reads the longest callback of every period, and an exporter's
+// reads elsewhere take nothing from it. (A virtual clock makes the
+// durations exact here.)
+func ExampleStatsReader() {
+	type App struct{}
+	clock := calloop.NewVirtualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	l, err := calloop.New[App](calloop.WithStats(), calloop.WithClock(clock))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	logger, exporter := l.NewStatsReader(), l.NewStatsReader()
+	defer logger.Close()
+	defer exporter.Close()
+
+	var app App
+	work := func(d time.Duration) {
+		l.AddIdle(func(*App) { clock.Advance(d) }) // a callback that takes d
+		l.Dispatch(0, &app)
+	}
+	work(30 * time.Millisecond)
+	exporter.Read() // the exporter's window ends here; the logger's goes on
+	work(10 * time.Millisecond)
+	st := logger.Read()
+	fmt.Println("logger window:", st.WindowMaxCallback, "overall:", st.MaxCallback)
+	work(20 * time.Millisecond)
+	fmt.Println("logger window:", logger.Read().WindowMaxCallback)
+	fmt.Println("exporter window:", exporter.Read().WindowMaxCallback)
+	// Output:
+	// logger window: 30ms overall: 30ms
+	// logger window: 20ms
+	// exporter window: 20ms
+}
