@@ -103,17 +103,6 @@ type Conn[S any] struct {
 	fd  int
 	id  uint64
 
-	// The connection's one timer (see conn_timer.go), a child of its
-	// source, and the times it watches.
-	tm      calloop.Token                           // zero: none
-	tmAt    time.Time                               // its deadline
-	tmFn    func(*S, time.Time) calloop.TimerAction // c.onTimer, bound once
-	phaseAt time.Time                               // dial (stDialing), close (stClosing, closeAfterDrain) or linger (stLinger) deadline; zero: none
-	actAt   time.Time                               // last input read or output written (IdleTimeout)
-	rdAt    time.Time                               // last input read, or reading (re)started (ReadTimeout)
-	wrAt    time.Time                               // last output written while refused, or the first refusal (WriteTimeout)
-	rdOn    bool                                    // reading was wanted when last seen (ReadTimeout)
-
 	// The state model (see conn_state.go).
 	state    connState
 	wr       wrState
@@ -160,13 +149,23 @@ type Conn[S any] struct {
 
 	raddr, laddr net.Addr
 	ctx          any
-	vals         connValues   // the values of ConnKeys (conn_value.go)
-	tl           *tlsLayer[S] // TLS (tls.go); nil for a plain connection
+	vals         connValues // the values of ConnKeys (conn_value.go)
 
 	// The listener that accepted the connection, and its neighbours in
 	// the listener's list of open connections.
 	ln             *Listener[S]
 	lnPrev, lnNext *Conn[S]
+
+	// The connection's one timer (see conn_timer.go), a child of its
+	// source, and the times it watches.
+	tm      calloop.Token                           // zero: none
+	tmAt    time.Time                               // its deadline
+	tmFn    func(*S, time.Time) calloop.TimerAction // c.onTimer, bound once
+	phaseAt time.Time                               // dial (stDialing), close (stClosing, closeAfterDrain) or linger (stLinger) deadline; zero: none
+	actAt   time.Time                               // last input read or output written (IdleTimeout)
+	rdAt    time.Time                               // last input read, or reading (re)started (ReadTimeout)
+	wrAt    time.Time                               // last output written while refused, or the first refusal (WriteTimeout)
+	rdOn    bool                                    // reading was wanted when last seen (ReadTimeout)
 }
 
 func newConn[S any](e *engine[S], sh *shared[S], fd int, raddr net.Addr, st connState) *Conn[S] {
@@ -233,9 +232,6 @@ func (c *Conn[S]) Buffered() int { return c.pending() }
 func (c *Conn[S]) Write(p []byte) (int, error) {
 	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq {
 		return 0, ErrClosed
-	}
-	if c.tl != nil && !c.tl.raw {
-		return c.tl.write(p) // TLS: encrypted into Write calls of its own
 	}
 	n := len(p)
 	if n == 0 {
@@ -304,7 +300,7 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 // MaxOutput) and the same errors. It lets a server send a large value from
 // where it lives, with no copy in the connection. Loop goroutine only.
 func (c *Conn[S]) WriteRef(p []byte, release func()) (int, error) {
-	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq || len(p) < refMin || c.tl != nil {
+	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq || len(p) < refMin {
 		n, err := c.Write(p)
 		if release != nil {
 			release()
@@ -376,9 +372,6 @@ func (c *Conn[S]) CloseWrite() error {
 	}
 	if c.noHalf {
 		return errNoHalfClose
-	}
-	if c.tl != nil {
-		c.tl.closeNotify()
 	}
 	c.wr = wrShutting
 	if c.state == stOpen {
