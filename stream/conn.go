@@ -149,7 +149,8 @@ type Conn[S any] struct {
 
 	raddr, laddr net.Addr
 	ctx          any
-	vals         connValues // the values of ConnKeys (conn_value.go)
+	vals         connValues   // the values of ConnKeys (conn_value.go)
+	tl           *tlsLayer[S] // TLS (tls.go); nil for a plain connection
 
 	// The listener that accepted the connection, and its neighbours in
 	// the listener's list of open connections.
@@ -233,6 +234,9 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq {
 		return 0, ErrClosed
 	}
+	if c.tl != nil && !c.tl.raw {
+		return c.tl.write(p) // TLS: encrypted into Write calls of its own
+	}
 	n := len(p)
 	if n == 0 {
 		return 0, nil
@@ -300,7 +304,7 @@ func (c *Conn[S]) Write(p []byte) (int, error) {
 // MaxOutput) and the same errors. It lets a server send a large value from
 // where it lives, with no copy in the connection. Loop goroutine only.
 func (c *Conn[S]) WriteRef(p []byte, release func()) (int, error) {
-	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq || len(p) < refMin {
+	if (c.state != stOpen && c.state != stDialing) || c.wr != wrOpen || c.closeReq || len(p) < refMin || c.tl != nil {
 		n, err := c.Write(p)
 		if release != nil {
 			release()
@@ -372,6 +376,9 @@ func (c *Conn[S]) CloseWrite() error {
 	}
 	if c.noHalf {
 		return errNoHalfClose
+	}
+	if c.tl != nil {
+		c.tl.closeNotify()
 	}
 	c.wr = wrShutting
 	if c.state == stOpen {
