@@ -181,14 +181,13 @@ func TestReapRace(t *testing.T) {
 				runtime.Gosched()
 			}
 		})
+		t.Cleanup(func() { stop.Store(true); wg.Wait() }) // even if the test fails
 		for range n {
 			_, err := Start(l, Cmd[app]{Path: "/bin/sh", Args: []string{"sh", "-c", "exit 7"},
 				OnExit: func(a *app, p *Process[app], st *os.ProcessState, err error) {
 					exits[p.Pid()] = append(exits[p.Pid()], exit{st, err})
 				}})
 			if err != nil {
-				stop.Store(true)
-				wg.Wait()
 				t.Fatal(err)
 			}
 		}
