@@ -78,6 +78,14 @@ func TestAcceptEMFILEBackoff(t *testing.T) {
 	if a, m := attempts.Load(), emfile.Load(); a > m+1 {
 		t.Errorf("%d accept calls for %d EMFILE failures: not backing off", a, m)
 	}
+	// The back-off timer is a child of the listener's source.
+	var tm calloop.Token
+	e.waitFor("a back-off timer", func(*echoState) bool { tm = ln.BackoffTimer(); return !tm.IsZero() })
+	e.do(func(*echoState) {
+		if p, ok, err := e.l.Parent(tm); err == nil && (!ok || p != ln.Token()) {
+			t.Errorf("Parent(back-off timer) = %v %v, want the listener %v", p, ok, ln.Token())
+		}
+	})
 	release()
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	e.waitFor("accepted", func(s *echoState) bool { return s.opened == 1 })

@@ -33,3 +33,10 @@ func (c *Conn[S]) TimerToken() calloop.Token { return c.tm }
 // SetTimerTrace sets a function called at every creation or move of a
 // connection's timer; nil removes it.
 func SetTimerTrace(fn func()) { timerTrace = fn }
+
+// BackoffTimer returns the token of the listener's back-off timer (zero:
+// none), for tests.
+func (ln *Listener[S]) BackoffTimer() calloop.Token { return ln.timer }
+
+// Token returns the token of the listener's source, for tests.
+func (ln *Listener[S]) Token() calloop.Token { return ln.tok }

@@ -306,4 +306,8 @@ func (ln *Listener[S]) pause() {
 		}
 		return calloop.Drop()
 	})
+	if !ln.timer.IsZero() {
+		// A child of the listener's source: removed with it.
+		ln.reg.Adopt(ln.timer)
+	}
 }
