@@ -172,6 +172,9 @@ func (in *instance) beginShutdown() {
 	})
 }
 
+// clientKey attaches a connection's client state to it.
+var clientKey = stream.NewConnKey[*client]("respkv client")
+
 func (s *server) onOpen(conn *stream.Conn[server]) {
 	if s.denied(conn.RemoteAddr()) {
 		conn.Write([]byte(errProtectedMode))
@@ -180,7 +183,7 @@ func (s *server) onOpen(conn *stream.Conn[server]) {
 		return
 	}
 	c := s.newClient(conn)
-	conn.SetContext(c)
+	clientKey.Set(conn, c)
 	s.clients[c.id] = c
 	s.stats.connections++
 	if s.shutdown {
@@ -189,7 +192,7 @@ func (s *server) onOpen(conn *stream.Conn[server]) {
 }
 
 func (s *server) onData(conn *stream.Conn[server], in []byte) int {
-	c, _ := conn.Context().(*client)
+	c := clientKey.Get(conn)
 	if c == nil || c.closing {
 		return len(in)
 	}
@@ -208,7 +211,7 @@ func (s *server) onData(conn *stream.Conn[server], in []byte) int {
 }
 
 func (s *server) onClose(conn *stream.Conn[server], err error) {
-	c, _ := conn.Context().(*client)
+	c := clientKey.Get(conn)
 	if c == nil {
 		return
 	}
