@@ -112,6 +112,9 @@ func (l *Loop[S]) Remove(t Token) error {
 			r.removed()
 		}
 		l.release(t.id)
+		if r, ok := src.(Remover); ok {
+			r.Removed()
+		}
 		return errors.Join(kerr, err)
 	case kindIdle:
 		l.unqueueIdle(t)

@@ -24,7 +24,9 @@ import (
 //     fails the iteration (see [Loop.Fail]) and leaves the source in place.
 //   - Unregister when the source is disabled or removed (by itself or with
 //     its parent), after its children. It deregisters the descriptors with
-//     r; the loop silences or removes the children itself.
+//     r; the loop silences or removes the children itself. Unregister
+//     cannot tell a Disable from a removal: a source that owns resources
+//     (descriptors to close) also implements [Remover].
 type Source[S any] interface {
 	Register(r *Registrar) error
 	Process(s *S, sub uint16, ev Events) (Action, error)
@@ -37,6 +39,18 @@ type Source[S any] interface {
 // [Registrar.Ready], which also keeps the loop from sleeping).
 type BeforeSleeper interface {
 	BeforeSleep(r *Registrar) error
+}
+
+// Remover is implemented by a custom source that must learn of its removal,
+// as opposed to a Disable, to release what it owns: close its descriptors,
+// stop its goroutines, drop its buffers. The loop calls Removed on its
+// goroutine, once, when the source is removed: by [Loop.Remove] of its
+// token or of an ancestor's, or by [Loop.Close]. Removed comes after
+// Unregister when the source was enabled, and alone when it was disabled
+// (its Unregister ran at the Disable). The source's Registrar is already
+// closed then, and its children are gone.
+type Remover interface {
+	Removed()
 }
 
 // remover is implemented by built-in sources that must learn of their removal
