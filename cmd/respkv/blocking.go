@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/calloop-go/calloop"
@@ -67,16 +68,21 @@ func (s *server) mayBlock(c *client) bool {
 func (s *server) blockClient(c *client, keys [][]byte, deadline int64, serve func(s *server, c *client, key []byte) bool, timeout func(c *client)) {
 	st := &blockState{dbi: c.db, deadline: deadline, serve: serve, timeout: timeout}
 	bl := &s.bl
+	// Repeated keys count once. A client names as many keys as it likes:
+	// past a few, a set keeps this linear (a scan per key was quadratic,
+	// seconds of a stalled loop for one command of 60,000 keys).
+	var seen map[string]struct{}
+	if len(keys) > 8 {
+		seen = make(map[string]struct{}, len(keys))
+	}
 	for _, k := range keys {
 		ks := string(k)
-		dup := false
-		for _, o := range st.keys {
-			if o == ks {
-				dup = true
-				break
+		if seen != nil {
+			if _, dup := seen[ks]; dup {
+				continue
 			}
-		}
-		if dup {
+			seen[ks] = struct{}{}
+		} else if slices.Contains(st.keys, ks) {
 			continue
 		}
 		st.keys = append(st.keys, ks)

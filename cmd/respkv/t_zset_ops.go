@@ -118,14 +118,29 @@ func zsetOpGeneric(s *server, c *client, args [][]byte, dst []byte, numIdx int, 
 		return
 	}
 	src := make([]zopSrc, setnum)
+	// A key named twice is one source (its id is its first position).
+	// Past a few keys a map keeps this linear: a scan per key was
+	// quadratic, seconds of a stalled loop for one command of 60,000 keys.
+	var first map[string]int
+	if setnum > 8 {
+		first = make(map[string]int, setnum)
+	}
 	j := numIdx + 1
 	for i := range src {
 		src[i] = zopSrc{weight: 1, id: i}
 		k := args[j]
-		for p := 0; p < i; p++ {
-			if string(args[numIdx+1+p]) == string(k) {
+		if first != nil {
+			if p, ok := first[string(k)]; ok {
 				src[i].id = src[p].id
-				break
+			} else {
+				first[string(k)] = i
+			}
+		} else {
+			for p := 0; p < i; p++ {
+				if string(args[numIdx+1+p]) == string(k) {
+					src[i].id = src[p].id
+					break
+				}
 			}
 		}
 		j++
