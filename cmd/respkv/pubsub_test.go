@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"net"
@@ -240,7 +241,7 @@ func TestPubsubOutputLimits(t *testing.T) {
 	}
 	// Limits of 0 disable.
 	k.do("CONFIG SET client-output-buffer-limit \"pubsub 0 0 0\"")
-	f := &fakeSub{buffered: 1 << 40}
+	f := &fakeSub{buffered: math.MaxInt / 2} // far past any limit, with room to grow on 32-bit targets too
 	c := k.s.newClient(f)
 	k.rawClient(c, "SUBSCRIBE ch")
 	pub(1)
@@ -650,7 +651,7 @@ func rssKB(t *testing.T, pid int, field string) int {
 func dialSmall(t *testing.T, addr string) net.Conn {
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var err error
-		rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		rc.Control(func(fd uintptr) { err = setRcvBuf(fd, 4096) })
 		return err
 	}}
 	c, err := d.Dial("tcp", addr)
