@@ -57,9 +57,11 @@ type chanCore[T any] struct {
 }
 
 type chanSource[S, T any] struct {
-	c         *chanCore[T]
-	fn        func(*S, T, bool)
-	push      func(*S, T)   // if set, takes the messages instead of fn (ChannelFlow)
+	c  *chanCore[T]
+	fn func(*S, T, bool)
+	// many, if set, takes the messages instead of fn, a run of a block
+	// at a time (ChannelFlow: the consumer's fused stages).
+	many      func(*S, []T, *drain)
 	cur       *chanBlock[T] // the blocks taken from c, being delivered
 	pos       int           // next message in cur
 	empty     []*chanBlock[T]
@@ -67,7 +69,18 @@ type chanSource[S, T any] struct {
 	iter      *uint64 // the loop's iteration count
 	lastIter  uint64  // the iteration the budget below belongs to
 	spent     int     // messages delivered in lastIter
-	active    bool
+	d         drain   // active, and the progress of a run given to many
+	run       []T     // the run given to many, until accounted for (endRun)
+	runBlock  *chanBlock[T]
+}
+
+// drain is shared by a channel source and the function that takes runs of
+// its messages: that function stops after the message during which active
+// turned false (a Disable or a removal), and records in done how many
+// messages of the run it consumed, before calling anything that may panic.
+type drain struct {
+	active bool
+	done   int
 }
 
 // NewChannel registers an unbounded channel source on l and returns its first
@@ -261,7 +274,7 @@ func (c *chanCore[T]) drop() {
 }
 
 func (cs *chanSource[S, T]) Register(r *Registrar) error {
-	cs.active = true
+	cs.d.active = true
 	return nil
 }
 
@@ -270,12 +283,12 @@ func (cs *chanSource[S, T]) Register(r *Registrar) error {
 func (cs *chanSource[S, T]) waiting() bool { return cs.cur != nil || cs.c.waiting() }
 
 func (cs *chanSource[S, T]) Unregister(r *Registrar) error {
-	cs.active = false
+	cs.d.active = false
 	return nil
 }
 
 func (cs *chanSource[S, T]) removed() {
-	cs.active = false
+	cs.d.active = false
 	cs.c.bell.silence()
 	cs.c.drop()
 	cs.cur, cs.pos, cs.empty = nil, 0, nil
@@ -301,10 +314,10 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 	// the source: capacity is given back and the rest is continued.
 	defer cs.settle()
 	var zero T
-	if push := cs.push; push != nil {
-		// The same loop as below, calling push: a test per Process call
-		// rather than per message.
-		for cs.active && cs.delivered < budget {
+	if many := cs.many; many != nil {
+		// Runs of messages, each within one block and the budget: the
+		// per-message work is the consumer's loop, not this one.
+		for cs.d.active && cs.delivered < budget {
 			b := cs.cur
 			if b == nil {
 				break
@@ -313,14 +326,13 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 				cs.nextBlock(b)
 				continue
 			}
-			msg := b.buf[cs.pos]
-			b.buf[cs.pos] = zero
-			cs.pos++
-			cs.delivered++
-			push(s, msg)
+			end := min(len(b.buf), cs.pos+budget-cs.delivered)
+			cs.run, cs.runBlock, cs.d.done = b.buf[cs.pos:end], b, 0
+			many(s, cs.run, &cs.d)
+			cs.endRun()
 		}
 	}
-	for cs.active && cs.delivered < budget {
+	for cs.d.active && cs.delivered < budget {
 		b := cs.cur
 		if b == nil {
 			break
@@ -340,7 +352,7 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 		b.buf = b.buf[:0]
 		cs.empty = append(cs.empty, b)
 	}
-	if !cs.active || cs.cur != nil {
+	if !cs.d.active || cs.cur != nil {
 		return Continue, nil
 	}
 	c.mu.Lock()
@@ -351,6 +363,18 @@ func (cs *chanSource[S, T]) Process(s *S, _ uint16, _ Events) (Action, error) {
 		return Remove, nil
 	}
 	return Continue, nil
+}
+
+// endRun accounts for the messages of the run given to many that it
+// consumed (all of them unless it stopped or panicked), clearing them.
+func (cs *chanSource[S, T]) endRun() {
+	n := cs.d.done
+	clear(cs.run[:n])
+	if cs.cur == cs.runBlock {
+		cs.pos += n
+	}
+	cs.delivered += n
+	cs.run, cs.runBlock = nil, nil
 }
 
 // nextBlock moves on from cur, b, all delivered, keeping it for a sender.
@@ -365,6 +389,9 @@ func (cs *chanSource[S, T]) nextBlock(b *chanBlock[T]) {
 // Disable or a panic, or sent while the node was already queued), has the
 // source called again in the next iteration, which does not sleep.
 func (cs *chanSource[S, T]) settle() {
+	if cs.run != nil {
+		cs.endRun() // many panicked
+	}
 	c := cs.c
 	cs.spent += cs.delivered
 	if c.bell.dead.Load() {
@@ -386,7 +413,7 @@ func (cs *chanSource[S, T]) settle() {
 	c.mu.Unlock()
 	clear(cs.empty)
 	cs.empty = cs.empty[:0]
-	if more && cs.active {
+	if more && cs.d.active {
 		c.bell.ring()
 	}
 }

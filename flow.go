@@ -25,8 +25,10 @@ import (
 // stage allocates per value except [Batch], which allocates one slice per
 // batch. A [MapFlow] and the [Flow.Filter] after it are fused with what
 // consumes them when the flow is consumed: the user's functions are called
-// from one function, which a [ChannelFlow] calls for each message, not
-// through a call per stage. The producing source's budget applies to the whole pipeline (a
+// from one function, not through a call per stage, and a [ChannelFlow]
+// hands that function the channel's messages a run at a time (a Disable,
+// removal or panic in the middle of a run still consumes every message once,
+// in order). The producing source's budget applies to the whole pipeline (a
 // channel delivers at most a batch of messages per iteration, then yields
 // to the other sources), and a panic in a stage or in the sink propagates
 // out of [Loop.Dispatch] like any callback's, leaving the loop and the flow
@@ -98,6 +100,9 @@ type dst[S, T any] struct {
 	keep func(*S, T) bool // a filter before push or sink, or nil
 	sink func(*S, T, bool)
 	root *pipe[S] // the sink's pipeline: no value after its removal
+	// many, if set, is push over a run of values (see drain); it belongs
+	// to push alone: a stage that changes push or keep drops it.
+	many func(*S, []T, *drain)
 }
 
 // fn returns d as one function.
@@ -124,6 +129,52 @@ func (d dst[S, T]) fn() func(*S, T) {
 		}
 	}
 	return push
+}
+
+// batch returns d as one function over a run of values, for a source that
+// delivers runs (a channel). It calls d's functions per value as fn does,
+// stopping when dr.active turns false, and counts in dr.done each value
+// before handing it on, so that a panic leaves the count right.
+func (d dst[S, T]) batch() func(*S, []T, *drain) {
+	if d.many != nil && d.keep == nil && d.sink == nil {
+		return d.many
+	}
+	push, keep, sink, root := d.push, d.keep, d.sink, d.root
+	switch {
+	case sink != nil && keep != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if keep(s, vs[i]) && !root.gone {
+					sink(s, vs[i], true)
+				}
+			}
+		}
+	case sink != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if !root.gone {
+					sink(s, vs[i], true)
+				}
+			}
+		}
+	case keep != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if keep(s, vs[i]) {
+					push(s, vs[i])
+				}
+			}
+		}
+	}
+	return func(s *S, vs []T, dr *drain) {
+		for i := 0; i < len(vs) && dr.active; i++ {
+			dr.done = i + 1
+			push(s, vs[i])
+		}
+	}
 }
 
 // setPush makes d the consumer of f's values.
@@ -352,7 +403,7 @@ func ChannelFlow[S, T any](l *Loop[S], capacity int) (*Flow[S, T], *Sender[T], e
 	// The consumer's function takes the messages from the channel itself.
 	f.bind = func(d dst[S, T]) {
 		f.push = d.fn()
-		cs.push = f.push
+		cs.many = d.batch()
 	}
 	if err := f.own(tx.Token()); err != nil {
 		return nil, nil, err

@@ -38,7 +38,7 @@ func MapFlow[S, T, U any](f *Flow[S, T], fn func(s *S, v T) U) *Flow[S, U] {
 	}
 	out, ok := derive[S, T, U](f, bad)
 	if ok {
-		out.bind = func(d dst[S, U]) { f.setPush(dst[S, T]{push: mapInto(fn, d)}) }
+		out.bind = func(d dst[S, U]) { f.setPush(dst[S, T]{push: mapInto(fn, d), many: mapMany(fn, d)}) }
 		f.end = out.finish
 	}
 	return out
@@ -70,6 +70,46 @@ func mapInto[S, T, U any](fn func(*S, T) U, d dst[S, U]) func(*S, T) {
 	return func(s *S, v T) { push(s, fn(s, v)) }
 }
 
+// mapMany is mapInto over a run of values (see dst.batch).
+func mapMany[S, T, U any](fn func(*S, T) U, d dst[S, U]) func(*S, []T, *drain) {
+	push, keep, sink, root := d.push, d.keep, d.sink, d.root
+	switch {
+	case sink != nil && keep != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if u := fn(s, vs[i]); keep(s, u) && !root.gone {
+					sink(s, u, true)
+				}
+			}
+		}
+	case sink != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if u := fn(s, vs[i]); !root.gone {
+					sink(s, u, true)
+				}
+			}
+		}
+	case keep != nil:
+		return func(s *S, vs []T, dr *drain) {
+			for i := 0; i < len(vs) && dr.active; i++ {
+				dr.done = i + 1
+				if u := fn(s, vs[i]); keep(s, u) {
+					push(s, u)
+				}
+			}
+		}
+	}
+	return func(s *S, vs []T, dr *drain) {
+		for i := 0; i < len(vs) && dr.active; i++ {
+			dr.done = i + 1
+			push(s, fn(s, vs[i]))
+		}
+	}
+}
+
 // Filter returns a flow of the values of f for which keep returns true.
 // keep runs on the loop's goroutine with the loop's *S.
 func (f *Flow[S, T]) Filter(keep func(s *S, v T) bool) *Flow[S, T] {
@@ -83,7 +123,7 @@ func (f *Flow[S, T]) Filter(keep func(s *S, v T) bool) *Flow[S, T] {
 			if d.keep != nil { // a filter already: the two become the next stage
 				d = dst[S, T]{push: d.fn()}
 			}
-			d.keep = keep
+			d.keep, d.many = keep, nil
 			f.setPush(d)
 		}
 		f.end = out.finish
