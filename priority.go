@@ -50,6 +50,11 @@ var errPriorityKind = errors.New("calloop: SetPriority: idle callbacks have thei
 // poll (a timer re-armed or set during the iteration waits for the next
 // one, so a class's timers cannot grow its share of an iteration).
 //
+// A source's class goes to its descendants too (the children adopted through
+// its [Registrar], theirs, and so on; idle callbacks have no class), so that
+// a composite source or a [Flow] changes class as a unit; a child adopted
+// afterwards keeps its own class until the next SetPriority on an ancestor.
+//
 // SetPriority fails with [ErrInvalidToken] if t is not a live source or
 // timer of this loop, and with an error for an idle callback, or a p that
 // is not one of the classes. Call it on the loop's goroutine. A source's
@@ -80,13 +85,26 @@ func (l *Loop[S]) SetPriority(t Token, p Priority) error {
 	if sl.kind == kindIdle {
 		return errPriorityKind
 	}
+	l.setSourceClass(sl, p)
+	return nil
+}
+
+// setSourceClass puts source sl and its descendants in class p; idle
+// callbacks among the descendants have no class and are skipped.
+func (l *Loop[S]) setSourceClass(sl *slot[S], p Priority) {
 	if sl.prio == PriorityDefault && p != PriorityDefault {
 		l.nprio++
 	} else if sl.prio != PriorityDefault && p == PriorityDefault {
 		l.nprio--
 	}
 	sl.prio = p
-	return nil
+	for _, k := range sl.kids {
+		if k.id&timerBit != 0 {
+			l.timers.setClass(k.id&^timerBit, uint8(p+1))
+		} else if ks := &l.slots[k.id]; ks.kind != kindIdle {
+			l.setSourceClass(ks, p)
+		}
+	}
 }
 
 // Priority returns the priority class of source or timer t.
