@@ -9,9 +9,10 @@ const MaxFDChunk = rawio.MaxChunk
 // one read(2), for a callback that was just told fd is [Readable]. It is
 // the cheapest way to read a ready descriptor: on Linux it is a raw system
 // call, without the Go scheduler's bookkeeping around an ordinary one
-// (entersyscall/exitsyscall), which is a large part of the CPU of a loop
-// that does small reads and writes. It may be called from any goroutine, and
-// it allocates nothing.
+// (entersyscall/exitsyscall), which is a large part of the user-space work
+// of a loop that does small reads and writes. The system calls themselves
+// are the same. It may be called from any goroutine, and it allocates
+// nothing.
 //
 // fd must be non-blocking (O_NONBLOCK: a socket, pipe, eventfd or terminal
 // made non-blocking). A raw call that blocks keeps its goroutine's P: the

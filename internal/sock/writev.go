@@ -1,4 +1,4 @@
-//go:build linux || darwin || openbsd
+//go:build (linux && !calloop_rawsock) || darwin || openbsd
 
 package sock
 
