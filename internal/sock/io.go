@@ -1,4 +1,4 @@
-//go:build (linux && !calloop_rawsock) || darwin || dragonfly || freebsd || netbsd || openbsd
+//go:build (linux && (!calloop_rawsock || race)) || darwin || dragonfly || freebsd || netbsd || openbsd
 
 package sock
 

@@ -1,10 +1,11 @@
-//go:build linux && calloop_rawsock
+//go:build linux && calloop_rawsock && !race
 
 package sock
 
-// With -tags calloop_rawsock (diagnostics, for measurements only: see
-// io.go), a connection's reads and writes are raw system calls, without
-// the scheduler's entersyscall/exitsyscall. Socket buffers bound each copy.
+// With -tags calloop_rawsock and without -race (diagnostics, for
+// measurements only: see io.go), a connection's reads and writes are raw
+// system calls, without the scheduler's entersyscall/exitsyscall. Socket
+// buffers bound each copy.
 
 import (
 	"unsafe"
