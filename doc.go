@@ -84,7 +84,10 @@
 // # Sources
 //
 //   - [Loop.AddFD]: readiness of a file descriptor, Level (default), Edge or
-//     OneShot; [Loop.ModifyFD] changes the interest or re-arms.
+//     OneShot; [Loop.ModifyFD] changes the interest or re-arms. In the
+//     callback, [ReadFD] and [WriteFD] read and write a ready non-blocking
+//     descriptor with a raw system call on Linux, the cheapest way to do it
+//     from Go (never on a blocking descriptor: see their contract).
 //   - [Loop.AddTimer], [Loop.AddTimerAt]: one-shot timers whose callback drops
 //     or re-arms them ([Drop], [Again], [At]); [Loop.ResetTimer] moves one.
 //     A heap with stored positions makes add, cancel and re-arm O(log n);

@@ -1,4 +1,4 @@
-//go:build linux || darwin || openbsd
+//go:build (linux && (!calloop_rawsock || race)) || darwin || openbsd
 
 package sock
 

@@ -4,36 +4,20 @@ import (
 	"context"
 	"fmt"
 	"time"
-	"unsafe"
 
 	"github.com/calloop-go/calloop"
 	"golang.org/x/sys/unix"
 )
 
-// fdRead and fdWrite are the callbacks' read(2) and write(2): unix.Read and
-// unix.Write as a user would call them, or, with loopbench -rawio
-// (diagnostics), raw system calls that skip the Go scheduler's
-// entersyscall/exitsyscall (safe here: the sockets are non-blocking).
+// fdRead and fdWrite are the callbacks' read(2) and write(2): by default
+// calloop.ReadFD and calloop.WriteFD, the library's fastest safe way to read
+// and write a ready non-blocking descriptor (raw system calls on Linux), as a
+// user after speed would write them; with loopbench -io unix, unix.Read and
+// unix.Write (through the Go scheduler's entersyscall/exitsyscall).
 var (
-	fdRead  = unix.Read
-	fdWrite = unix.Write
+	fdRead  = calloop.ReadFD
+	fdWrite = calloop.WriteFD
 )
-
-func rawRead(fd int, p []byte) (int, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
-
-func rawWrite(fd int, p []byte) (int, error) {
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(n), nil
-}
 
 // fd-pingpong: one non-blocking AF_UNIX socketpair (a, b), both ends added
 // with AddFD for read readiness, level-triggered. One byte is written to a;

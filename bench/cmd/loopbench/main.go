@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/calloop-go/calloop"
 )
 
@@ -96,7 +98,7 @@ func main() {
 	list := flag.Bool("list", false, "list the workloads and exit")
 	netpoller := flag.String("netpoller", "", "diagnostics: \"on\" or \"off\" passes calloop.WithNetpoller (default: the library's default)")
 	flag.BoolVar(&verbose, "v", false, "more progress on stderr (timers: insert and fire phases)")
-	rawIO := flag.Bool("rawio", false, "diagnostics: fd-pingpong/many-sources callbacks use raw read/write system calls (no entersyscall/exitsyscall)")
+	fdIO := flag.String("io", "calloop", "fd-pingpong/many-sources callbacks' reads and writes: \"calloop\" (calloop.ReadFD/WriteFD, raw system calls on Linux) or \"unix\" (unix.Read/Write; diagnostics)")
 	timerFn := flag.String("timerfn", "closure", "diagnostics: timers/timers-cancel with a closure per timer (\"closure\", the workload) or one shared callback (\"shared\"; the index sum is then not checked)")
 	flag.StringVar(&pingAnswer, "answer", "eventfd", "diagnostics: how ping-pong's loop answers: \"eventfd\" (blocking eventfd, as the anchors) or \"chan\" (a Go channel)")
 	flag.Usage = func() {
@@ -115,8 +117,12 @@ func main() {
 	default:
 		fatal(fmt.Errorf("-netpoller must be on or off, not %q", *netpoller))
 	}
-	if *rawIO {
-		fdRead, fdWrite = rawRead, rawWrite
+	switch *fdIO {
+	case "calloop":
+	case "unix":
+		fdRead, fdWrite = unix.Read, unix.Write
+	default:
+		fatal(fmt.Errorf("-io must be calloop or unix, not %q", *fdIO))
 	}
 	switch *timerFn {
 	case "closure":
