@@ -334,9 +334,16 @@ func (l *Loop[S]) beforeSleep() {
 }
 
 // dispatchPhase runs phases 5 and 6 of an iteration that has something to
-// dispatch, and ends the iteration.
+// dispatch, and ends the iteration. A callback that panics leaves the
+// iteration's progress behind: finish, deferred, puts it back on the
+// panic's way out; a normal return skips that check.
 func (l *Loop[S]) dispatchPhase(s *S) error {
-	defer l.finish()
+	done := false
+	defer func() {
+		if !done {
+			l.finish()
+		}
+	}()
 
 	// 5. Dispatch: synthetic events, remote signals, kernel events, timers.
 	if len(l.synthNext) > 0 {
@@ -358,14 +365,16 @@ func (l *Loop[S]) dispatchPhase(s *S) error {
 	if l.nprio > 0 || l.timers.nprio > 0 {
 		l.dispatchClasses(s) // priority.go
 	} else {
-		kernel := l.kernel
 		if len(l.synth) > 0 {
 			l.dispatchBatch(s, l.synth)
 			l.synth = l.synth[:0]
 		}
-		if kernel != nil {
+		if kernel := l.kernel; kernel != nil {
 			l.kernel = nil
-			l.dispatchBatch(s, kernel)
+			l.batch = kernel
+			for l.batchPos = 0; l.batchPos < len(kernel); l.batchPos++ {
+				l.dispatchEvent(s, kernel[l.batchPos])
+			}
 		}
 		l.batch = nil
 		if l.timers.len() > 0 {
@@ -382,6 +391,8 @@ func (l *Loop[S]) dispatchPhase(s *S) error {
 	}
 	err := l.err
 	l.err = nil
+	done = true
+	l.end()
 	return err
 }
 
@@ -398,7 +409,8 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		l.wakeSet = false
 	}
 	var start int64
-	if timeout != 0 && l.timers.len() > 0 {
+	ntimers := l.timers.len()
+	if timeout != 0 && ntimers > 0 {
 		start = l.clock()
 		d := time.Duration(l.timers.next() - start)
 		if d < 0 {
@@ -466,7 +478,7 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		// valid for this iteration's l.kernel.
 		l.events = make([]poller.Event, 2*n)
 	}
-	l.nowSet = l.timers.len() > 0
+	l.nowSet = ntimers > 0
 	if l.st != nil {
 		l.now = l.statsPollEnd(pstart)
 	} else if l.nowSet {
