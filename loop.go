@@ -212,14 +212,13 @@ func (l *Loop[S]) Fail(err error) {
 // fails (it returns that error), the loop is closed ([ErrClosed]), or ctx is
 // done (it returns ctx.Err()).
 //
-// Run notices that ctx is done at the end of an iteration: the one in
-// progress when the context's cancellation reaches the loop (it wakes a
-// sleeping loop for it, from a goroutine of the context package), and at
-// the latest the 64th iteration after ctx is done, in a loop
-// that never sleeps and whose goroutine keeps the CPU (the context is not
-// looked at after every iteration: that would cost a channel operation per
-// iteration). A ctx that is done before Run starts ends it after its first
-// iteration.
+// Run notices that ctx is done at the end of an iteration: the iteration in
+// progress when the cancellation reaches the loop (the context package wakes
+// a sleeping loop for it, from a goroutine of its own), and in any case
+// within 64 iterations of ctx being done, which bounds the delay in a loop
+// that never sleeps while that goroutine waits for a CPU. (Looking at ctx
+// after every iteration would cost a channel operation per iteration.) A ctx
+// already done when Run starts ends it after its first iteration.
 func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 	if l.opts.lockThread {
 		runtime.LockOSThread()
