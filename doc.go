@@ -48,7 +48,8 @@
 //     first; those queued during it run in the next iteration.
 //  7. Stop: [Loop.Run] returns if [Loop.Stop] was called (from any goroutine,
 //     at any time, even before Run started), if a callback failed, or if its
-//     context is done.
+//     context is done (noticed when the cancellation reaches the loop, and
+//     within 64 iterations in a loop that never sleeps; see [Loop.Run]).
 //
 // # Fairness
 //

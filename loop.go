@@ -211,30 +211,54 @@ func (l *Loop[S]) Fail(err error) {
 // Run dispatches until [Loop.Stop] is called (it returns nil), a callback
 // fails (it returns that error), the loop is closed ([ErrClosed]), or ctx is
 // done (it returns ctx.Err()).
+//
+// Run notices that ctx is done at the end of an iteration: the iteration in
+// progress when the cancellation reaches the loop (the context package wakes
+// a sleeping loop for it, from a goroutine of its own), and in any case
+// within 64 iterations of ctx being done, which bounds the delay in a loop
+// that never sleeps while that goroutine waits for a CPU. (Looking at ctx
+// after every iteration would cost a channel operation per iteration.) A ctx
+// already done when Run starts ends it after its first iteration.
 func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 	if l.opts.lockThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
 	done := ctx.Done()
+	var cancelled *atomic.Bool // set once ctx is done, before the loop is woken for it
 	if done != nil {
-		stop := context.AfterFunc(ctx, l.w.wake)
+		cancelled = new(atomic.Bool)
+		stop := context.AfterFunc(ctx, func() {
+			cancelled.Store(true)
+			l.w.wake()
+		})
 		defer stop()
+		select {
+		case <-done:
+			cancelled.Store(true) // end after the first iteration
+		default:
+		}
 	}
-	for {
+	for i := uint(1); ; i++ {
 		if err := l.Dispatch(-1, s); err != nil {
 			return err
 		}
 		if l.w.stop.Load() && l.w.stop.Swap(false) {
 			return nil
 		}
-		select {
-		case <-done:
-			return ctx.Err()
-		default:
+		if done != nil && (cancelled.Load() || i%runCtxCheck == 0) {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
 		}
 	}
 }
+
+// runCtxCheck bounds, in iterations, how late [Loop.Run] notices a done
+// context in a loop that never sleeps.
+const runCtxCheck = 64 // a power of two: the check is a mask
 
 // Dispatch runs one iteration of the loop (see the package documentation for
 // its phases). It waits at most timeout for an event: a negative timeout
@@ -254,7 +278,6 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		l.running.Store(false)
 		return ErrClosed
 	}
-	defer l.finish()
 	l.iter++
 	if l.st != nil {
 		l.st.iterations.Add(1)
@@ -264,6 +287,41 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 	}
 
 	// 1. Before sleep.
+	if len(l.hooks) > 0 {
+		l.beforeSleep()
+	}
+
+	// 2-4. Compute the timeout, poll, read the clock. No callback runs
+	// here, so nothing can panic: the deferred finish starts with phase 5.
+	if err := l.poll(timeout); err != nil {
+		l.end()
+		return err
+	}
+
+	// Nothing to dispatch (a zero-timeout look at a quiet loop, a sleep
+	// that timed out): phases 5 and 6 would find nothing to do.
+	if l.kernel == nil && len(l.synthNext) == 0 && len(l.idles) == 0 &&
+		l.timers.len() == 0 && l.w.head.Load() == nil {
+		if l.st != nil {
+			l.statsIterEnd()
+		}
+		err := l.err
+		l.err = nil
+		l.end()
+		return err
+	}
+	return l.dispatchPhase(s)
+}
+
+// beforeSleep runs phase 1, the BeforeSleep hooks. A hook that panics ends
+// the iteration (finish) on its way out.
+func (l *Loop[S]) beforeSleep() {
+	ok := false
+	defer func() {
+		if !ok {
+			l.finish()
+		}
+	}()
 	for i := 0; i < len(l.hooks); i++ {
 		idx := l.hooks[i]
 		sl := &l.slots[idx]
@@ -271,29 +329,52 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 			l.Fail(fmt.Errorf("calloop: %v: before sleep: %w", l.tok(idx, sl.gen), err))
 		}
 	}
+	ok = true
+}
 
-	// 2-3. Compute the timeout and poll.
-	if err := l.poll(timeout); err != nil {
-		return err
+// dispatchPhase runs phases 5 and 6 of an iteration that has something to
+// dispatch, and ends the iteration. A callback that panics leaves the
+// iteration's progress behind: finish, deferred, puts it back on the
+// panic's way out; a normal return skips that check.
+func (l *Loop[S]) dispatchPhase(s *S) error {
+	done := false
+	defer func() {
+		if !done {
+			l.finish()
+		}
+	}()
+
+	// 5. Dispatch: synthetic events, remote signals, kernel events, timers.
+	if len(l.synthNext) > 0 {
+		l.synth, l.synthNext = l.synthNext, l.synth[:0] // l.synth is empty here
 	}
-
-	// 4-5. Dispatch: synthetic events, remote signals, kernel events, timers.
-	l.synth, l.synthNext = l.synthNext, l.synth[:0]
-	for n := l.w.take(); n != nil; {
-		next := n.next
-		n.next = nil
-		n.queued.Store(false)
-		l.remoteReady(n)
-		n = next
+	// A load first: the swap is a locked instruction, and a busy loop has
+	// usually nothing there. A bell pushed after the load is found before
+	// the next sleep (poll checks the stack after arming), as one pushed
+	// after the swap would be.
+	if l.w.head.Load() != nil {
+		for n := l.w.take(); n != nil; {
+			next := n.next
+			n.next = nil
+			n.queued.Store(false)
+			l.remoteReady(n)
+			n = next
+		}
 	}
 	if l.nprio > 0 || l.timers.nprio > 0 {
 		l.dispatchClasses(s) // priority.go
 	} else {
-		kernel := l.kernel
-		l.dispatchBatch(s, l.synth)
-		l.synth = l.synth[:0]
-		l.kernel = nil
-		l.dispatchBatch(s, kernel)
+		if len(l.synth) > 0 {
+			l.dispatchBatch(s, l.synth)
+			l.synth = l.synth[:0]
+		}
+		if kernel := l.kernel; kernel != nil {
+			l.kernel = nil
+			l.batch = kernel
+			for l.batchPos = 0; l.batchPos < len(kernel); l.batchPos++ {
+				l.dispatchEvent(s, kernel[l.batchPos])
+			}
+		}
 		l.batch = nil
 		if l.timers.len() > 0 {
 			l.fireTimers(s, clsDefault)
@@ -309,6 +390,8 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 	}
 	err := l.err
 	l.err = nil
+	done = true
+	l.end()
 	return err
 }
 
@@ -325,7 +408,8 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 		l.wakeSet = false
 	}
 	var start int64
-	if timeout != 0 && l.timers.len() > 0 {
+	ntimers := l.timers.len()
+	if timeout != 0 && ntimers > 0 {
 		start = l.clock()
 		d := time.Duration(l.timers.next() - start)
 		if d < 0 {
@@ -338,23 +422,29 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 			timeout = d
 		}
 	}
-	if timeout != 0 {
-		l.w.armed.Store(true)
-		if l.w.pending() {
-			timeout = 0
-		}
-		if timeout > 0 && start == 0 {
-			start = l.clock()
-		}
+	if timeout > 0 && start == 0 {
+		start = l.clock()
 	}
 	pstart := int64(-1) // a poll that does not block is busy time
-	if l.st != nil && timeout != 0 {
-		pstart = l.statsPollStart()
-	}
 	var n int
 	for {
+		// Look first, without announcing a sleep: a busy loop finds its
+		// events here and leaves the armed flag alone (two locked
+		// instructions less per iteration).
 		var err error
-		n, err = l.p.Wait(l.events, timeout)
+		n, err = l.p.Wait(l.events, 0)
+		if err == nil && n == 0 && timeout != 0 {
+			// Nothing ready: announce the sleep, then look at the
+			// wakeup stack once more (store then check: see wakeup).
+			l.w.armed.Store(true)
+			if l.w.pending() {
+				break
+			}
+			if l.st != nil && pstart < 0 {
+				pstart = l.statsPollStart()
+			}
+			n, err = l.p.Block(l.events, timeout)
+		}
 		if err == nil {
 			break
 		}
@@ -379,13 +469,15 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 	if l.w.woken.Load() {
 		l.w.woken.Store(false)
 	}
-	l.kernel = l.events[:n]
+	if n > 0 { // else l.kernel stays nil (every iteration leaves it so): Dispatch tests it
+		l.kernel = l.events[:n]
+	}
 	if n == len(l.events) && n < maxEventBatch {
 		// The batch filled: poll for more next time. The old buffer stays
 		// valid for this iteration's l.kernel.
 		l.events = make([]poller.Event, 2*n)
 	}
-	l.nowSet = l.timers.len() > 0
+	l.nowSet = ntimers > 0
 	if l.st != nil {
 		l.now = l.statsPollEnd(pstart)
 	} else if l.nowSet {
@@ -475,7 +567,9 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 	if l.st != nil {
 		l.statsCallback(statKind(kind-kindFD), tok)
 	}
-	l.apply(tok, act)
+	if act != Continue {
+		l.apply(tok, act)
+	}
 }
 
 // apply carries out a callback's Action, unless the callback already removed
@@ -509,10 +603,21 @@ func (l *Loop[S]) runIdles(s *S) {
 	}
 	clear(l.idleRun)
 	l.idleRun = l.idleRun[:0]
+	l.idlePos = 0
 }
 
 // finish ends a Dispatch, normally or while a panic unwinds through it.
 func (l *Loop[S]) finish() {
+	if l.batch != nil || l.kernel != nil || len(l.synth) > 0 || len(l.idleRun) > 0 ||
+		!l.firing.IsZero() || len(l.due) > 0 {
+		l.unwound()
+	}
+	l.end()
+}
+
+// unwound puts back what a panic left in the middle of the iteration: the
+// events not reached, the idle callbacks not run, the timers not fired.
+func (l *Loop[S]) unwound() {
 	if l.batch != nil {
 		// A callback panicked: keep the events it did not reach.
 		if l.batchPos+1 < len(l.batch) {
@@ -530,6 +635,9 @@ func (l *Loop[S]) finish() {
 	if l.idlePos+1 < len(l.idleRun) {
 		l.idles = append(l.idleRun[l.idlePos+1:], l.idles...)
 		l.idleRun = nil
+	} else if len(l.idleRun) > 0 {
+		clear(l.idleRun)
+		l.idleRun = l.idleRun[:0]
 	}
 	l.idlePos = 0
 	if !l.firing.IsZero() {
@@ -539,6 +647,10 @@ func (l *Loop[S]) finish() {
 	if len(l.due) > 0 {
 		l.requeueDue()
 	}
+}
+
+// end is the last step of every Dispatch that got past its checks.
+func (l *Loop[S]) end() {
 	if l.exposed {
 		l.w.armed.Store(true)
 		if l.w.pending() || len(l.synthNext) > 0 || len(l.idles) > 0 {

@@ -8,12 +8,15 @@
 //	(*Poller).Disable(fd int, key uint64) error              silence, keep registered
 //	(*Poller).Delete(fd int) error
 //	(*Poller).Wait(buf []Event, timeout time.Duration) (int, error)
+//	(*Poller).Block(buf []Event, timeout time.Duration) (int, error)  Wait after a Wait(buf, 0) that found nothing
 //	(*Poller).Wake() error                                  safe from any goroutine
 //	(*Poller).Close() error
 //
 // Wait fills buf with at most len(buf) events; a negative timeout waits until
 // an event or a Wake, zero does not block. The wakeup event itself is never
-// reported. EINTR is reported as ErrInterrupted.
+// reported. EINTR is reported as ErrInterrupted. Block is Wait for a caller
+// that has just looked with Wait(buf, 0), found nothing and announced that
+// it is going to sleep: it may skip Wait's own first look.
 // Keys are opaque to the poller: it hands back whatever was registered.
 package poller
 

@@ -148,51 +148,57 @@ func (p *Poller) try(fd uintptr) bool {
 }
 
 // Wait waits for events; see the package comment.
+//
+// Every call looks first with a non-blocking epoll_pwait (a raw system call,
+// no scheduler bookkeeping): a busy loop finds its events there. Only if
+// nothing is ready and timeout is not zero does it block.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	if len(p.raw) < len(buf) {
 		p.raw = make([]unix.EpollEvent, len(buf))
 	}
-	raw := p.raw[:len(buf)]
+	raw := p.raw
 	if err := fault(OpWait); err != nil {
 		return 0, err
 	}
-	var n int
-	var errno syscall.Errno
-	if p.netpoll && timeout != 0 {
-		// Look once before going through the runtime's wrapper: under load
-		// the events are already there.
-		p.tryRaw = raw
-		if !p.try(uintptr(p.epfd)) {
-			if err := p.pk.park(timeout, p.tryFn); err != nil {
-				return 0, err
-			}
-		}
-		n, errno = p.tryN, p.tryErr
-		p.tryN, p.tryErr = 0, 0
-	} else if timeout == 0 {
-		n, errno = p.wait(raw, 0)
-	} else {
-		// Look first, without a scheduler hand-off. If nothing is ready,
-		// let a goroutine that the callbacks just made ready run before
-		// this thread blocks in the kernel: it sits on this thread's P,
-		// which a blocked thread keeps from it until sysmon retakes it.
-		p.tryRaw = raw
-		if p.try(uintptr(p.epfd)) {
-			n, errno = p.tryN, p.tryErr
-		} else {
-			runtime.Gosched()
-			n, errno = p.wait(raw, timeout)
-		}
-		p.tryN, p.tryErr = 0, 0
-	}
+	r, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(len(buf)), 0, 0, 0)
 	if errno != 0 {
-		if errno == unix.EINTR {
-			return 0, ErrInterrupted
-		}
-		return 0, os.NewSyscallError("epoll_wait", errno)
+		return 0, waitError(errno)
 	}
+	n := int(r)
+	if n == 0 {
+		if timeout == 0 {
+			return 0, nil
+		}
+		var err error
+		if n, err = p.block(raw[:len(buf)], timeout); err != nil || n == 0 {
+			return 0, err
+		}
+	}
+	return translate(buf, raw, n), nil
+}
+
+// Block is Wait without its first look, for a caller that has just looked
+// with Wait(buf, 0) and found nothing; timeout must not be zero. It does
+// not consult the fault hook: a test sees one wait per look-then-block.
+func (p *Poller) Block(buf []Event, timeout time.Duration) (int, error) {
+	if len(p.raw) < len(buf) {
+		p.raw = make([]unix.EpollEvent, len(buf))
+	}
+	raw := p.raw
+	n, err := p.block(raw[:len(buf)], timeout)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return translate(buf, raw, n), nil
+}
+
+// translate copies the first n of the kernel's events into buf, in the
+// kernel's order, without the wake eventfd's, and returns their number.
+func translate(buf []Event, raw []unix.EpollEvent, n int) int {
+	// The explicit bounds let the compiler drop its checks in the loop.
+	raw, buf = raw[:n:n], buf[:n:n]
 	j := 0
-	for i := range n {
+	for i := range raw {
 		ev := &raw[i]
 		key := getKey(ev)
 		if key == wakeKey {
@@ -201,16 +207,46 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		buf[j] = Event{Key: key, Events: readiness(ev.Events)}
 		j++
 	}
-	return j, nil
+	return j
 }
 
+// block waits for timeout (negative: no limit) after Wait's look found
+// nothing.
+func (p *Poller) block(raw []unix.EpollEvent, timeout time.Duration) (int, error) {
+	var n int
+	var errno syscall.Errno
+	if p.netpoll {
+		p.tryRaw = raw
+		err := p.pk.park(timeout, p.tryFn)
+		n, errno = p.tryN, p.tryErr
+		p.tryN, p.tryErr, p.tryRaw = 0, 0, nil
+		if err != nil {
+			return 0, err
+		}
+	} else {
+		// Let a goroutine that the callbacks just made ready run before
+		// this thread blocks in the kernel: it sits on this thread's P,
+		// which a blocked thread keeps from it until sysmon retakes it.
+		runtime.Gosched()
+		n, errno = p.wait(raw, timeout)
+	}
+	if errno != 0 {
+		return 0, waitError(errno)
+	}
+	return n, nil
+}
+
+// waitError is Wait's error for errno.
+func waitError(errno syscall.Errno) error {
+	if errno == unix.EINTR {
+		return ErrInterrupted
+	}
+	return os.NewSyscallError("epoll_wait", errno)
+}
+
+// wait blocks in the kernel for timeout (not zero; negative: no limit).
 func (p *Poller) wait(raw []unix.EpollEvent, timeout time.Duration) (int, syscall.Errno) {
 	ptr := uintptr(unsafe.Pointer(&raw[0]))
-	if timeout == 0 {
-		// A zero timeout never blocks, so it needs no scheduler hand-off.
-		n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), ptr, uintptr(len(raw)), 0, 0, 0)
-		return int(n), e
-	}
 	if timeout > 0 && p.pwait2 {
 		ts := unix.NsecToTimespec(int64(timeout))
 		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(unsafe.Pointer(&ts)), 0, 0)
@@ -231,21 +267,36 @@ func (p *Poller) wait(raw []unix.EpollEvent, timeout time.Duration) (int, syscal
 }
 
 func readiness(e uint32) Events {
-	var r Events
-	if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
-		r |= Readable
-	}
-	if e&unix.EPOLLOUT != 0 {
-		r |= Writable
-	}
-	if e&unix.EPOLLERR != 0 {
-		r |= Error
-	}
-	if e&(unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+	r := readyBits[e&readyMask]
+	if e&unix.EPOLLRDHUP != 0 {
 		r |= Hangup
 	}
 	return r
 }
+
+// readyMask covers the epoll bits that readyBits translates (EPOLLIN 0x1,
+// EPOLLPRI 0x2, EPOLLOUT 0x4, EPOLLERR 0x8, EPOLLHUP 0x10).
+const readyMask = unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLERR | unix.EPOLLHUP
+
+// readyBits[e] is the readiness of the epoll bits e (within readyMask):
+// one load per event instead of four tests.
+var readyBits = func() (t [readyMask + 1]Events) {
+	for e := range uint32(len(t)) {
+		if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
+			t[e] |= Readable
+		}
+		if e&unix.EPOLLOUT != 0 {
+			t[e] |= Writable
+		}
+		if e&unix.EPOLLERR != 0 {
+			t[e] |= Error
+		}
+		if e&unix.EPOLLHUP != 0 {
+			t[e] |= Hangup
+		}
+	}
+	return t
+}()
 
 // Wake makes a blocked or future Wait return. Safe from any goroutine.
 func (p *Poller) Wake() error {

@@ -166,6 +166,13 @@ func (p *Poller) Delete(fd int) error {
 	return p.apply(ch[:], true)
 }
 
+// Block is Wait for a caller that has just looked with Wait(buf, 0) and
+// found nothing; timeout must not be zero. Here it is Wait itself, which
+// looks once more (and consults the fault hook) before it blocks.
+func (p *Poller) Block(buf []Event, timeout time.Duration) (int, error) {
+	return p.Wait(buf, timeout)
+}
+
 // Wait waits for events; see the package comment.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	if len(p.raw) < len(buf) {

@@ -35,6 +35,9 @@ func (p *Poller) Delete(fd int) error { return errUnsupported }
 // Wait fails.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) { return 0, errUnsupported }
 
+// Block fails.
+func (p *Poller) Block(buf []Event, timeout time.Duration) (int, error) { return 0, errUnsupported }
+
 // Wake fails.
 func (p *Poller) Wake() error { return errUnsupported }
 

@@ -1,0 +1,98 @@
+//go:build linux
+
+package poller
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/calloop-go/calloop/internal/leakcheck"
+	"golang.org/x/sys/unix"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(leakcheck.Run(m))
+}
+
+// TestReadiness: the table-driven translation of epoll's bits agrees with
+// the definition, bit by bit, for every combination of the bits it reads
+// and with unrelated bits set.
+func TestReadiness(t *testing.T) {
+	want := func(e uint32) Events {
+		var r Events
+		if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
+			r |= Readable
+		}
+		if e&unix.EPOLLOUT != 0 {
+			r |= Writable
+		}
+		if e&unix.EPOLLERR != 0 {
+			r |= Error
+		}
+		if e&(unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+			r |= Hangup
+		}
+		return r
+	}
+	for e := range uint32(1 << 16) {
+		for _, extra := range []uint32{0, unix.EPOLLET, unix.EPOLLONESHOT, 1 << 31} {
+			if got, w := readiness(e|extra), want(e|extra); got != w {
+				t.Fatalf("readiness(%#x) = %04b, want %04b", e|extra, got, w)
+			}
+		}
+	}
+}
+
+// TestWaitLookThenBlock: Wait(buf, 0) never blocks; Block after it waits
+// for an event or the timeout; the wake eventfd is never reported, by
+// either.
+func TestWaitLookThenBlock(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var sv [2]int
+	if sv, err = unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sv[0])
+	defer unix.Close(sv[1])
+	if err := p.Add(sv[0], 42, Readable, Level); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Event, 4)
+	if n, err := p.Wait(buf, 0); n != 0 || err != nil {
+		t.Fatalf("Wait(0) on a quiet poller = %d, %v", n, err)
+	}
+	start := time.Now()
+	if n, err := p.Block(buf, 20*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("Block(20ms) on a quiet poller = %d, %v", n, err)
+	}
+	if el := time.Since(start); el < 20*time.Millisecond {
+		t.Fatalf("Block(20ms) returned after %v", el)
+	}
+	// A wake alone: Wait(0) consumes it and reports nothing.
+	if err := p.Wake(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.Wait(buf, 0); n != 0 || err != nil {
+		t.Fatalf("Wait(0) after Wake = %d, %v, want 0 events", n, err)
+	}
+	// A wake and an event: only the event is reported, by Block too.
+	if err := p.Wake(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(sv[1], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := p.Block(buf, -1)
+	if err != nil || n != 1 || buf[0] != (Event{Key: 42, Events: Readable}) {
+		t.Fatalf("Block(-1) = %d %v %+v, want the one readable event", n, err, buf[:n])
+	}
+	n, err = p.Wait(buf, 0)
+	if err != nil || n != 1 || buf[0] != (Event{Key: 42, Events: Readable}) {
+		t.Fatalf("Wait(0) = %d %v %+v, want the level-triggered event again", n, err, buf[:n])
+	}
+}
