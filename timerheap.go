@@ -328,16 +328,43 @@ func (hp *timerHeap) add(e heapEntry) {
 	up(h, len(h)-1)
 }
 
-// pop removes hp's top entry, its live count unchanged.
+// pop removes hp's top entry, its live count unchanged. It moves the hole
+// at the top down to a leaf along the smaller children, then the last entry
+// up from there: the last entry belongs near the bottom, so this saves the
+// comparison with it at every level of a plain sift-down.
 func (hp *timerHeap) pop() {
 	h := hp.h
-	last := len(h) - 1
-	h[0] = h[last]
-	h = h[:last]
+	n := len(h) - 1
+	e := h[n]
+	h = h[:n]
 	hp.h = h
-	if last > 1 {
-		down(h, 0)
+	if n == 0 {
+		return
 	}
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if h[j].before(&h[m]) {
+				m = j
+			}
+		}
+		h[i] = h[m]
+		i = m
+	}
+	for i > 0 {
+		p := (i - 1) / 4
+		if !e.before(&h[p]) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = e
 }
 
 func up(h []heapEntry, i int) {
