@@ -116,16 +116,25 @@ func (ts *timerSet[S]) len() int { return ts.heap.live + ts.high.live + ts.low.l
 // drops the dead entries it finds on top of the heaps.
 func (ts *timerSet[S]) next() int64 {
 	var when int64 = math.MaxInt64
-	for _, hp := range [...]*timerHeap{&ts.heap, &ts.high, &ts.low} {
-		if hp.live == 0 {
-			continue
-		}
-		ts.prune(hp)
-		if hp.h[0].when < when {
-			when = hp.h[0].when
-		}
+	if ts.heap.live > 0 {
+		when = ts.top(&ts.heap)
+	}
+	if ts.high.live > 0 {
+		when = min(when, ts.top(&ts.high))
+	}
+	if ts.low.live > 0 {
+		when = min(when, ts.top(&ts.low))
 	}
 	return when
+}
+
+// top pops the dead entries on top of hp, which must hold a live one, and
+// returns the deadline of the live entry then on top.
+func (ts *timerSet[S]) top(hp *timerHeap) int64 {
+	for !ts.isLive(&hp.h[0]) {
+		hp.pop()
+	}
+	return hp.h[0].when
 }
 
 // prune pops the dead entries on top of hp, so that its top is live or it
@@ -135,9 +144,7 @@ func (ts *timerSet[S]) prune(hp *timerHeap) {
 		hp.h = hp.h[:0]
 		return
 	}
-	for !ts.isLive(&hp.h[0]) {
-		hp.pop()
-	}
+	ts.top(hp)
 }
 
 // setClass puts timer id in class c; a queued timer moves to c's heap with
