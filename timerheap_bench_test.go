@@ -22,11 +22,13 @@ func heapBenchFill(ts *timerSet[struct{}], ids []uint32) {
 	}
 }
 
-// heapBenchDrain takes every timer off the top in order, as fireTimers
-// does, and releases it, as a timer returning Drop is.
+// heapBenchDrain takes every timer off the top in order and releases it, as
+// fireTimers and a callback returning Drop do: dead entries are skipped, and
+// the heap may compact after each round of timerRound live timers.
 func heapBenchDrain(b *testing.B, ts *timerSet[struct{}]) {
 	hp := &ts.heap
 	last := int64(-1)
+	round := 0
 	for len(hp.h) > 0 {
 		e := hp.h[0]
 		hp.pop()
@@ -41,6 +43,10 @@ func heapBenchDrain(b *testing.B, ts *timerSet[struct{}]) {
 		tm.seq = 0
 		hp.live--
 		ts.release(e.id)
+		if round++; round == timerRound {
+			ts.shrink(hp)
+			round = 0
+		}
 	}
 	if ts.len() != 0 {
 		b.Fatalf("%d timers left", ts.len())
