@@ -75,3 +75,13 @@ func checkTimers[S any](ts *timerSet[S]) (int, error) {
 	}
 	return queued, nil
 }
+
+// prune pops the dead entries on top of hp, so that its top is live or it
+// is empty.
+func (ts *timerSet[S]) prune(hp *timerHeap) {
+	if hp.live == 0 {
+		hp.h = hp.h[:0]
+		return
+	}
+	ts.top(hp)
+}

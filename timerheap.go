@@ -137,16 +137,6 @@ func (ts *timerSet[S]) top(hp *timerHeap) int64 {
 	return hp.h[0].when
 }
 
-// prune pops the dead entries on top of hp, so that its top is live or it
-// is empty.
-func (ts *timerSet[S]) prune(hp *timerHeap) {
-	if hp.live == 0 {
-		hp.h = hp.h[:0]
-		return
-	}
-	ts.top(hp)
-}
-
 // setClass puts timer id in class c; a queued timer moves to c's heap with
 // its sequence number, so it keeps its place among equal deadlines.
 func (ts *timerSet[S]) setClass(id uint32, c uint8) {
