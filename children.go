@@ -219,10 +219,7 @@ func (l *Loop[S]) deactivate(t Token) error {
 		id := t.id &^ timerBit
 		tm := l.timers.item(id)
 		tm.enabled = false
-		if tm.pos >= 0 {
-			l.timers.remove(tm.cls, int(tm.pos))
-		}
-		tm.pos = -1
+		l.timers.unqueue(tm)
 		return nil
 	}
 	idx := t.id

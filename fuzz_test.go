@@ -140,17 +140,12 @@ func (h *fzHarness) check() {
 			pending++
 		}
 	}
-	if len(ts.heap) != pending {
-		h.fail("heap has %d timers, the model %d", len(ts.heap), pending)
+	n, err := checkTimers(ts)
+	if err != nil {
+		h.fail("timer heaps: %v", err)
 	}
-	for i := range ts.heap {
-		e := &ts.heap[i]
-		if int(ts.item(e.id).pos) != i {
-			h.fail("heap[%d] names timer %d whose pos is %d", i, e.id, ts.item(e.id).pos)
-		}
-		if i > 0 && e.before(&ts.heap[(i-1)/4]) {
-			h.fail("heap order broken at %d", i)
-		}
+	if n != pending {
+		h.fail("heaps have %d timers, the model %d", n, pending)
 	}
 }
 

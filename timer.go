@@ -51,7 +51,7 @@ func (l *Loop[S]) AddTimerAt(t time.Time, fn func(s *S, deadline time.Time) Time
 
 // ResetTimer re-arms timer t to fire d from now, whether it is pending,
 // firing (its callback's returned action then takes precedence) or disabled
-// (it keeps the new deadline until enabled). O(log n).
+// (it keeps the new deadline until enabled). O(log n) amortized.
 func (l *Loop[S]) ResetTimer(t Token, d time.Duration) error {
 	return l.resetTimer(t, l.after(d))
 }
@@ -172,20 +172,29 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 	// Rounds of at most timerRound timers keep l.due small and cache-hot
 	// even when a million timers are due at once.
 	for {
-		for len(*hp) > 0 && (*hp)[0].when <= l.now && len(l.due) < timerRound {
-			e := (*hp)[0]
-			ts.remove(c, 0)
+		for len(hp.h) > 0 && hp.h[0].when <= l.now && len(l.due) < timerRound {
+			e := hp.h[0]
+			hp.pop()
+			tm := ts.item(e.id)
+			if tm.seq != e.seq || tm.mv != e.tag {
+				continue // dead
+			}
 			if e.seq > limit {
+				// Set after the poll: back into the heap after
+				// this round, with its entry unchanged.
 				l.later = append(l.later, e.id)
 				continue
 			}
-			ts.item(e.id).pos = posDue
-			l.due = append(l.due, l.tok(e.id|timerBit, ts.item(e.id).gen))
+			tm.seq, tm.due = 0, true
+			hp.live--
+			l.due = append(l.due, l.tok(e.id|timerBit, tm.gen))
 		}
 		for _, id := range l.later {
-			ts.push(id)
+			tm := ts.item(id)
+			hp.add(heapEntry{when: tm.when, seq: tm.seq, id: id, tag: tm.mv})
 		}
 		l.later = l.later[:0]
+		ts.shrink(hp) // the fired entries were live ones
 		if len(l.due) == 0 {
 			return
 		}
@@ -203,10 +212,10 @@ func (l *Loop[S]) fireDue(s *S) {
 		t := l.due[l.duePos]
 		id := t.id &^ timerBit
 		tm := ts.item(id)
-		if tm.gen != t.gen || tm.pos != posDue {
+		if tm.gen != t.gen || !tm.due {
 			continue // removed, disabled or reset by an earlier callback
 		}
-		tm.pos = -1
+		tm.due = false
 		fn, deadline := tm.fn, l.base.Add(time.Duration(tm.when))
 		l.firing = t
 		if l.st != nil {
@@ -248,8 +257,8 @@ func (l *Loop[S]) requeueDue() {
 	ts := &l.timers
 	for _, t := range l.due[min(l.duePos+1, len(l.due)):] {
 		id := t.id &^ timerBit
-		if tm := ts.item(id); tm.gen == t.gen && tm.pos == posDue {
-			tm.pos = -1
+		if tm := ts.item(id); tm.gen == t.gen && tm.due {
+			tm.due = false
 			ts.push(id)
 		}
 	}

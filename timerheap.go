@@ -6,24 +6,43 @@ import (
 )
 
 // timerSet is the loop's timers: a slab of timers addressed by token id and,
-// per priority class, a 4-ary min-heap of (deadline, sequence) that stores
-// each timer's position, so that add, cancel and re-arm are O(log n) and
-// equal deadlines fire in the order they were set. Timers of the default
-// class, the only ones unless [Loop.SetPriority] was given a timer, are in
-// heap; the other classes' in high and low.
+// per priority class, a 4-ary min-heap of (deadline, sequence) entries, so
+// that equal deadlines fire in the order they were set. Timers of the
+// default class, the only ones unless [Loop.SetPriority] was given a timer,
+// are in heap; the other classes' in high and low.
+//
+// Deletion is lazy: a heap entry is live while its timer still names it (the
+// timer's seq and mv equal the entry's seq and tag). Cancelling, disabling
+// or re-arming a timer only makes its entry dead, in O(1), and re-arming
+// pushes a new entry; the heap never writes back to the timers, so a sift
+// touches the heap array alone. Dead entries leave the heap when they reach
+// its top, or all at once when they outnumber the live ones (compact): a
+// heap holds at most about twice its live timers, and every operation is
+// O(log n) amortized, however often one timer is re-armed.
 type timerSet[S any] struct {
 	// chunks holds the timers, timerChunk at a time: growing never copies
 	// (a million timers would otherwise be copied several times over by
 	// append), and a timer's address is stable.
 	chunks [][]timer[S]
-	n      uint32      // timers ever allocated (ids below n exist)
-	free   uint32      // first released timer + 1, linked through nextFree; 0: none
-	heap   []heapEntry // the default class
-	high   []heapEntry
-	low    []heapEntry
-	seq    uint64
-	nprio  int // live timers of a class other than the default
+	n      uint32    // timers ever allocated (ids below n exist)
+	free   uint32    // first released timer + 1, linked through when; 0: none
+	heap   timerHeap // the default class
+	high   timerHeap
+	low    timerHeap
+	seq    uint64 // the sequence number of the newest entry
+	nprio  int    // live timers of a class other than the default
 }
+
+// timerHeap is one class's heap: live and dead entries, and how many of
+// them are live.
+type timerHeap struct {
+	h    []heapEntry
+	live int
+}
+
+// compactMin is how many dead entries a heap keeps at least before compact
+// runs: below it, a scan of the heap would cost more than the entries do.
+const compactMin = 64
 
 // The timer classes (timer.cls): a Priority plus one.
 const (
@@ -34,7 +53,7 @@ const (
 )
 
 // hp returns the heap of class c.
-func (ts *timerSet[S]) hp(c uint8) *[]heapEntry {
+func (ts *timerSet[S]) hp(c uint8) *timerHeap {
 	switch c {
 	case clsDefault:
 		return &ts.heap
@@ -53,46 +72,69 @@ func (ts *timerSet[S]) item(id uint32) *timer[S] {
 }
 
 type timer[S any] struct {
-	when     int64 // nanoseconds since the loop's origin (may be negative); math.MaxInt64: never
-	fn       func(*S, time.Time) TimerAction
-	gen      uint32
-	pos      int32  // index in heap, -1, or posDue
-	nextFree uint32 // while released: the next released timer + 1
-	enabled  bool   // active: in the heap unless due or never (see children.go)
-	held     bool   // disabled by itself
-	child    bool   // has a parent (Loop.tlinks)
-	cls      uint8  // priority class: clsHigh, clsDefault or clsLow
+	// when is the deadline: nanoseconds since the loop's origin (may be
+	// negative); math.MaxInt64: never. While released: the next released
+	// timer + 1.
+	when int64
+	fn   func(*S, time.Time) TimerAction
+	seq  uint64 // the sequence number of the timer's live heap entry; 0: none
+	gen  uint32
+	// mv counts the timer's moves between classes (setClass): its entry
+	// in the heap it left keeps the sequence number, and is dead because
+	// its tag is the old mv.
+	mv      uint32
+	enabled bool  // active: in a heap unless due or never (see children.go)
+	held    bool  // disabled by itself
+	child   bool  // has a parent (Loop.tlinks)
+	due     bool  // taken off its heap to fire in this iteration
+	cls     uint8 // priority class: clsHigh, clsDefault or clsLow
 }
-
-// posDue marks a timer taken off the heap to fire in this iteration.
-const posDue = -2
 
 type heapEntry struct {
 	when int64
 	seq  uint64
 	id   uint32
+	tag  uint32 // the timer's mv when the entry was made
 }
 
 func (h *heapEntry) before(o *heapEntry) bool {
 	return h.when < o.when || h.when == o.when && h.seq < o.seq
 }
 
-// len returns the number of timers in the heaps.
-func (ts *timerSet[S]) len() int { return len(ts.heap) + len(ts.high) + len(ts.low) }
+// isLive reports whether e is its timer's live entry. A released or
+// reallocated timer has another seq (0, or a newer one), and a timer moved
+// to another class another mv.
+func (ts *timerSet[S]) isLive(e *heapEntry) bool {
+	t := ts.item(e.id)
+	return t.seq == e.seq && t.mv == e.tag
+}
 
-// next returns the earliest deadline; the heaps must not all be empty.
+// len returns the number of live timers in the heaps.
+func (ts *timerSet[S]) len() int { return ts.heap.live + ts.high.live + ts.low.live }
+
+// next returns the earliest deadline of a live timer; len must not be 0. It
+// drops the dead entries it finds on top of the heaps.
 func (ts *timerSet[S]) next() int64 {
 	var when int64 = math.MaxInt64
-	if len(ts.heap) > 0 {
-		when = ts.heap[0].when
+	if ts.heap.live > 0 {
+		when = ts.top(&ts.heap)
 	}
-	if len(ts.high) > 0 && ts.high[0].when < when {
-		when = ts.high[0].when
+	if ts.high.live > 0 {
+		when = min(when, ts.top(&ts.high))
 	}
-	if len(ts.low) > 0 && ts.low[0].when < when {
-		when = ts.low[0].when
+	if ts.low.live > 0 {
+		when = min(when, ts.top(&ts.low))
 	}
 	return when
+}
+
+// top pops the dead entries on top of hp, which must hold a live one, and
+// returns the deadline of the live entry then on top.
+func (ts *timerSet[S]) top(hp *timerHeap) int64 {
+	for !ts.isLive(&hp.h[0]) {
+		hp.pop()
+	}
+	return hp.h[0].when
 }
 
 // setClass puts timer id in class c; a queued timer moves to c's heap with
@@ -107,21 +149,32 @@ func (ts *timerSet[S]) setClass(id uint32, c uint8) {
 	} else if c == clsDefault {
 		ts.nprio--
 	}
-	if t.pos < 0 {
+	if t.seq == 0 {
 		t.cls = c
 		return
 	}
-	e := (*ts.hp(t.cls))[t.pos]
-	ts.remove(t.cls, int(t.pos))
-	t.cls = c
-	ts.insert(c, e)
+	seq := t.seq
+	old := ts.hp(t.cls)
+	t.seq = 0 // every entry of t is dead now
+	old.live--
+	if t.mv++; t.mv == 0 {
+		// The tags start over: drop every dead entry, so that none of
+		// t's old entries can match a tag again.
+		ts.compact(&ts.heap)
+		ts.compact(&ts.high)
+		ts.compact(&ts.low)
+	} else {
+		ts.shrink(old)
+	}
+	t.cls, t.seq = c, seq
+	ts.hp(c).insert(heapEntry{when: t.when, seq: seq, id: id, tag: t.mv})
 }
 
 func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uint32 {
 	var id uint32
 	if ts.free != 0 {
 		id = ts.free - 1
-		ts.free = ts.item(id).nextFree
+		ts.free = uint32(ts.item(id).when)
 	} else {
 		id = ts.n
 		if id&(timerChunk-1) == 0 {
@@ -134,17 +187,15 @@ func (ts *timerSet[S]) alloc(when int64, fn func(*S, time.Time) TimerAction) uin
 	if t.gen == 0 {
 		t.gen = 1
 	}
-	t.when, t.fn, t.pos, t.enabled = when, fn, -1, true // held and child were cleared by release
-	t.cls = clsDefault
+	// seq, due, held and child were cleared by release.
+	t.when, t.fn, t.enabled, t.cls = when, fn, true, clsDefault
 	ts.push(id)
 	return id
 }
 
 func (ts *timerSet[S]) release(id uint32) {
 	t := ts.item(id)
-	if t.pos >= 0 {
-		ts.remove(t.cls, int(t.pos))
-	}
+	ts.unqueue(t)
 	if t.cls != clsDefault {
 		ts.nprio--
 		t.cls = clsDefault
@@ -154,7 +205,7 @@ func (ts *timerSet[S]) release(id uint32) {
 	if t.gen == 0 {
 		t.gen = 1
 	}
-	t.nextFree, ts.free = ts.free, id+1
+	t.when, ts.free = int64(ts.free), id+1
 }
 
 // lookup returns the live timer named by id and gen, or nil.
@@ -169,95 +220,151 @@ func (ts *timerSet[S]) lookup(id, gen uint32) *timer[S] {
 	return t
 }
 
-// push inserts timer id at its deadline, after every timer already set for
-// the same instant. A deadline of math.MaxInt64 never fires and stays out of
-// the heap.
+// push queues timer id, which must not be queued, at its deadline, after
+// every timer already set for the same instant. A deadline of math.MaxInt64
+// never fires and stays out of the heap.
 func (ts *timerSet[S]) push(id uint32) {
 	t := ts.item(id)
 	if t.when == math.MaxInt64 {
 		return
 	}
 	ts.seq++
-	e := heapEntry{when: t.when, seq: ts.seq, id: id}
+	t.seq = ts.seq
+	e := heapEntry{when: t.when, seq: ts.seq, id: id, tag: t.mv}
 	if t.cls != clsDefault {
-		ts.insert(t.cls, e)
+		ts.hp(t.cls).insert(e)
 		return
 	}
 	// insert, inlined for the default class.
-	h := ts.heap
+	hp := &ts.heap
+	h := hp.h
 	if len(h) == cap(h) {
-		n := make([]heapEntry, len(h), max(64, 2*cap(h)))
-		copy(n, h)
-		h = n
-	}
-	t.pos = int32(len(h))
-	h = append(h, e)
-	ts.heap = h
-	ts.up(h, len(h)-1)
-}
-
-// insert adds e to the heap of class c.
-func (ts *timerSet[S]) insert(c uint8, e heapEntry) {
-	hp := ts.hp(c)
-	h := *hp
-	if len(h) == cap(h) {
-		// Double, rather than append's gentler growth for big slices:
-		// each entry is then copied about once however large the heap gets.
-		n := make([]heapEntry, len(h), max(64, 2*cap(h)))
-		copy(n, h)
-		h = n
+		h = grow(h)
 	}
 	h = append(h, e)
-	*hp = h
-	ts.up(h, len(h)-1)
+	hp.h = h
+	hp.live++
+	up(h, len(h)-1)
 }
 
-// reschedule moves timer id to deadline when, as the newest timer of that instant.
+// unqueue makes timer t's heap entry, if any, dead, and clears its due mark.
+func (ts *timerSet[S]) unqueue(t *timer[S]) {
+	t.due = false
+	if t.seq == 0 {
+		return
+	}
+	t.seq = 0
+	hp := ts.hp(t.cls)
+	hp.live--
+	ts.shrink(hp)
+}
+
+// shrink compacts hp if its dead entries outnumber its live ones.
+func (ts *timerSet[S]) shrink(hp *timerHeap) {
+	if dead := len(hp.h) - hp.live; dead > hp.live && dead > compactMin {
+		ts.compact(hp)
+	}
+}
+
+// compact drops hp's dead entries and restores the heap order. O(n).
+func (ts *timerSet[S]) compact(hp *timerHeap) {
+	h := hp.h
+	k := 0
+	if hp.live > 0 {
+		for i := range h {
+			if ts.isLive(&h[i]) {
+				h[k] = h[i]
+				k++
+			}
+		}
+	}
+	h = h[:k]
+	hp.h = h
+	if k > 1 {
+		for i := (k - 2) / 4; i >= 0; i-- {
+			down(h, i)
+		}
+	}
+}
+
+// reschedule moves timer id to deadline when, as the newest timer of that
+// instant.
 func (ts *timerSet[S]) reschedule(id uint32, when int64) {
 	t := ts.item(id)
 	t.when = when
 	if !t.enabled {
 		return
 	}
-	if t.pos < 0 {
-		ts.push(id)
-		return
-	}
-	if when == math.MaxInt64 {
-		ts.remove(t.cls, int(t.pos))
-		return
-	}
-	ts.seq++
-	h := *ts.hp(t.cls)
-	e := &h[t.pos]
-	e.when, e.seq = when, ts.seq
-	i := int(t.pos)
-	ts.up(h, i)
-	ts.down(h, int(ts.item(id).pos))
+	ts.unqueue(t)
+	ts.push(id)
 }
 
-// remove takes entry i off the heap of class c.
-func (ts *timerSet[S]) remove(c uint8, i int) {
-	hp := &ts.heap
-	if c != clsDefault {
-		hp = ts.hp(c)
-	}
-	h := *hp
-	ts.item(h[i].id).pos = -1
-	last := len(h) - 1
-	if i != last {
-		h[i] = h[last]
-		ts.item(h[i].id).pos = int32(i)
-	}
-	*hp = h[:last]
-	if i < last {
-		h = h[:last]
-		ts.up(h, i)
-		ts.down(h, int(ts.item(h[i].id).pos))
-	}
+// grow returns h with its capacity doubled (at least 64), rather than
+// append's gentler growth for big slices: each entry is then copied about
+// once however large the heap gets.
+func grow(h []heapEntry) []heapEntry {
+	n := make([]heapEntry, len(h), max(64, 2*cap(h)))
+	copy(n, h)
+	return n
 }
 
-func (ts *timerSet[S]) up(h []heapEntry, i int) {
+// insert adds e, a live entry, to hp.
+func (hp *timerHeap) insert(e heapEntry) {
+	hp.live++
+	hp.add(e)
+}
+
+// add puts e in hp's order, its live count unchanged.
+func (hp *timerHeap) add(e heapEntry) {
+	h := hp.h
+	if len(h) == cap(h) {
+		h = grow(h)
+	}
+	h = append(h, e)
+	hp.h = h
+	up(h, len(h)-1)
+}
+
+// pop removes hp's top entry, its live count unchanged. It moves the hole
+// at the top down to a leaf along the smaller children, then the last entry
+// up from there: the last entry belongs near the bottom, so this saves the
+// comparison with it at every level of a plain sift-down.
+func (hp *timerHeap) pop() {
+	h := hp.h
+	n := len(h) - 1
+	e := h[n]
+	h = h[:n]
+	hp.h = h
+	if n == 0 {
+		return
+	}
+	i := 0
+	for {
+		c := 4*i + 1
+		if c >= n {
+			break
+		}
+		m := c
+		for j := c + 1; j < c+4 && j < n; j++ {
+			if h[j].before(&h[m]) {
+				m = j
+			}
+		}
+		h[i] = h[m]
+		i = m
+	}
+	for i > 0 {
+		p := (i - 1) / 4
+		if !e.before(&h[p]) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = e
+}
+
+func up(h []heapEntry, i int) {
 	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 4
@@ -265,14 +372,12 @@ func (ts *timerSet[S]) up(h []heapEntry, i int) {
 			break
 		}
 		h[i] = h[p]
-		ts.item(h[i].id).pos = int32(i)
 		i = p
 	}
 	h[i] = e
-	ts.item(e.id).pos = int32(i)
 }
 
-func (ts *timerSet[S]) down(h []heapEntry, i int) {
+func down(h []heapEntry, i int) {
 	n := len(h)
 	e := h[i]
 	for {
@@ -290,11 +395,9 @@ func (ts *timerSet[S]) down(h []heapEntry, i int) {
 			break
 		}
 		h[i] = h[m]
-		ts.item(h[i].id).pos = int32(i)
 		i = m
 	}
 	h[i] = e
-	ts.item(e.id).pos = int32(i)
 }
 
 func (ts *timerSet[S]) reset() {

@@ -17,6 +17,7 @@ type heapModelTimer struct {
 	gen     uint32
 	when    int64
 	enabled bool
+	cls     uint8
 	stamp   uint64 // insertion order among timers of the same deadline
 }
 
@@ -36,40 +37,43 @@ func (m *heapModel) touch(mt *heapModelTimer) {
 	}
 }
 
-// min returns the id the heap must have on top, or false.
-func (m *heapModel) min() (uint32, bool) {
+func (a *heapModelTimer) before(b *heapModelTimer) bool {
+	return a.when < b.when || a.when == b.when && a.stamp < b.stamp
+}
+
+// anyClass asks min for the earliest timer of every class.
+const anyClass = 255
+
+// min returns the id class c's heap must have on top, or false.
+func (m *heapModel) min(c uint8) (uint32, bool) {
 	var best uint32
 	var bt *heapModelTimer
 	for id, mt := range m.live {
-		if !m.queued(mt) {
+		if !m.queued(mt) || c != anyClass && mt.cls != c {
 			continue
 		}
-		if bt == nil || mt.when < bt.when || mt.when == bt.when && mt.stamp < bt.stamp {
+		if bt == nil || mt.before(bt) {
 			best, bt = id, mt
 		}
 	}
 	return best, bt != nil
 }
 
+// heapTop returns the timer on top of class c's heap, dropping dead entries.
+func heapTop[S any](ts *timerSet[S], c uint8) (uint32, bool) {
+	hp := ts.hp(c)
+	ts.prune(hp)
+	if len(hp.h) == 0 {
+		return 0, false
+	}
+	return hp.h[0].id, true
+}
+
 func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op string) {
 	t.Helper()
-	for i := range ts.heap {
-		e := &ts.heap[i]
-		if int(e.id) >= int(ts.n) {
-			t.Fatalf("step %d (%s): heap[%d] names timer %d, beyond the slab", step, op, i, e.id)
-		}
-		if p := ts.item(e.id).pos; int(p) != i {
-			t.Fatalf("step %d (%s): heap[%d] is timer %d, whose stored pos is %d", step, op, i, e.id, p)
-		}
-		if e.when != ts.item(e.id).when {
-			t.Fatalf("step %d (%s): heap[%d].when %d != timer's when %d", step, op, i, e.when, ts.item(e.id).when)
-		}
-		if i > 0 {
-			if parent := &ts.heap[(i-1)/4]; e.before(parent) {
-				t.Fatalf("step %d (%s): heap order broken at %d: child (%d,%d) before parent (%d,%d)",
-					step, op, i, e.when, e.seq, parent.when, parent.seq)
-			}
-		}
+	n, err := checkTimers(ts)
+	if err != nil {
+		t.Fatalf("step %d (%s): %v", step, op, err)
 	}
 	want := 0
 	for id, mt := range m.live {
@@ -77,36 +81,45 @@ func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op 
 		if tm == nil {
 			t.Fatalf("step %d (%s): live timer %d.%d not found", step, op, id, mt.gen)
 		}
-		if tm.when != mt.when || tm.enabled != mt.enabled {
-			t.Fatalf("step %d (%s): timer %d: when/enabled %d/%v, model %d/%v", step, op, id, tm.when, tm.enabled, mt.when, mt.enabled)
+		if tm.when != mt.when || tm.enabled != mt.enabled || tm.cls != mt.cls {
+			t.Fatalf("step %d (%s): timer %d: when/enabled/class %d/%v/%d, model %d/%v/%d",
+				step, op, id, tm.when, tm.enabled, tm.cls, mt.when, mt.enabled, mt.cls)
 		}
 		if m.queued(mt) {
 			want++
-			if tm.pos < 0 {
-				t.Fatalf("step %d (%s): enabled timer %d is not in the heap", step, op, id)
+			if tm.seq == 0 {
+				t.Fatalf("step %d (%s): enabled timer %d is not queued", step, op, id)
 			}
-		} else if tm.pos >= 0 {
-			t.Fatalf("step %d (%s): timer %d (enabled %v, when %d) is in the heap", step, op, id, mt.enabled, mt.when)
+		} else if tm.seq != 0 {
+			t.Fatalf("step %d (%s): timer %d (enabled %v, when %d) is queued", step, op, id, mt.enabled, mt.when)
 		}
 	}
-	if len(ts.heap) != want {
-		t.Fatalf("step %d (%s): heap has %d entries, model %d", step, op, len(ts.heap), want)
+	if n != want {
+		t.Fatalf("step %d (%s): %d queued timers, model %d", step, op, n, want)
 	}
 	for i := range ts.n {
 		if _, ok := m.live[i]; !ok && ts.item(i).fn != nil {
 			t.Fatalf("step %d (%s): released timer %d still has a callback", step, op, i)
 		}
-		if _, ok := m.live[i]; !ok && ts.item(i).pos >= 0 {
-			t.Fatalf("step %d (%s): released timer %d still in the heap", step, op, i)
-		}
 	}
-	if id, ok := m.min(); ok != (len(ts.heap) > 0) || ok && ts.heap[0].id != id {
-		t.Fatalf("step %d (%s): heap top is not the model's earliest timer %d", step, op, id)
+	if id, ok := m.min(anyClass); ok != (ts.len() > 0) || ok && ts.next() != m.live[id].when {
+		t.Fatalf("step %d (%s): next is not the model's earliest deadline", step, op)
+	}
+	for c := range uint8(nClasses) {
+		id, ok := m.min(c)
+		top, tok := heapTop(ts, c)
+		if ok != tok || ok && top != id {
+			t.Fatalf("step %d (%s): class %d: top %d (%v), model's earliest %d (%v)", step, op, c, top, tok, id, ok)
+		}
 	}
 }
 
+// TestTimerHeapRandomOps checks the heaps against a model (a map searched
+// for the earliest (deadline, insertion) timer) under random operations:
+// adds, cancels, re-arms and storms of re-arms of one timer, disables and
+// enables, class moves, and firings from the top.
 func TestTimerHeapRandomOps(t *testing.T) {
-	for seed := int64(1); seed <= 3; seed++ {
+	for seed := int64(1); seed <= 6; seed++ {
 		rng := rand.New(rand.NewSource(seed))
 		var ts timerSet[struct{}]
 		m := &heapModel{live: map[uint32]*heapModelTimer{}}
@@ -127,8 +140,12 @@ func TestTimerHeapRandomOps(t *testing.T) {
 			}
 			panic("unreachable")
 		}
-		for step := range 2500 {
-			op := rng.Intn(10)
+		setClass := func(id uint32, mt *heapModelTimer, c uint8) {
+			ts.setClass(id, c)
+			mt.cls = c // a queued timer keeps its place: no touch
+		}
+		for step := range 4000 {
+			op := rng.Intn(14)
 			if len(m.live) == 0 {
 				op = 0
 			}
@@ -141,9 +158,12 @@ func TestTimerHeapRandomOps(t *testing.T) {
 				if _, dup := m.live[id]; dup {
 					t.Fatalf("alloc returned live id %d", id)
 				}
-				mt := &heapModelTimer{gen: ts.item(id).gen, when: w, enabled: true}
+				mt := &heapModelTimer{gen: ts.item(id).gen, when: w, enabled: true, cls: clsDefault}
 				m.touch(mt)
 				m.live[id] = mt
+				if rng.Intn(4) == 0 {
+					setClass(id, mt, uint8(rng.Intn(nClasses)))
+				}
 			case 3:
 				name = "release"
 				id, mt := pick()
@@ -159,17 +179,23 @@ func TestTimerHeapRandomOps(t *testing.T) {
 				ts.reschedule(id, mt.when)
 				m.touch(mt)
 			case 6:
+				name = "storm"
+				id, mt := pick()
+				for range 1 + rng.Intn(300) {
+					mt.when = when()
+					ts.reschedule(id, mt.when)
+					m.touch(mt)
+				}
+			case 7:
 				name = "disable"
 				id, mt := pick()
 				tm := ts.item(id)
 				if tm.enabled {
 					tm.enabled = false
-					if tm.pos >= 0 {
-						ts.remove(tm.cls, int(tm.pos))
-					}
+					ts.unqueue(tm)
 				}
 				mt.enabled = false
-			case 7:
+			case 8:
 				name = "enable"
 				id, mt := pick()
 				tm := ts.item(id)
@@ -179,17 +205,33 @@ func TestTimerHeapRandomOps(t *testing.T) {
 					mt.enabled = true
 					m.touch(mt)
 				}
-			case 8, 9:
+			case 9, 10:
+				name = "class"
+				id, mt := pick()
+				setClass(id, mt, uint8(rng.Intn(nClasses)))
+			case 11, 12, 13:
 				name = "pop"
-				if len(ts.heap) == 0 {
+				c := uint8(rng.Intn(nClasses))
+				id, ok := heapTop(&ts, c)
+				if !ok {
 					continue
 				}
-				id := ts.heap[0].id
-				if rng.Intn(2) == 0 {
+				mt := m.live[id]
+				switch rng.Intn(3) {
+				case 0:
 					ts.release(id)
 					delete(m.live, id)
-				} else {
-					mt := m.live[id]
+				case 1:
+					mt.when += int64(rng.Intn(10))
+					ts.reschedule(id, mt.when)
+					m.touch(mt)
+				default:
+					// Fire it as fireTimers does, then re-arm it.
+					ts.hp(c).pop()
+					ts.hp(c).live--
+					tm := ts.item(id)
+					tm.seq, tm.due = 0, true
+					ts.shrink(ts.hp(c))
 					mt.when += int64(rng.Intn(10))
 					ts.reschedule(id, mt.when)
 					m.touch(mt)
@@ -197,29 +239,28 @@ func TestTimerHeapRandomOps(t *testing.T) {
 			}
 			checkHeap(t, &ts, m, step, name)
 		}
-		// Drain in order: (deadline, insertion) non-decreasing.
-		type key struct {
-			when  int64
-			stamp uint64
-		}
-		var want []key
-		for _, mt := range m.live {
-			if m.queued(mt) {
-				want = append(want, key{mt.when, mt.stamp})
+		// Drain each class in order: (deadline, insertion) non-decreasing.
+		for c := range uint8(nClasses) {
+			var want []*heapModelTimer
+			for _, mt := range m.live {
+				if m.queued(mt) && mt.cls == c {
+					want = append(want, mt)
+				}
 			}
-		}
-		sort.Slice(want, func(i, j int) bool {
-			return want[i].when < want[j].when || want[i].when == want[j].when && want[i].stamp < want[j].stamp
-		})
-		for i, k := range want {
-			id := ts.heap[0].id
-			mt := m.live[id]
-			if mt.when != k.when || mt.stamp != k.stamp {
-				t.Fatalf("seed %d: drain #%d: timer (%d, %d), want (%d, %d)", seed, i, mt.when, mt.stamp, k.when, k.stamp)
+			sort.Slice(want, func(i, j int) bool { return want[i].before(want[j]) })
+			for i, k := range want {
+				id, ok := heapTop(&ts, c)
+				if !ok {
+					t.Fatalf("seed %d: class %d: drain #%d: heap empty", seed, c, i)
+				}
+				mt := m.live[id]
+				if mt != k {
+					t.Fatalf("seed %d: class %d: drain #%d: timer (%d, %d), want (%d, %d)", seed, c, i, mt.when, mt.stamp, k.when, k.stamp)
+				}
+				ts.release(id)
+				delete(m.live, id)
+				checkHeap(t, &ts, m, i, "drain")
 			}
-			ts.release(id)
-			delete(m.live, id)
-			checkHeap(t, &ts, m, i, "drain")
 		}
 	}
 }
@@ -237,29 +278,19 @@ func TestTimerHeapThroughLoop(t *testing.T) {
 	var s struct{}
 	check := func(step int) {
 		ts := &l.timers
-		for i := range ts.heap {
-			e := &ts.heap[i]
-			if int(ts.item(e.id).pos) != i {
-				t.Fatalf("step %d: heap[%d] pos mismatch", step, i)
-			}
-			if i > 0 && e.before(&ts.heap[(i-1)/4]) {
-				t.Fatalf("step %d: heap order broken at %d", step, i)
-			}
+		q, err := checkTimers(ts)
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
 		}
 		n := 0
 		for i := range ts.n {
 			tm := ts.item(i)
 			if tm.fn != nil && tm.enabled && tm.when != math.MaxInt64 {
 				n++
-				if tm.pos < 0 {
-					t.Fatalf("step %d: live enabled timer %d not in the heap", step, i)
-				}
-			} else if tm.pos >= 0 {
-				t.Fatalf("step %d: timer %d (live %v, enabled %v) in the heap", step, i, tm.fn != nil, tm.enabled)
 			}
 		}
-		if n != len(ts.heap) {
-			t.Fatalf("step %d: %d queued timers, heap has %d", step, n, len(ts.heap))
+		if n != q {
+			t.Fatalf("step %d: %d live enabled timers, %d queued", step, n, q)
 		}
 	}
 	cb := func(_ *struct{}, _ time.Time) TimerAction {
@@ -277,7 +308,11 @@ func TestTimerHeapThroughLoop(t *testing.T) {
 		return At(time.Now().Add(time.Duration(rng.Intn(2000)) * time.Microsecond))
 	}
 	for step := range 3000 {
-		switch rng.Intn(6) {
+		switch rng.Intn(7) {
+		case 6:
+			if len(toks) > 0 {
+				l.SetPriority(toks[rng.Intn(len(toks))], Priority(rng.Intn(3)-1))
+			}
 		case 0, 1:
 			tok, err := l.AddTimer(time.Duration(rng.Intn(3000))*time.Microsecond, cb)
 			if err != nil {
@@ -344,7 +379,107 @@ func TestTimerHeapCancelReinsertStaysBounded(t *testing.T) {
 			}
 		}
 	}
-	if h, it := len(l.timers.heap), int(l.timers.n); h != 1001 || it != 1001 {
-		t.Fatalf("after %d cancel+insert cycles: heap %d, slab %d; want 1001 each", n, h, it)
+	// The heap holds dead entries, but never more than live ones (above
+	// compactMin).
+	if h, live, it := len(l.timers.heap.h), l.timers.len(), int(l.timers.n); live != 1001 || h > 2*1001 || it != 1001 {
+		t.Fatalf("after %d cancel+insert cycles: heap %d entries for %d timers, slab %d; want 1001 timers in at most 2002 entries, slab 1001", n, h, live, it)
+	}
+}
+
+// TestTimerHeapResetStormStaysBounded re-arms one timer a million times,
+// alone and among others: its dead entries must not pile up in the heap,
+// and it must fire once, at its last deadline.
+func TestTimerHeapResetStormStaysBounded(t *testing.T) {
+	for _, others := range []int{0, 1000} {
+		l, err := New[struct{}]()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := func(*struct{}, time.Time) TimerAction { return Drop() }
+		for range others {
+			if _, err := l.AddTimer(time.Hour, fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fired := 0
+		var at time.Time
+		tok, err := l.AddTimer(time.Hour, func(_ *struct{}, d time.Time) TimerAction {
+			fired++
+			at = d
+			return Drop()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bound := max(2*(others+1), others+1+compactMin)
+		base := time.Now()
+		const n = 1_000_000
+		for i := range n {
+			// Deadlines alternate between near and far, so the dead
+			// entries are not all on top.
+			d := time.Duration(i%7) * time.Hour
+			if i == n-1 {
+				d = 0
+			}
+			if err := l.ResetTimerAt(tok, base.Add(d)); err != nil {
+				t.Fatal(err)
+			}
+			if h := len(l.timers.heap.h); h > bound {
+				t.Fatalf("others %d: after %d resets the heap has %d entries, more than %d", others, i+1, h, bound)
+			}
+		}
+		if got := l.timers.len(); got != others+1 {
+			t.Fatalf("others %d: %d live timers", others, got)
+		}
+		var s struct{}
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		if fired != 1 || !at.Equal(base) {
+			t.Fatalf("others %d: fired %d times, deadline %v, want once at %v", others, fired, at, base)
+		}
+		if _, err := checkTimers(&l.timers); err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+}
+
+// TestTimerHeapClassTagWrap moves a queued timer between classes when its
+// move count wraps: the entry it left in its old heap with the same
+// sequence number must stay dead (it would fire twice otherwise).
+func TestTimerHeapClassTagWrap(t *testing.T) {
+	var ts timerSet[struct{}]
+	fn := func(*struct{}, time.Time) TimerAction { return Drop() }
+	for i := range 10 {
+		ts.alloc(int64(i), fn)
+	}
+	id := ts.alloc(5, fn)
+	ts.setClass(id, clsHigh) // leaves an entry tagged 0 in the default heap
+	// Pretend 2^32 - 1 moves happened since: tag the live entry likewise.
+	tm := ts.item(id)
+	tm.mv = math.MaxUint32
+	for i := range ts.high.h {
+		if ts.high.h[i].id == id {
+			ts.high.h[i].tag = math.MaxUint32
+		}
+	}
+	ts.setClass(id, clsDefault) // the tags wrap to 0
+	if tm.mv != 0 {
+		t.Fatalf("mv %d, want 0", tm.mv)
+	}
+	if _, err := checkTimers(&ts); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ts.len() > 0 {
+		top, _ := heapTop(&ts, clsDefault)
+		if top == id {
+			n++
+		}
+		ts.release(top)
+	}
+	if n != 1 {
+		t.Fatalf("the moved timer came off the top %d times", n)
 	}
 }
