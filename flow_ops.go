@@ -216,6 +216,11 @@ func (st *stageTimer[S]) add() error {
 		st.p.l.Remove(tok)
 		return err
 	}
+	// A timer made anew (after a panic) takes the pipe's class, which a
+	// SetPriority on the pipeline gave the timer it replaces.
+	if p, err := st.p.l.Priority(st.p.tok); err == nil && p != PriorityDefault {
+		st.p.l.SetPriority(tok, p)
+	}
 	st.tok = tok
 	return nil
 }

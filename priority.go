@@ -25,7 +25,8 @@ var errPriorityKind = errors.New("calloop: SetPriority: idle callbacks have thei
 // registration has a class, PriorityDefault until set: descriptors, timers,
 // and custom sources, pings, channels, signal watches and nested loops
 // included; idle callbacks alone do not, they run in their own phase, after
-// every class. A child's class is its own (a parent's does not propagate).
+// every class. A child's class is its own until a SetPriority on one of its
+// ancestors (see below).
 //
 // Within the dispatch phase of an iteration, the classes go in turn,
 // highest first, and each class's work is: its sources' events of the

@@ -68,3 +68,53 @@ func TestSetPriorityFlow(t *testing.T) {
 		t.Fatalf("order %q, want the high-priority flow first", log)
 	}
 }
+
+// A flow's class reaches the timer of a Debounce stage, also the one the
+// stage makes anew after a panic in the timer's callback (the loop removes
+// a timer whose callback panicked): the high-priority debounced value comes
+// before a default ping's callback in the iteration the timer fires.
+func TestSetPriorityFlowStageTimerAfterPanic(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	var log []string
+	ping, err := calloop.NewPing(l, func(*int) { log = append(log, "ping") })
+	must(t, err)
+	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+	must(t, err)
+	defer tx.Close()
+	pushed := 0
+	tok, err := calloop.MapFlow(f, func(_ *int, v int) int { pushed++; return v }).Debounce(0).Sink(func(_ *int, v int, ok bool) {
+		if !ok {
+			return
+		}
+		log = append(log, "flow")
+		if v == 1 {
+			panic(v)
+		}
+	})
+	must(t, err)
+	must(t, l.SetPriority(tok, calloop.PriorityHigh))
+	round := func(v int) {
+		t.Helper()
+		log = log[:0]
+		must(t, tx.Send(v))
+		dispatchUntil(t, l, &s, func() bool { return pushed == v })
+		// The debounce timer is due; the ping is raised before the
+		// iteration that fires it.
+		ping.Ping()
+		if p := ctRecover(func() { dispatchUntil(t, l, &s, func() bool { return len(log) == 2 }) }); p != nil && p != 1 {
+			t.Fatalf("panic %v", p)
+		}
+	}
+	round(1) // the sink panics in the stage timer's callback: the timer goes
+	if len(log) == 1 {
+		dispatchUntil(t, l, &s, func() bool { return len(log) == 2 })
+	}
+	if log[0] != "flow" || log[1] != "ping" {
+		t.Fatalf("first round: order %q, want the high-priority flow first", log)
+	}
+	round(2)
+	if log[0] != "flow" || log[1] != "ping" {
+		t.Fatalf("after the stage timer's panic: order %q, want the high-priority flow first", log)
+	}
+}
