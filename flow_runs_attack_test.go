@@ -1,0 +1,216 @@
+package calloop_test
+
+import (
+	"runtime"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/calloop-go/calloop"
+)
+
+type runMsg struct {
+	v   int
+	pad [64]byte
+}
+
+// A ChannelFlow's channel keeps no reference to a message once its run was
+// delivered, whatever stopped the run (end of the run, a Disable, a panic).
+func TestFlowChannelRunsKeepNoReference(t *testing.T) {
+	for _, mode := range []string{"plain", "disable", "panic"} {
+		t.Run(mode, func(t *testing.T) {
+			l := newLoop[int](t)
+			var s int
+			f, tx, err := calloop.ChannelFlow[int, *runMsg](l, 0)
+			must(t, err)
+			defer tx.Close()
+			const total = 100
+			var seen []weak.Pointer[runMsg]
+			got := 0
+			var tok calloop.Token
+			tok, err = calloop.MapFlow(f, func(_ *int, m *runMsg) *runMsg { return m }).Sink(func(_ *int, m *runMsg, ok bool) {
+				if !ok {
+					return
+				}
+				seen = append(seen, weak.Make(m))
+				got++
+				if m.v == total/2 {
+					switch mode {
+					case "disable":
+						must(t, l.Disable(tok))
+					case "panic":
+						panic("boom")
+					}
+				}
+			})
+			must(t, err)
+			for i := range total {
+				must(t, tx.Send(&runMsg{v: i}))
+			}
+			d := armWatchdog(t, l)
+			defer d.stop()
+			for got < total/2+1 {
+				if d.expired() {
+					t.Fatal("timeout")
+				}
+				if p := ctRecover(func() { must(t, l.Dispatch(10*time.Millisecond, &s)) }); p != nil && p != "boom" {
+					t.Fatal(p)
+				}
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				runtime.GC()
+				live := 0
+				for _, w := range seen {
+					if w.Value() != nil {
+						live++
+					}
+				}
+				if live == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d delivered messages still reachable", live, len(seen))
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}
+
+// A ChannelFlow never delivers more than the channel's batch (1024) of
+// messages in one Dispatch, however the messages fall into blocks.
+func TestFlowChannelRunsBudget(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	f, tx, err := calloop.ChannelFlow[int, int](l, 0)
+	must(t, err)
+	defer tx.Close()
+	per := 0
+	got := 0
+	_, err = f.Filter(func(*int, int) bool { return true }).Sink(func(_ *int, v int, ok bool) {
+		if ok {
+			if v != got {
+				t.Fatalf("value %d at %d", v, got)
+			}
+			per++
+			got++
+		}
+	})
+	must(t, err)
+	const total = 10000
+	for i := range total {
+		must(t, tx.Send(i))
+	}
+	d := armWatchdog(t, l)
+	defer d.stop()
+	for got < total {
+		if d.expired() {
+			t.Fatal("timeout")
+		}
+		per = 0
+		must(t, l.Dispatch(0, &s))
+		if per > 1024 {
+			t.Fatalf("%d messages in one Dispatch", per)
+		}
+	}
+}
+
+// Within a run the consumer sends to its own channel, closes the sender,
+// disables and re-enables its pipeline: every value arrives once, in order,
+// and the end once, after the last value.
+func TestFlowChannelRunsReentry(t *testing.T) {
+	for _, capacity := range []int{0, 2300} {
+		l := newLoop[int](t)
+		var s int
+		f, tx, err := calloop.ChannelFlow[int, int](l, capacity)
+		must(t, err)
+		var got []int
+		ends := 0
+		const first, extra = 1500, 700
+		var tok calloop.Token
+		tok, err = calloop.MapFlow(f, func(_ *int, v int) int { return v }).Sink(func(_ *int, v int, ok bool) {
+			if !ok {
+				if len(got) != first+extra {
+					t.Errorf("end after %d values", len(got))
+				}
+				ends++
+				return
+			}
+			if ends > 0 {
+				t.Errorf("value %d after the end", v)
+			}
+			got = append(got, v)
+			switch v {
+			case 10:
+				must(t, l.Disable(tok))
+				must(t, l.Enable(tok))
+			case 20:
+				for i := range extra {
+					must(t, tx.TrySend(first+i))
+				}
+			case 30:
+				must(t, tx.Close())
+			}
+		})
+		must(t, err)
+		for i := range first {
+			must(t, tx.Send(i))
+		}
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ends > 0 })
+		for i := 0; i < 3; i++ {
+			must(t, l.Dispatch(0, &s))
+		}
+		if ends != 1 || len(got) != first+extra {
+			t.Fatalf("capacity %d: %d ends, %d values", capacity, ends, len(got))
+		}
+		for i, v := range got {
+			if v != i {
+				t.Fatalf("capacity %d: value %d is %d", capacity, i, v)
+			}
+		}
+	}
+}
+
+// Take(n) ending in the middle of a run of a bounded channel: the sender
+// blocked on the full channel returns (ErrClosed once the pipeline is gone)
+// and the sink got exactly n values and the end.
+func TestFlowChannelRunsTakeMidRun(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	f, tx, err := calloop.ChannelFlow[int, int](l, 64)
+	must(t, err)
+	got, ends := 0, 0
+	_, err = f.Take(40).Sink(func(_ *int, v int, ok bool) {
+		if ok {
+			got++
+		} else {
+			ends++
+		}
+	})
+	must(t, err)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			if err := tx.Send(i); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ends > 0 })
+	select {
+	case err := <-done:
+		if err != calloop.ErrClosed {
+			t.Fatalf("Send: %v", err)
+		}
+	case <-time.After(watchdogTimeout):
+		l.Close()
+		<-done
+		t.Fatal("the sender still blocked")
+	}
+	if got != 40 || ends != 1 {
+		t.Fatalf("%d values, %d ends", got, ends)
+	}
+	tx.Close()
+}
