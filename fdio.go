@@ -30,12 +30,15 @@ const MaxFDChunk = rawio.MaxChunk
 // syscall.Errno (the same value as golang.org/x/sys/unix's constants):
 // unix.EAGAIN (equal to unix.EWOULDBLOCK) when nothing is there to read,
 // unix.EBADF for a closed or negative descriptor or one beyond the kernel's
-// range. EINTR is retried. A p of length 0 still makes the call: it returns
-// 0 and nil for a valid descriptor, which then does not mean end of file.
+// range. EINTR is retried. A p of length 0 still makes the call (a closed
+// descriptor is reported): for a socket or pipe it returns 0 and nil, which
+// then does not mean end of file; a descriptor read in fixed units (an
+// eventfd's 8-byte counter) fails with unix.EINVAL for a p shorter than the
+// unit, a zero-length one included, as read(2) does.
 //
-// Built with the race detector, and on the kqueue systems (where Go calls
-// the kernel through libc), it is the ordinary unix.Read with the same
-// contract. On systems without a poller (where [New] fails) it returns an
+// Built with the race detector, and on the kqueue systems (macOS and
+// OpenBSD, where Go calls the kernel through libc, and the other BSDs), it
+// is the ordinary unix.Read with the same contract. On systems without a poller (where [New] fails) it returns an
 // error wrapping errors.ErrUnsupported.
 func ReadFD(fd int, p []byte) (int, error) { return rawio.Read(fd, p) }
 

@@ -233,3 +233,26 @@ func TestReadWriteFDInCallbacks(t *testing.T) {
 		}
 	})
 }
+
+// A descriptor read in fixed units (an eventfd's 8-byte counter) fails with
+// EINVAL for a shorter p, a zero-length one included, as read(2) does: the
+// 0, nil of a zero-length read is a socket's or pipe's.
+func TestReadFDShortOfUnit(t *testing.T) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	if n, err := calloop.WriteFD(fd, one); n != 8 || err != nil {
+		t.Fatalf("WriteFD(eventfd) = %d, %v", n, err)
+	}
+	for _, p := range [][]byte{nil, make([]byte, 4)} {
+		if n, err := calloop.ReadFD(fd, p); n != 0 || err != unix.EINVAL {
+			t.Errorf("ReadFD(eventfd, len %d) = %d, %v; want 0, EINVAL", len(p), n, err)
+		}
+	}
+	if n, err := calloop.ReadFD(fd, make([]byte, 8)); n != 8 || err != nil {
+		t.Fatalf("ReadFD(eventfd, len 8) = %d, %v", n, err)
+	}
+}

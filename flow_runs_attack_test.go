@@ -214,3 +214,56 @@ func TestFlowChannelRunsTakeMidRun(t *testing.T) {
 	}
 	tx.Close()
 }
+
+// Next from a task on a ChannelFlow: the queue pauses the channel in the
+// middle of a run when it fills up; every value still arrives once, in
+// order, then the end, and a bounded channel's sender is never stuck.
+func TestFlowChannelRunsNext(t *testing.T) {
+	for _, capacity := range []int{0, 100} {
+		l := newLoop[int](t)
+		var s int
+		f, tx, err := calloop.ChannelFlow[int, int](l, capacity)
+		must(t, err)
+		var got []int
+		finished := false
+		_, err = calloop.Spawn(l, func(t *calloop.Task[int]) error {
+			for {
+				v, err := calloop.Next(t, f)
+				if err != nil {
+					finished = true
+					return nil
+				}
+				got = append(got, v)
+				if v%1500 == 0 {
+					if err := t.Sleep(time.Millisecond); err != nil {
+						return err
+					}
+				}
+			}
+		})
+		must(t, err)
+		const total = 6000
+		sent := make(chan error, 1)
+		go func() {
+			for i := range total {
+				if err := tx.Send(i); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- tx.Close()
+		}()
+		dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return finished })
+		if err := <-sent; err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != total {
+			t.Fatalf("capacity %d: %d values of %d", capacity, len(got), total)
+		}
+		for i, v := range got {
+			if v != i {
+				t.Fatalf("capacity %d: value %d is %d", capacity, i, v)
+			}
+		}
+	}
+}
