@@ -277,6 +277,25 @@ func (p *pipe[S]) active() bool {
 	return sl != nil && sl.enabled
 }
 
+// addTimer adds a timer firing d from now as a child of p. It takes p's
+// class: a timer made anew after a panic (the loop removes a timer whose
+// callback panicked) keeps the class a SetPriority on the pipeline gave the
+// one it replaces.
+func (p *pipe[S]) addTimer(d time.Duration, fn func(*S, time.Time) TimerAction) (Token, error) {
+	tok, err := p.l.AddTimer(d, fn)
+	if err != nil {
+		return Token{}, err
+	}
+	if err := p.adopt(tok); err != nil {
+		p.l.Remove(tok)
+		return Token{}, err
+	}
+	if c, err := p.l.Priority(p.tok); err == nil && c != PriorityDefault {
+		p.l.SetPriority(tok, c)
+	}
+	return tok, nil
+}
+
 func (p *pipe[S]) adopt(t Token) error {
 	if p.gone {
 		return ErrInvalidToken
@@ -425,14 +444,29 @@ func TickerFlow[S any](l *Loop[S], d time.Duration) (*Flow[S, time.Time], error)
 	if err != nil {
 		return nil, err
 	}
-	tok, err := l.AddTimer(d, func(s *S, deadline time.Time) TimerAction {
-		f.push(s, deadline)
+	// after is the next deadline on the period's grid after deadline.
+	after := func(deadline time.Time) time.Time {
 		next := deadline.Add(d)
 		if now := l.Now(); !next.After(now) {
 			next = deadline.Add((now.Sub(deadline)/d + 1) * d)
 		}
-		return At(next)
-	})
+		return next
+	}
+	var tick func(s *S, deadline time.Time) TimerAction
+	tick = func(s *S, deadline time.Time) TimerAction {
+		pushed := false
+		defer func() {
+			if !pushed && !f.p.gone {
+				// A stage or the consumer panicked: the loop removes
+				// this timer, a new one keeps the ticks going.
+				f.p.addTimer(after(deadline).Sub(l.Now()), tick)
+			}
+		}()
+		f.push(s, deadline)
+		pushed = true
+		return At(after(deadline))
+	}
+	tok, err := l.AddTimer(d, tick)
 	if err != nil {
 		l.Remove(f.p.tok)
 		return nil, err

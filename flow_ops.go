@@ -208,18 +208,9 @@ func (st *stageTimer[S]) init(p *pipe[S], fn func(*S, time.Time) TimerAction) er
 }
 
 func (st *stageTimer[S]) add() error {
-	tok, err := st.p.l.AddTimer(never, st.fn)
+	tok, err := st.p.addTimer(never, st.fn)
 	if err != nil {
 		return err
-	}
-	if err := st.p.adopt(tok); err != nil {
-		st.p.l.Remove(tok)
-		return err
-	}
-	// A timer made anew (after a panic) takes the pipe's class, which a
-	// SetPriority on the pipeline gave the timer it replaces.
-	if p, err := st.p.l.Priority(st.p.tok); err == nil && p != PriorityDefault {
-		st.p.l.SetPriority(tok, p)
 	}
 	st.tok = tok
 	return nil

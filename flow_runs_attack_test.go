@@ -267,3 +267,39 @@ func TestFlowChannelRunsNext(t *testing.T) {
 		}
 	}
 }
+
+// A panic in a TickerFlow's sink on a tick propagates, and the ticks go on
+// (the loop removes the timer whose callback panicked; the flow makes a new
+// one, of the pipeline's class).
+func TestTickerFlowTicksAfterPanic(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	f, err := calloop.TickerFlow(l, time.Millisecond)
+	must(t, err)
+	ticks := 0
+	tok, err := f.Sink(func(_ *int, _ time.Time, ok bool) {
+		ticks++
+		if ticks == 1 {
+			panic("boom")
+		}
+	})
+	must(t, err)
+	must(t, l.SetPriority(tok, calloop.PriorityHigh))
+	if p := ctRecover(func() {
+		dispatchUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return ticks >= 1 })
+	}); p != "boom" {
+		t.Fatalf("panic %v", p)
+	}
+	dispatchUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return ticks >= 3 })
+	// The pipeline still pauses and resumes the ticks.
+	must(t, l.Disable(tok))
+	n := ticks
+	for range 3 {
+		must(t, l.Dispatch(2*time.Millisecond, &s))
+	}
+	if ticks != n {
+		t.Fatalf("%d ticks while paused", ticks-n)
+	}
+	must(t, l.Enable(tok))
+	dispatchUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return ticks > n })
+}
