@@ -303,3 +303,62 @@ func TestTickerFlowTicksAfterPanic(t *testing.T) {
 	must(t, l.Enable(tok))
 	dispatchUntilTimeout(t, l, &s, 5*time.Millisecond, func() bool { return ticks > n })
 }
+
+// Merge of two ChannelFlows, Take(n) after it ending in the middle of a run:
+// each channel's values arrive in their order, exactly n in all, the end
+// once, and both senders (bounded channels, blocked) return.
+func TestFlowChannelRunsMerge(t *testing.T) {
+	l := newLoop[int](t)
+	var s int
+	fa, ta, err := calloop.ChannelFlow[int, int](l, 50)
+	must(t, err)
+	fb, tb, err := calloop.ChannelFlow[int, int](l, 50)
+	must(t, err)
+	const n = 3000
+	var got []int
+	ends := 0
+	_, err = calloop.Merge(fa, fb).Take(n).Sink(func(_ *int, v int, ok bool) {
+		if ok {
+			got = append(got, v)
+		} else {
+			ends++
+		}
+	})
+	must(t, err)
+	done := make(chan error, 2)
+	for k, tx := range []*calloop.Sender[int]{ta, tb} {
+		go func() {
+			for i := 0; ; i++ {
+				if err := tx.Send(k<<30 | i); err != nil {
+					done <- err
+					return
+				}
+			}
+		}()
+	}
+	dispatchUntilTimeout(t, l, &s, 10*time.Millisecond, func() bool { return ends > 0 })
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != calloop.ErrClosed {
+				t.Fatalf("Send: %v", err)
+			}
+		case <-time.After(watchdogTimeout):
+			l.Close()
+			t.Fatal("a sender still blocked")
+		}
+	}
+	if len(got) != n || ends != 1 {
+		t.Fatalf("%d values, %d ends", len(got), ends)
+	}
+	next := [2]int{}
+	for _, v := range got {
+		k, i := v>>30, v&(1<<30-1)
+		if i != next[k] {
+			t.Fatalf("channel %d: value %d, want %d", k, i, next[k])
+		}
+		next[k]++
+	}
+	ta.Close()
+	tb.Close()
+}
