@@ -50,6 +50,8 @@ func ReadFD(fd int, p []byte) (int, error) { return rawio.Read(fd, p) }
 // EINTR retried, no allocation. The count may be short: write the rest
 // when fd is writable again. It returns 0 and unix.EAGAIN when the
 // descriptor cannot take any byte now, unix.EPIPE when the reading side is
-// gone (the SIGPIPE that comes with it does not kill the program: Go ignores it on descriptors other than 1 and 2, or delivers it to a channel given to signal.Notify), and
-// unix.EBADF for a closed or invalid descriptor.
+// gone (the SIGPIPE that comes with it does not kill the program: Go
+// ignores it for descriptors other than 1 and 2, or delivers it to a
+// channel given to signal.Notify), and unix.EBADF for a closed or invalid
+// descriptor.
 func WriteFD(fd int, p []byte) (int, error) { return rawio.Write(fd, p) }
