@@ -58,7 +58,7 @@ type Loop[S any] struct {
 	kernel   []poller.Event // the kernel's events, until their batch starts
 	idlePos  int
 	firing   Token              // the timer whose callback is running
-	due      []Token            // timers due in this iteration (fireTimers)
+	due      []dueTimer         // timers due in this iteration (fireTimers)
 	duePos   int                // the one firing
 	later    []uint32           // due timers set during this iteration
 	values   []loopValue        // per-loop values of packages (value.go)

@@ -187,7 +187,7 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 			}
 			tm.seq, tm.due = 0, true
 			hp.live--
-			l.due = append(l.due, l.tok(e.id|timerBit, tm.gen))
+			l.due = append(l.due, dueTimer{l.tok(e.id|timerBit, tm.gen), e.seq})
 		}
 		for _, id := range l.later {
 			tm := ts.item(id)
@@ -209,7 +209,7 @@ const timerRound = 1024
 func (l *Loop[S]) fireDue(s *S) {
 	ts := &l.timers
 	for l.duePos = 0; l.duePos < len(l.due); l.duePos++ {
-		t := l.due[l.duePos]
+		t := l.due[l.duePos].tok
 		id := t.id &^ timerBit
 		tm := ts.item(id)
 		if tm.gen != t.gen || !tm.due {
@@ -252,14 +252,26 @@ func (l *Loop[S]) fireDue(s *S) {
 	l.duePos = 0
 }
 
-// requeueDue puts back the due timers a panic kept from firing.
+// dueTimer is a timer taken off its heap to fire (fireTimers), with the
+// sequence number of the entry it was taken from.
+type dueTimer struct {
+	tok Token
+	seq uint64
+}
+
+// requeueDue puts back the due timers a panic kept from firing, each with
+// its entry's sequence number: it keeps its place among the timers of its
+// deadline, those set after it included.
 func (l *Loop[S]) requeueDue() {
 	ts := &l.timers
-	for _, t := range l.due[min(l.duePos+1, len(l.due)):] {
-		id := t.id &^ timerBit
-		if tm := ts.item(id); tm.gen == t.gen && tm.due {
+	for _, d := range l.due[min(l.duePos+1, len(l.due)):] {
+		id := d.tok.id &^ timerBit
+		if tm := ts.item(id); tm.gen == d.tok.gen && tm.due {
+			// Still due: it has no entry, and its deadline is the
+			// one it was due at (a reset clears due).
 			tm.due = false
-			ts.push(id)
+			tm.seq = d.seq
+			ts.hp(tm.cls).insert(heapEntry{when: tm.when, seq: d.seq, id: id, tag: tm.mv})
 		}
 	}
 	l.due = l.due[:0]
