@@ -47,3 +47,122 @@ func TestTimerPanicKeepsFIFOOfRequeuedTimers(t *testing.T) {
 		t.Fatalf("firings %v, want [a b c] (equal deadlines in the order they were set)", got)
 	}
 }
+
+// Stats().Timers counts the timers pending (set, enabled, with a finite
+// deadline) through resets, disables, class moves and firings, whatever dead
+// heap entries these leave behind.
+func TestStatsTimersCountWithLazyDeletion(t *testing.T) {
+	l := newLoop[testState](t, calloop.WithStats())
+	var s testState
+	drop := func(*testState, time.Time) calloop.TimerAction { return calloop.Drop() }
+	var toks []calloop.Token
+	for range 200 {
+		tok, err := l.AddTimer(time.Hour, drop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	want := func(n int, what string) {
+		t.Helper()
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Stats().Timers; got != n {
+			t.Fatalf("after %s: Stats().Timers = %d, want %d", what, got, n)
+		}
+	}
+	want(200, "adding 200")
+	for i := range 1000 { // many dead entries, compactions
+		if err := l.ResetTimer(toks[i%len(toks)], time.Hour+time.Duration(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(200, "1000 resets")
+	for _, tok := range toks[:50] {
+		if err := l.Disable(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(150, "50 disabled")
+	for i, tok := range toks[50:150] {
+		if err := l.SetPriority(tok, calloop.Priority(i%3-1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(150, "100 class moves")
+	for _, tok := range toks[:25] {
+		if err := l.ResetTimer(tok, time.Hour); err != nil { // disabled: stays out
+			t.Fatal(err)
+		}
+		if err := l.Remove(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(150, "25 disabled removed")
+	for _, tok := range toks[25:50] {
+		if err := l.Enable(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(175, "25 enabled")
+	for _, tok := range toks[150:] {
+		if err := l.ResetTimer(tok, 0); err != nil { // due: fires and drops
+			t.Fatal(err)
+		}
+	}
+	want(125, "50 fired")
+	for _, tok := range toks[25:150] {
+		if err := l.Remove(tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want(0, "all removed")
+}
+
+// A loop nested in another wakes it for its earliest live timer: a dead
+// entry on top of its heap (a timer reset to later, another disabled) makes
+// the outer loop neither sleep past the live deadline nor spin before it.
+func TestNestedLoopWakesForLiveTimerUnderDeadTop(t *testing.T) {
+	outer := newLoop[testState](t)
+	inner := newLoop[testState](t)
+	var s testState
+	if _, err := calloop.AddLoop(outer, inner, func(s *testState) *testState { return s }); err != nil {
+		t.Fatal(err)
+	}
+	var firedAt time.Time
+	start := time.Now()
+	drop := func(*testState, time.Time) calloop.TimerAction { return calloop.Drop() }
+	a, err := inner.AddTimer(10*time.Millisecond, drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := inner.AddTimer(15*time.Millisecond, drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := start.Add(40 * time.Millisecond)
+	if _, err := inner.AddTimerAt(deadline, func(*testState, time.Time) calloop.TimerAction {
+		firedAt = time.Now()
+		return calloop.Drop()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := inner.ResetTimer(a, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := inner.Disable(b); err != nil {
+		t.Fatal(err)
+	}
+	iters := 0
+	dispatchUntil(t, outer, &s, func() bool { iters++; return !firedAt.IsZero() })
+	if firedAt.Before(deadline) {
+		t.Fatalf("inner timer fired %v before its deadline", deadline.Sub(firedAt))
+	}
+	if late := firedAt.Sub(deadline); late > 2*time.Second {
+		t.Fatalf("inner timer fired %v late", late)
+	}
+	if iters > 20 {
+		t.Fatalf("outer loop ran %d iterations for one inner timer", iters)
+	}
+}
