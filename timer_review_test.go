@@ -3,6 +3,7 @@
 package calloop_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -165,4 +166,59 @@ func TestNestedLoopWakesForLiveTimerUnderDeadTop(t *testing.T) {
 	if iters > 20 {
 		t.Fatalf("outer loop ran %d iterations for one inner timer", iters)
 	}
+}
+
+// A BeforeSleep hook of a quiet loop (the iteration ends after its poll,
+// without a dispatch phase) that closes the loop or fails it: Dispatch(-1)
+// does not block, the failure is its result, and the Close takes effect as
+// it returns.
+func TestQuietIterationHookClosesOrFails(t *testing.T) {
+	t.Run("close", func(t *testing.T) {
+		l := newLoop[testState](t)
+		var s testState
+		src := &ctSource{hook: true}
+		src.onHook = func() {
+			if err := l.Close(); err != nil {
+				t.Errorf("Close from BeforeSleep: %v", err)
+			}
+		}
+		if _, err := l.AddSource(src.as()); err != nil {
+			t.Fatal(err)
+		}
+		d := armWatchdog(t, l)
+		err := l.Dispatch(-1, &s)
+		exp := d.expired()
+		d.stop()
+		if err != nil || exp {
+			t.Fatalf("Dispatch(-1) with a Close from BeforeSleep: err %v, watchdog %v", err, exp)
+		}
+		if err := l.Dispatch(0, &s); !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Dispatch after a Close from BeforeSleep = %v, want ErrClosed", err)
+		}
+	})
+	t.Run("fail", func(t *testing.T) {
+		l := newLoop[testState](t)
+		var s testState
+		src := &ctSource{hook: true}
+		failed := false
+		src.onHook = func() {
+			if !failed {
+				failed = true
+				l.Fail(errFailed)
+			}
+		}
+		if _, err := l.AddSource(src.as()); err != nil {
+			t.Fatal(err)
+		}
+		d := armWatchdog(t, l)
+		err := l.Dispatch(-1, &s)
+		exp := d.expired()
+		d.stop()
+		if !errors.Is(err, errFailed) || exp {
+			t.Fatalf("Dispatch(-1) with a Fail from BeforeSleep: err %v, watchdog %v", err, exp)
+		}
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatalf("the next Dispatch = %v, want nil (the failure was reported)", err)
+		}
+	})
 }
