@@ -159,6 +159,13 @@ func (l *Loop[S]) enableTimer(t Token) error {
 // this iteration wait for the next one, even if due: the due set is taken
 // off the heap first, so a timer re-armed into the past cannot hide the
 // others.
+//
+// Such a timer's entry, met on top of the heap, stays out of it (in
+// l.later) until the last round: put back after each round, it would be
+// met again by the next one, and a million timers catching up into the past
+// would take the heap quadratic time. Meanwhile the heap's live count
+// includes those entries, so next (top) must not run before fireTimers
+// returns; nothing calls it during a dispatch phase.
 func (l *Loop[S]) fireTimers(s *S, c uint8) {
 	if !l.nowSet {
 		return // the heaps were empty at the poll: every timer is newer
@@ -181,25 +188,37 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 			}
 			if e.seq > limit {
 				// Set after the poll: back into the heap after
-				// this round, with its entry unchanged.
-				l.later = append(l.later, e.id)
+				// the last round, with its entry unchanged.
+				l.later = append(l.later, e)
 				continue
 			}
 			tm.seq, tm.due = 0, true
 			hp.live--
 			l.due = append(l.due, dueTimer{l.tok(e.id|timerBit, tm.gen), e.seq})
 		}
-		for _, id := range l.later {
-			tm := ts.item(id)
-			hp.add(heapEntry{when: tm.when, seq: tm.seq, id: id, tag: tm.mv})
-		}
-		l.later = l.later[:0]
-		ts.shrink(hp) // the fired entries were live ones
 		if len(l.due) == 0 {
-			return
+			break
 		}
+		ts.shrink(hp) // the fired entries were live ones
 		l.fireDue(s)
 	}
+	if len(l.later) > 0 {
+		l.requeueLater()
+	}
+	ts.shrink(hp)
+}
+
+// requeueLater puts back into their heaps the entries of l.later that are
+// still live (their timers were not reset, disabled, removed or moved to
+// another class meanwhile).
+func (l *Loop[S]) requeueLater() {
+	ts := &l.timers
+	for i := range l.later {
+		if e := &l.later[i]; ts.isLive(e) {
+			ts.hp(ts.item(e.id).cls).add(*e)
+		}
+	}
+	l.later = l.later[:0]
 }
 
 // timerRound is how many due timers fireTimers takes off the heap at a time.
