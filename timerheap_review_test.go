@@ -127,8 +127,7 @@ func timerMutationRun(t *testing.T, seed int64, moves bool) {
 			}
 		}
 	}
-	var cb func(tok *Token) func(*struct{}, time.Time) TimerAction
-	cb = func(tok *Token) func(*struct{}, time.Time) TimerAction {
+	cb := func(tok *Token) func(*struct{}, time.Time) TimerAction {
 		return func(_ *struct{}, deadline time.Time) TimerAction {
 			self := *tok
 			m := model[self]
