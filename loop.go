@@ -58,9 +58,9 @@ type Loop[S any] struct {
 	kernel   []poller.Event // the kernel's events, until their batch starts
 	idlePos  int
 	firing   Token              // the timer whose callback is running
-	due      []Token            // timers due in this iteration (fireTimers)
+	due      []dueTimer         // timers due in this iteration (fireTimers)
 	duePos   int                // the one firing
-	later    []uint32           // due timers set during this iteration
+	later    []heapEntry        // due timers set during this iteration, out of their heap (fireTimers)
 	values   []loopValue        // per-loop values of packages (value.go)
 	host     loopNode           // the loop this one is nested in (nest.go), or nil
 	tlinks   map[uint32]kidLink // child timers' parents (children.go)
@@ -609,7 +609,7 @@ func (l *Loop[S]) runIdles(s *S) {
 // finish ends a Dispatch, normally or while a panic unwinds through it.
 func (l *Loop[S]) finish() {
 	if l.batch != nil || l.kernel != nil || len(l.synth) > 0 || len(l.idleRun) > 0 ||
-		!l.firing.IsZero() || len(l.due) > 0 {
+		!l.firing.IsZero() || len(l.due) > 0 || len(l.later) > 0 {
 		l.unwound()
 	}
 	l.end()
@@ -646,6 +646,9 @@ func (l *Loop[S]) unwound() {
 	}
 	if len(l.due) > 0 {
 		l.requeueDue()
+	}
+	if len(l.later) > 0 {
+		l.requeueLater()
 	}
 }
 

@@ -159,6 +159,13 @@ func (l *Loop[S]) enableTimer(t Token) error {
 // this iteration wait for the next one, even if due: the due set is taken
 // off the heap first, so a timer re-armed into the past cannot hide the
 // others.
+//
+// Such a timer's entry, met on top of the heap, stays out of it (in
+// l.later) until the last round: put back after each round, it would be
+// met again by the next one, and a million timers catching up into the past
+// would take the heap quadratic time. Meanwhile the heap's live count
+// includes those entries, so next (top) must not run before fireTimers
+// returns; nothing calls it during a dispatch phase.
 func (l *Loop[S]) fireTimers(s *S, c uint8) {
 	if !l.nowSet {
 		return // the heaps were empty at the poll: every timer is newer
@@ -181,25 +188,37 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 			}
 			if e.seq > limit {
 				// Set after the poll: back into the heap after
-				// this round, with its entry unchanged.
-				l.later = append(l.later, e.id)
+				// the last round, with its entry unchanged.
+				l.later = append(l.later, e)
 				continue
 			}
 			tm.seq, tm.due = 0, true
 			hp.live--
-			l.due = append(l.due, l.tok(e.id|timerBit, tm.gen))
+			l.due = append(l.due, dueTimer{l.tok(e.id|timerBit, tm.gen), e.seq})
 		}
-		for _, id := range l.later {
-			tm := ts.item(id)
-			hp.add(heapEntry{when: tm.when, seq: tm.seq, id: id, tag: tm.mv})
-		}
-		l.later = l.later[:0]
-		ts.shrink(hp) // the fired entries were live ones
 		if len(l.due) == 0 {
-			return
+			break
 		}
+		ts.shrink(hp) // the fired entries were live ones
 		l.fireDue(s)
 	}
+	if len(l.later) > 0 {
+		l.requeueLater()
+	}
+	ts.shrink(hp)
+}
+
+// requeueLater puts back into their heaps the entries of l.later that are
+// still live (their timers were not reset, disabled, removed or moved to
+// another class meanwhile).
+func (l *Loop[S]) requeueLater() {
+	ts := &l.timers
+	for i := range l.later {
+		if e := &l.later[i]; ts.isLive(e) {
+			ts.hp(ts.item(e.id).cls).add(*e)
+		}
+	}
+	l.later = l.later[:0]
 }
 
 // timerRound is how many due timers fireTimers takes off the heap at a time.
@@ -209,7 +228,7 @@ const timerRound = 1024
 func (l *Loop[S]) fireDue(s *S) {
 	ts := &l.timers
 	for l.duePos = 0; l.duePos < len(l.due); l.duePos++ {
-		t := l.due[l.duePos]
+		t := l.due[l.duePos].tok
 		id := t.id &^ timerBit
 		tm := ts.item(id)
 		if tm.gen != t.gen || !tm.due {
@@ -252,14 +271,26 @@ func (l *Loop[S]) fireDue(s *S) {
 	l.duePos = 0
 }
 
-// requeueDue puts back the due timers a panic kept from firing.
+// dueTimer is a timer taken off its heap to fire (fireTimers), with the
+// sequence number of the entry it was taken from.
+type dueTimer struct {
+	tok Token
+	seq uint64
+}
+
+// requeueDue puts back the due timers a panic kept from firing, each with
+// its entry's sequence number: it keeps its place among the timers of its
+// deadline, those set after it included.
 func (l *Loop[S]) requeueDue() {
 	ts := &l.timers
-	for _, t := range l.due[min(l.duePos+1, len(l.due)):] {
-		id := t.id &^ timerBit
-		if tm := ts.item(id); tm.gen == t.gen && tm.due {
+	for _, d := range l.due[min(l.duePos+1, len(l.due)):] {
+		id := d.tok.id &^ timerBit
+		if tm := ts.item(id); tm.gen == d.tok.gen && tm.due {
+			// Still due: it has no entry, and its deadline is the
+			// one it was due at (a reset clears due).
 			tm.due = false
-			ts.push(id)
+			tm.seq = d.seq
+			ts.hp(tm.cls).insert(heapEntry{when: tm.when, seq: d.seq, id: id, tag: tm.mv})
 		}
 	}
 	l.due = l.due[:0]
