@@ -97,7 +97,10 @@ func NewChannel[S, T any](l *Loop[S], fn func(s *S, msg T, ok bool)) (*Sender[T]
 
 // NewBoundedChannel is [NewChannel] with room for at most capacity messages
 // not yet delivered: [Sender.Send] then blocks until there is room, and
-// [Sender.TrySend] fails with [ErrFull].
+// [Sender.TrySend] fails with [ErrFull]. The room taken by delivered
+// messages is given back once per batch, when the source's callback run
+// for the iteration ends: a TrySend from fn itself, on the same channel,
+// still sees the messages of the batch in progress as taking room.
 func NewBoundedChannel[S, T any](l *Loop[S], capacity int, fn func(s *S, msg T, ok bool)) (*Sender[T], error) {
 	if capacity <= 0 {
 		return nil, errors.New("calloop: NewBoundedChannel with a capacity below 1")
