@@ -102,3 +102,17 @@ func (a Action) String() string {
 // [WithLockOSThread] is given: false, a sleeping loop blocks its thread in
 // the kernel (bench/README.md has the measurements behind the choice).
 func useNetpoll() bool { return false }
+
+// evKey and evReady decode a kernel event here, in this package, rather than
+// through poller.Event's methods: the generic dispatch code, instantiated in
+// the user's package, inlines functions of its own package but not calls
+// into internal/poller (a call per event otherwise).
+func evKey(e *poller.Event) uint64 { return uint64(e.KeyLo) | uint64(e.KeyHi)<<32 }
+
+func evReady(e *poller.Event) Events {
+	r := poller.ReadyBits[e.Bits&poller.ReadyMask]
+	if e.Bits&poller.BitRdHup != 0 {
+		r |= poller.Hangup
+	}
+	return Events(r)
+}

@@ -219,7 +219,24 @@ func (l *Loop[S]) Fail(err error) {
 // that never sleeps while that goroutine waits for a CPU. (Looking at ctx
 // after every iteration would cost a channel operation per iteration.) A ctx
 // already done when Run starts ends it after its first iteration.
+//
+// Run holds the loop from its start to its return, as one long Dispatch: a
+// Dispatch or Run called meanwhile (from a callback or another goroutine)
+// fails with [ErrDispatching], and a [Loop.Close] from another goroutine
+// takes effect at the end of the iteration in progress, which ends Run with
+// [ErrClosed]. A panic in a callback propagates out of Run as out of
+// Dispatch, and leaves the loop released and consistent.
 func (l *Loop[S]) Run(ctx context.Context, s *S) error {
+	// Run holds the loop for all its iterations: one claim and one
+	// deferred finish instead of one per iteration.
+	if !l.running.CompareAndSwap(false, true) {
+		return ErrDispatching
+	}
+	if l.closed {
+		l.running.Store(false)
+		return ErrClosed
+	}
+	defer l.finish()
 	if l.opts.lockThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -240,8 +257,11 @@ func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 		}
 	}
 	for i := uint(1); ; i++ {
-		if err := l.Dispatch(-1, s); err != nil {
+		if err := l.iterate(-1, s, false); err != nil {
 			return err
+		}
+		if l.exposed {
+			l.exposeEnd()
 		}
 		if l.w.stop.Load() && l.w.stop.Swap(false) {
 			return nil
@@ -252,6 +272,9 @@ func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 				return ctx.Err()
 			default:
 			}
+		}
+		if l.closeReq.Load() {
+			return ErrClosed // closed by the deferred finish
 		}
 	}
 }
@@ -278,6 +301,16 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 		l.running.Store(false)
 		return ErrClosed
 	}
+	err := l.iterate(timeout, s, true)
+	l.end()
+	return err
+}
+
+// iterate runs one iteration for a caller that holds the loop (running) and
+// returns its first failure. With guard, a callback that panics ends the
+// iteration and releases the loop (finish) on the panic's way out; without
+// it, the caller has a deferred finish of its own (Run).
+func (l *Loop[S]) iterate(timeout time.Duration, s *S, guard bool) error {
 	l.iter++
 	if l.st != nil {
 		l.st.iterations.Add(1)
@@ -288,37 +321,39 @@ func (l *Loop[S]) Dispatch(timeout time.Duration, s *S) error {
 
 	// 1. Before sleep.
 	if len(l.hooks) > 0 {
-		l.beforeSleep()
+		l.beforeSleep(guard)
 	}
 
 	// 2-4. Compute the timeout, poll, read the clock. No callback runs
-	// here, so nothing can panic: the deferred finish starts with phase 5.
+	// here, so nothing can panic.
 	if err := l.poll(timeout); err != nil {
-		l.end()
 		return err
 	}
 
 	// Nothing to dispatch (a zero-timeout look at a quiet loop, a sleep
 	// that timed out): phases 5 and 6 would find nothing to do.
-	if l.kernel == nil && len(l.synthNext) == 0 && len(l.idles) == 0 &&
-		l.timers.len() == 0 && l.w.head.Load() == nil {
-		if l.st != nil {
-			l.statsIterEnd()
+	if l.kernel != nil || len(l.synthNext) > 0 || len(l.idles) > 0 ||
+		l.timers.len() > 0 || l.w.head.Load() != nil {
+		if guard {
+			l.dispatchGuarded(s)
+		} else {
+			l.dispatchPhase(s)
 		}
-		err := l.err
-		l.err = nil
-		l.end()
-		return err
 	}
-	return l.dispatchPhase(s)
+	if l.st != nil {
+		l.statsIterEnd()
+	}
+	err := l.err
+	l.err = nil
+	return err
 }
 
-// beforeSleep runs phase 1, the BeforeSleep hooks. A hook that panics ends
-// the iteration (finish) on its way out.
-func (l *Loop[S]) beforeSleep() {
+// beforeSleep runs phase 1, the BeforeSleep hooks. With guard, a hook that
+// panics ends the iteration (finish) on its way out.
+func (l *Loop[S]) beforeSleep(guard bool) {
 	ok := false
 	defer func() {
-		if !ok {
+		if !ok && guard {
 			l.finish()
 		}
 	}()
@@ -332,18 +367,23 @@ func (l *Loop[S]) beforeSleep() {
 	ok = true
 }
 
-// dispatchPhase runs phases 5 and 6 of an iteration that has something to
-// dispatch, and ends the iteration. A callback that panics leaves the
-// iteration's progress behind: finish, deferred, puts it back on the
-// panic's way out; a normal return skips that check.
-func (l *Loop[S]) dispatchPhase(s *S) error {
+// dispatchGuarded is dispatchPhase for Dispatch: a callback that panics
+// leaves the iteration's progress behind, and finish, deferred, puts it back
+// on the panic's way out and releases the loop; a normal return skips that.
+func (l *Loop[S]) dispatchGuarded(s *S) {
 	done := false
 	defer func() {
 		if !done {
 			l.finish()
 		}
 	}()
+	l.dispatchPhase(s)
+	done = true
+}
 
+// dispatchPhase runs phases 5 and 6 of an iteration that has something to
+// dispatch.
+func (l *Loop[S]) dispatchPhase(s *S) {
 	// 5. Dispatch: synthetic events, remote signals, kernel events, timers.
 	if len(l.synthNext) > 0 {
 		l.synth, l.synthNext = l.synthNext, l.synth[:0] // l.synth is empty here
@@ -385,14 +425,6 @@ func (l *Loop[S]) dispatchPhase(s *S) error {
 	if len(l.idles) > 0 {
 		l.runIdles(s)
 	}
-	if l.st != nil {
-		l.statsIterEnd()
-	}
-	err := l.err
-	l.err = nil
-	done = true
-	l.end()
-	return err
 }
 
 // poll computes the poll timeout (phase 2) and waits (phase 3), leaving the
@@ -506,7 +538,7 @@ func (l *Loop[S]) remoteReady(n *bell) {
 	if !l.slots[n.idx].enabled {
 		return // raised again when the source is activated (raiseOwed)
 	}
-	l.synth = append(l.synth, poller.Event{Key: key(n.idx, n.gen, 0), Events: poller.Readable})
+	l.synth = append(l.synth, poller.MakeEvent(key(n.idx, n.gen, 0), poller.Readable))
 }
 
 // bind ties bell b to source t, which it wakes.
@@ -534,7 +566,7 @@ func (l *Loop[S]) dispatchBatch(s *S, batch []poller.Event) {
 // dispatchEvent routes one event to its source, dropping it if the source was
 // removed or disabled since the event was raised.
 func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
-	idx, gen16, sub := splitKey(ev.Key)
+	idx, gen16, sub := splitKey(evKey(&ev))
 	if int(idx) >= len(l.slots) {
 		return
 	}
@@ -550,14 +582,14 @@ func (l *Loop[S]) dispatchEvent(s *S, ev poller.Event) {
 		if sl.fd < 0 {
 			return // its number was taken over by a newer source
 		}
-		r := Events(ev.Events)
+		r := evReady(&ev)
 		if r&(Error|Hangup) != 0 {
 			r |= sl.interest & (Readable | Writable)
 		}
 		act = sl.fdFn(s, r)
 	case kindSource:
 		var err error
-		act, err = sl.src.Process(s, sub, Events(ev.Events))
+		act, err = sl.src.Process(s, sub, evReady(&ev))
 		if err != nil {
 			l.Fail(fmt.Errorf("calloop: %v: %w", tok, err))
 		}
@@ -655,14 +687,20 @@ func (l *Loop[S]) unwound() {
 // end is the last step of every Dispatch that got past its checks.
 func (l *Loop[S]) end() {
 	if l.exposed {
-		l.w.armed.Store(true)
-		if l.w.pending() || len(l.synthNext) > 0 || len(l.idles) > 0 {
-			l.w.kick() // keep our fd readable for whoever watches it
-		}
+		l.exposeEnd()
 	}
 	l.running.Store(false)
 	if l.closeReq.Load() {
 		l.closeNow()
+	}
+}
+
+// exposeEnd ends an iteration of a loop whose descriptor is watched (Fd):
+// wakeups from now on make it readable, and so does work already pending.
+func (l *Loop[S]) exposeEnd() {
+	l.w.armed.Store(true)
+	if l.w.pending() || len(l.synthNext) > 0 || len(l.idles) > 0 {
+		l.w.kick() // keep our fd readable for whoever watches it
 	}
 }
 

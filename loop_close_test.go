@@ -284,3 +284,44 @@ func TestRunEndsWithErrClosedWhenClosedFromOtherGoroutine(t *testing.T) {
 		}
 	})
 }
+
+// TestRunEndsWithErrClosedWhenClosedWhileBusy: Run holds the loop across
+// iterations, so a Close from another goroutine while the loop never sleeps
+// (a level-triggered fd that stays readable) is carried out by Run itself,
+// at the end of an iteration, and the descriptor is released.
+func TestRunEndsWithErrClosedWhenClosedWhileBusy(t *testing.T) {
+	l := newLoop[testState](t)
+	var s testState
+	a, b := socketPair(t)
+	writeFD(t, b, "x") // never drained: readable in every iteration
+	busy := make(chan struct{})
+	n := 0
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
+		if n++; n == 100 {
+			close(busy)
+		}
+		return calloop.Continue
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- l.Run(context.Background(), &s) }()
+	<-busy
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, calloop.ErrClosed) {
+			t.Fatalf("Run of a busy loop closed by another goroutine = %v, want ErrClosed", err)
+		}
+	case <-time.After(watchdogTimeout):
+		t.Fatal("Close from another goroutine did not end a busy Run")
+	}
+	if err := l.Dispatch(0, &s); !errors.Is(err, calloop.ErrClosed) {
+		t.Fatalf("Dispatch after Close = %v, want ErrClosed", err)
+	}
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action { return calloop.Continue }); !errors.Is(err, calloop.ErrClosed) {
+		t.Fatalf("AddFD after Close = %v, want ErrClosed", err)
+	}
+}

@@ -3,6 +3,7 @@
 package calloop_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -74,43 +75,63 @@ func TestPanicPropagatesAndLoopRecovers(t *testing.T) {
 		}},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			l := newLoop[testState](t)
-			var s testState
-			boomed := false
-			c.setup(t, l, func() {
-				if !boomed { // a hook runs in every iteration: panic once
-					boomed = true
-					panic("ct boom")
-				}
+		for _, via := range []string{"Dispatch", "Run"} {
+			t.Run(c.name+"/"+via, func(t *testing.T) {
+				panicRecovers(t, c.setup, via)
 			})
-			// Another source that must keep working.
-			a, b := socketPair(t)
-			other := 0
-			if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
-				other++
-				drainFD(a.fd)
-				return calloop.Continue
-			}); err != nil {
-				t.Fatal(err)
+		}
+	}
+}
+
+// panicRecovers is one case of TestPanicPropagatesAndLoopRecovers: the
+// panic leaves Dispatch, or Run (which holds the loop across iterations and
+// must release it on the panic's way out too).
+func panicRecovers(t *testing.T, setup func(t *testing.T, l *calloop.Loop[testState], boom func()), via string) {
+	l := newLoop[testState](t)
+	var s testState
+	boomed := false
+	setup(t, l, func() {
+		if !boomed { // a hook runs in every iteration: panic once
+			boomed = true
+			panic("ct boom")
+		}
+	})
+	// Another source that must keep working.
+	a, b := socketPair(t)
+	other := 0
+	if _, err := l.AddFD(a.fd, calloop.Readable, calloop.Level, func(*testState, calloop.Events) calloop.Action {
+		other++
+		drainFD(a.fd)
+		return calloop.Continue
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if v := ctRecover(func() {
+		if via == "Run" {
+			l.Run(context.Background(), &s)
+		} else {
+			l.Dispatch(time.Second, &s)
+		}
+	}); v != "ct boom" {
+		t.Fatalf("%s panicked with %v, want the callback's panic", via, v)
+	}
+	// The loop is consistent and can be dispatched again.
+	for range 3 {
+		if v := ctRecover(func() {
+			if err := l.Dispatch(0, &s); err != nil {
+				t.Errorf("Dispatch after a panic: %v", err)
 			}
-			if v := ctRecover(func() { l.Dispatch(time.Second, &s) }); v != "ct boom" {
-				t.Fatalf("Dispatch panicked with %v, want the callback's panic", v)
-			}
-			// The loop is consistent and can be dispatched again.
-			for range 3 {
-				if v := ctRecover(func() {
-					if err := l.Dispatch(0, &s); err != nil {
-						t.Errorf("Dispatch after a panic: %v", err)
-					}
-				}); v != nil {
-					// Nothing may be delivered twice (the fd is edge-triggered).
-					t.Fatalf("Dispatch after a panic panicked again: %v", v)
-				}
-			}
-			writeFD(t, b, "y")
-			dispatchUntil(t, l, &s, func() bool { return other > 0 })
-		})
+		}); v != nil {
+			// Nothing may be delivered twice (the fd is edge-triggered).
+			t.Fatalf("Dispatch after a panic panicked again: %v", v)
+		}
+	}
+	writeFD(t, b, "y")
+	dispatchUntil(t, l, &s, func() bool { return other > 0 })
+	// And Run holds it and lets go of it again.
+	l.Stop()
+	if err := l.Run(context.Background(), &s); err != nil {
+		t.Fatalf("Run after a panic: %v", err)
 	}
 }
 

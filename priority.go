@@ -179,7 +179,7 @@ func (l *Loop[S]) byPriority(kernel []poller.Event) []poller.Event {
 }
 
 func (l *Loop[S]) classOf(ev poller.Event) Priority {
-	idx, gen16, _ := splitKey(ev.Key)
+	idx, gen16, _ := splitKey(evKey(&ev))
 	if int(idx) >= len(l.slots) {
 		return PriorityDefault
 	}

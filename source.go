@@ -126,7 +126,7 @@ func (r *Registrar) Ready(sub uint16, ev Events) {
 }
 
 func (l *Loop[S]) ready(idx, gen uint32, sub uint16, ev Events) {
-	l.synthNext = append(l.synthNext, poller.Event{Key: key(idx, gen, sub), Events: poller.Events(ev)})
+	l.synthNext = append(l.synthNext, poller.MakeEvent(key(idx, gen, sub), poller.Events(ev)))
 }
 
 // AddSource registers a custom source (its Register is called at once) and

@@ -18,6 +18,10 @@
 // that has just looked with Wait(buf, 0), found nothing and announced that
 // it is going to sleep: it may skip Wait's own first look.
 // Keys are opaque to the poller: it hands back whatever was registered.
+//
+// Event, one readiness report, is defined by each backend (on Linux it is
+// the kernel's own record); MakeEvent(key, ready) makes one, and its Key and
+// Ready methods read it.
 package poller
 
 import (
@@ -44,12 +48,6 @@ const (
 	Edge
 	OneShot
 )
-
-// Event is one readiness report.
-type Event struct {
-	Key    uint64
-	Events Events
-}
 
 // Gone reports whether err, from a control call, means the descriptor is
 // closed (EBADF) or no longer registered (ENOENT): the kernel has already

@@ -19,7 +19,6 @@ const wakeKey = ^uint64(0)
 type Poller struct {
 	epfd   int
 	wakefd int
-	raw    []unix.EpollEvent
 	// pwait2 is false once epoll_pwait2 has answered ENOSYS; timeouts then
 	// fall back to milliseconds, rounded up so that timers never fire early.
 	pwait2 bool
@@ -28,7 +27,7 @@ type Poller struct {
 	netpoll bool
 	pk      parker
 	tryFn   func(uintptr) bool // p.try, bound once so that waiting allocates nothing
-	tryRaw  []unix.EpollEvent
+	tryRaw  []Event
 	tryN    int
 	tryErr  syscall.Errno
 }
@@ -47,7 +46,7 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, raw: make([]unix.EpollEvent, 64), pwait2: true}
+	p := &Poller{epfd: epfd, wakefd: wakefd, pwait2: true}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
 	setKey(&ev, wakeKey)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
@@ -60,6 +59,17 @@ func New() (*Poller, error) {
 
 // Fd returns the epoll descriptor; it is readable when events are pending.
 func (p *Poller) Fd() int { return p.epfd }
+
+// Event is the kernel's struct epoll_event (event.go): the layouts and the
+// readiness bits must agree, which these constants check at compile time (an
+// index out of range of a one-element array is a compile error).
+var (
+	_ = [1]struct{}{}[unsafe.Sizeof(Event{})^unsafe.Sizeof(unix.EpollEvent{})]
+	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyLo)^unsafe.Offsetof(unix.EpollEvent{}.Fd)]
+	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyHi)^unsafe.Offsetof(unix.EpollEvent{}.Pad)]
+	_ = [1]struct{}{}[BitIn^unix.EPOLLIN|BitPri^unix.EPOLLPRI|BitOut^unix.EPOLLOUT]
+	_ = [1]struct{}{}[BitErr^unix.EPOLLERR|BitHup^unix.EPOLLHUP|BitRdHup^unix.EPOLLRDHUP]
+)
 
 func setKey(ev *unix.EpollEvent, key uint64) {
 	ev.Fd = int32(uint32(key))
@@ -151,16 +161,13 @@ func (p *Poller) try(fd uintptr) bool {
 //
 // Every call looks first with a non-blocking epoll_pwait (a raw system call,
 // no scheduler bookkeeping): a busy loop finds its events there. Only if
-// nothing is ready and timeout is not zero does it block.
+// nothing is ready and timeout is not zero does it block. The kernel writes
+// the events into buf itself.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
-	if len(p.raw) < len(buf) {
-		p.raw = make([]unix.EpollEvent, len(buf))
-	}
-	raw := p.raw
 	if err := fault(OpWait); err != nil {
 		return 0, err
 	}
-	r, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(len(buf)), 0, 0, 0)
+	r, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
 	if errno != 0 {
 		return 0, waitError(errno)
 	}
@@ -170,49 +177,42 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 			return 0, nil
 		}
 		var err error
-		if n, err = p.block(raw[:len(buf)], timeout); err != nil || n == 0 {
+		if n, err = p.block(buf, timeout); err != nil || n == 0 {
 			return 0, err
 		}
 	}
-	return translate(buf, raw, n), nil
+	return dropWake(buf, n), nil
 }
 
 // Block is Wait without its first look, for a caller that has just looked
 // with Wait(buf, 0) and found nothing; timeout must not be zero. It does
 // not consult the fault hook: a test sees one wait per look-then-block.
 func (p *Poller) Block(buf []Event, timeout time.Duration) (int, error) {
-	if len(p.raw) < len(buf) {
-		p.raw = make([]unix.EpollEvent, len(buf))
-	}
-	raw := p.raw
-	n, err := p.block(raw[:len(buf)], timeout)
+	n, err := p.block(buf, timeout)
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	return translate(buf, raw, n), nil
+	return dropWake(buf, n), nil
 }
 
-// translate copies the first n of the kernel's events into buf, in the
-// kernel's order, without the wake eventfd's, and returns their number.
-func translate(buf []Event, raw []unix.EpollEvent, n int) int {
-	// The explicit bounds let the compiler drop its checks in the loop.
-	raw, buf = raw[:n:n], buf[:n:n]
-	j := 0
-	for i := range raw {
-		ev := &raw[i]
-		key := getKey(ev)
-		if key == wakeKey {
-			continue
+// dropWake removes the wake eventfd's event, if the kernel reported it,
+// from the first n events of buf, keeping the others in the kernel's order,
+// and returns how many are left. The kernel reports a descriptor at most
+// once per batch.
+func dropWake(buf []Event, n int) int {
+	b := buf[:n:n]
+	for i := range b {
+		if b[i].KeyLo == ^uint32(0) && b[i].KeyHi == ^uint32(0) { // wakeKey
+			copy(b[i:], b[i+1:])
+			return n - 1
 		}
-		buf[j] = Event{Key: key, Events: readiness(ev.Events)}
-		j++
 	}
-	return j
+	return n
 }
 
 // block waits for timeout (negative: no limit) after Wait's look found
 // nothing.
-func (p *Poller) block(raw []unix.EpollEvent, timeout time.Duration) (int, error) {
+func (p *Poller) block(raw []Event, timeout time.Duration) (int, error) {
 	var n int
 	var errno syscall.Errno
 	if p.netpoll {
@@ -245,7 +245,7 @@ func waitError(errno syscall.Errno) error {
 }
 
 // wait blocks in the kernel for timeout (not zero; negative: no limit).
-func (p *Poller) wait(raw []unix.EpollEvent, timeout time.Duration) (int, syscall.Errno) {
+func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 	ptr := uintptr(unsafe.Pointer(&raw[0]))
 	if timeout > 0 && p.pwait2 {
 		ts := unix.NsecToTimespec(int64(timeout))
@@ -265,38 +265,6 @@ func (p *Poller) wait(raw []unix.EpollEvent, timeout time.Duration) (int, syscal
 	n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(msec), 0, 0)
 	return int(n), e
 }
-
-func readiness(e uint32) Events {
-	r := readyBits[e&readyMask]
-	if e&unix.EPOLLRDHUP != 0 {
-		r |= Hangup
-	}
-	return r
-}
-
-// readyMask covers the epoll bits that readyBits translates (EPOLLIN 0x1,
-// EPOLLPRI 0x2, EPOLLOUT 0x4, EPOLLERR 0x8, EPOLLHUP 0x10).
-const readyMask = unix.EPOLLIN | unix.EPOLLPRI | unix.EPOLLOUT | unix.EPOLLERR | unix.EPOLLHUP
-
-// readyBits[e] is the readiness of the epoll bits e (within readyMask):
-// one load per event instead of four tests.
-var readyBits = func() (t [readyMask + 1]Events) {
-	for e := range uint32(len(t)) {
-		if e&(unix.EPOLLIN|unix.EPOLLPRI) != 0 {
-			t[e] |= Readable
-		}
-		if e&unix.EPOLLOUT != 0 {
-			t[e] |= Writable
-		}
-		if e&unix.EPOLLERR != 0 {
-			t[e] |= Error
-		}
-		if e&unix.EPOLLHUP != 0 {
-			t[e] |= Hangup
-		}
-	}
-	return t
-}()
 
 // Wake makes a blocked or future Wait return. Safe from any goroutine.
 func (p *Poller) Wake() error {

@@ -88,11 +88,11 @@ func TestWaitLookThenBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, err := p.Block(buf, -1)
-	if err != nil || n != 1 || buf[0] != (Event{Key: 42, Events: Readable}) {
+	if err != nil || n != 1 || buf[0].Key() != 42 || buf[0].Ready() != Readable {
 		t.Fatalf("Block(-1) = %d %v %+v, want the one readable event", n, err, buf[:n])
 	}
 	n, err = p.Wait(buf, 0)
-	if err != nil || n != 1 || buf[0] != (Event{Key: 42, Events: Readable}) {
+	if err != nil || n != 1 || buf[0].Key() != 42 || buf[0].Ready() != Readable {
 		t.Fatalf("Wait(0) = %d %v %+v, want the level-triggered event again", n, err, buf[:n])
 	}
 }

@@ -241,7 +241,7 @@ func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 		if int(ev.Flags)&unix.EV_ERROR != 0 {
 			r |= Error
 		}
-		buf[j] = Event{Key: p.keys[fd], Events: r}
+		buf[j] = MakeEvent(p.keys[fd], r)
 		j++
 	}
 	return j, nil
