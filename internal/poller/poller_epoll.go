@@ -152,22 +152,22 @@ func (p *Poller) UseNetpoller() error {
 }
 
 func (p *Poller) try(fd uintptr) bool {
-	n, _, e := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&p.tryRaw[0])), uintptr(len(p.tryRaw)), 0, 0, 0)
+	n, _, e := syscall.RawSyscall6(sysLook, fd, uintptr(unsafe.Pointer(&p.tryRaw[0])), uintptr(len(p.tryRaw)), 0, 0, 0)
 	p.tryN, p.tryErr = int(n), e
 	return e != 0 || n > 0
 }
 
 // Wait waits for events; see the package comment.
 //
-// Every call looks first with a non-blocking epoll_pwait (a raw system call,
-// no scheduler bookkeeping): a busy loop finds its events there. Only if
-// nothing is ready and timeout is not zero does it block. The kernel writes
-// the events into buf itself.
+// Every call looks first without blocking (sysLook: epoll_wait or
+// epoll_pwait, as a raw system call, no scheduler bookkeeping): a busy loop
+// finds its events there. Only if nothing is ready and timeout is not zero
+// does it block. The kernel writes the events into buf itself.
 func (p *Poller) Wait(buf []Event, timeout time.Duration) (int, error) {
 	if err := fault(OpWait); err != nil {
 		return 0, err
 	}
-	r, _, errno := syscall.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
+	r, _, errno := syscall.RawSyscall6(sysLook, uintptr(p.epfd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0, 0)
 	if errno != 0 {
 		return 0, waitError(errno)
 	}
