@@ -122,6 +122,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 	}
 
 	var s state
+	cpu0 := cpuTime()
 	t0 := time.Now()
 	if _, err := unix.Write(a, ping); err != nil {
 		return result{}, fmt.Errorf("first write: %w", err)
@@ -130,6 +131,7 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 		return result{}, err
 	}
 	elapsed := time.Since(t0)
+	cpu := cpuTime() - cpu0
 
 	if failure != nil {
 		return result{}, failure
@@ -140,5 +142,5 @@ func fdPingPongRun(n uint64, idlePairs int) (result, error) {
 	if s.idleHits != 0 {
 		return result{}, fmt.Errorf("idle sources fired %d times", s.idleHits)
 	}
-	return result{ops: n, elapsed: elapsed}, nil
+	return result{ops: n, elapsed: elapsed, cpu: cpu}, nil
 }
