@@ -158,7 +158,9 @@ func (l *Loop[S]) enableTimer(t Token) error {
 // (phase 5), in (deadline, insertion) order. Timers set or re-armed during
 // this iteration wait for the next one, even if due: the due set is taken
 // off the heap first, so a timer re-armed into the past cannot hide the
-// others.
+// others. The timers set since the poll are mostly still pending (see
+// timerHeap) and stay so; any of them met among the due ones is a timer set
+// after the poll too.
 //
 // Such a timer's entry, met on top of the heap, stays out of it (in
 // l.later) until the last round: put back after each round, it would be
@@ -178,10 +180,20 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 	limit := l.timerSeq
 	// Rounds of at most timerRound timers keep l.due small and cache-hot
 	// even when a million timers are due at once.
+	if len(hp.pend) > 0 {
+		// The timers set before the poll join the others; those set by
+		// the callbacks of this iteration's rounds stay pending: too new
+		// to fire in it, they need no place in the order before the next.
+		ts.settle(hp)
+	}
 	for {
-		for len(hp.h) > 0 && hp.h[0].when <= l.now && len(l.due) < timerRound {
-			e := hp.h[0]
-			hp.pop()
+		for len(l.due) < timerRound {
+			ep := hp.first()
+			if ep == nil || ep.when > l.now {
+				break
+			}
+			e := *ep
+			hp.drop(ep)
 			tm := ts.item(e.id)
 			if tm.seq != e.seq || tm.mv != e.tag {
 				continue // dead
