@@ -316,22 +316,36 @@ func (ts *timerSet[S]) settle(hp *timerHeap) {
 		return
 	}
 	// Keep the live entries, in order, and see their deadlines' range.
+	// Outside fireTimers' rounds every live entry is in hp, so when hp
+	// holds no more entries than live ones, none is dead: the timers need
+	// not be read. (A dead entry kept would only be dropped later.)
 	k := 0
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	sorted := true
-	for i := range p {
-		if !ts.isLive(&p[i]) {
-			continue
+	if hp.size() > hp.live {
+		for i := range p {
+			if !ts.isLive(&p[i]) {
+				continue
+			}
+			w := p[i].when
+			if w < hi {
+				sorted = false
+			}
+			lo, hi = min(lo, w), max(hi, w)
+			p[k] = p[i]
+			k++
 		}
-		w := p[i].when
-		if w < hi {
-			sorted = false
+		p = p[:k]
+	} else {
+		for i := range p {
+			w := p[i].when
+			if w < hi {
+				sorted = false
+			}
+			lo, hi = min(lo, w), max(hi, w)
 		}
-		lo, hi = min(lo, w), max(hi, w)
-		p[k] = p[i]
-		k++
+		k = len(p)
 	}
-	p = p[:k]
 	r := len(hp.run) - hp.rp
 	if k < sortMin || 2*k < r {
 		for i := range p {
