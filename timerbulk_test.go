@@ -581,3 +581,108 @@ func TestTimerSettleSortedBurst(t *testing.T) {
 		}
 	}
 }
+
+// TestTimerBulkSetAfterPollBeforeSettle: a high-class timer sets a burst of
+// default-class timers due at once, after the poll but before the default
+// class is settled, in an iteration that fires 1,500 older default timers
+// in two rounds, and, in a second case, one of the older ones panics in the
+// second round. The new ones never fire in that iteration (held aside, then
+// put back, on the panic's way out too), and every timer fires once, in
+// (deadline, set) order.
+func TestTimerBulkSetAfterPollBeforeSettle(t *testing.T) {
+	for _, panicAt := range []string{"", "old1200"} {
+		t.Run("panic="+panicAt, func(t *testing.T) { setAfterPollBeforeSettle(t, panicAt) })
+	}
+}
+
+func setAfterPollBeforeSettle(t *testing.T, panicAt string) {
+	l, err := New[struct{}]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	at := time.Now().Add(-time.Hour)
+	var log []string
+	rec := func(name string) func(*struct{}, time.Time) TimerAction {
+		return func(*struct{}, time.Time) TimerAction {
+			log = append(log, name)
+			if name == panicAt {
+				panic("late boom")
+			}
+			return Drop()
+		}
+	}
+	var want []string
+	for i := range 1500 {
+		name := fmt.Sprint("old", i)
+		if _, err := l.AddTimerAt(at, rec(name)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, name)
+	}
+	iteration := 0
+	h, err := l.AddTimerAt(at.Add(-time.Second), func(*struct{}, time.Time) TimerAction {
+		log = append(log, "high")
+		for i := range 500 {
+			name := fmt.Sprint("new", i)
+			if _, err := l.AddTimerAt(at, rec(name)); err != nil {
+				t.Error(err)
+			}
+			want = append(want, name)
+		}
+		iteration = 1
+		return Drop()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.SetPriority(h, PriorityHigh); err != nil {
+		t.Fatal(err)
+	}
+	want = append([]string{"high"}, want...)
+	var s struct{}
+	func() {
+		defer func() {
+			if v := recover(); panicAt != "" && v != "late boom" || panicAt == "" && v != nil {
+				t.Fatalf("Dispatch panicked with %v", v)
+			}
+		}()
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if iteration != 1 {
+		t.Fatal("the high-class timer did not fire")
+	}
+	for _, name := range log {
+		if len(name) > 3 && name[:3] == "new" {
+			t.Fatalf("%s fired in the iteration that set it", name)
+		}
+	}
+	first := 1 + 1500 // the high timer and every old one
+	if panicAt != "" {
+		first = 1 + 1201
+	}
+	if got := len(log); got != first {
+		t.Fatalf("%d fired in the first iteration, want %d", got, first)
+	}
+	if _, err := checkTimers(&l.timers); err != nil {
+		t.Fatalf("after the panic: %v", err)
+	}
+	for range 3 {
+		if err := l.Dispatch(0, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(log, want) {
+		for i := range min(len(log), len(want)) {
+			if log[i] != want[i] {
+				t.Fatalf("firing %d: %s, want %s", i, log[i], want[i])
+			}
+		}
+		t.Fatalf("%d fired, want %d", len(log), len(want))
+	}
+	if l.timers.len() != 0 {
+		t.Fatalf("%d timers left", l.timers.len())
+	}
+}
