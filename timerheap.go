@@ -364,7 +364,7 @@ func (ts *timerSet[S]) settle(hp *timerHeap) {
 	if r == 0 {
 		hp.run, hp.rp = p, 0
 	} else {
-		m := make([]heapEntry, r+k, max(64, 2*(r+k)))
+		m := make([]heapEntry, r+k)
 		mergeRuns(m, hp.run[hp.rp:], p)
 		hp.run, hp.rp = m, 0
 		spare = p
