@@ -158,12 +158,16 @@ func (l *Loop[S]) enableTimer(t Token) error {
 // (phase 5), in (deadline, insertion) order. Timers set or re-armed during
 // this iteration wait for the next one, even if due: the due set is taken
 // off the heap first, so a timer re-armed into the past cannot hide the
-// others.
+// others. The class is settled (see timerHeap) once, before the first
+// round: the timers set by this iteration's callbacks from then on stay
+// pending, out of the rounds' way, until the next iteration.
 //
-// Such a timer's entry, met on top of the heap, stays out of it (in
-// l.later) until the last round: put back after each round, it would be
-// met again by the next one, and a million timers catching up into the past
-// would take the heap quadratic time. Meanwhile the heap's live count
+// A timer set after the poll but before the settle (by an event's callback,
+// or a higher class's timer) can still be met among the due ones. Its
+// entry, met first, stays out of the heap (in l.later) until the last
+// round: put back after each round, it would be met again by the next one,
+// and a million timers catching up into the past would take the heap
+// quadratic time. Meanwhile the heap's live count
 // includes those entries, so next (top) must not run before fireTimers
 // returns; nothing calls it during a dispatch phase.
 func (l *Loop[S]) fireTimers(s *S, c uint8) {
@@ -176,12 +180,19 @@ func (l *Loop[S]) fireTimers(s *S, c uint8) {
 		hp = ts.hp(c)
 	}
 	limit := l.timerSeq
+	if len(hp.pend) > 0 {
+		ts.settle(hp)
+	}
 	// Rounds of at most timerRound timers keep l.due small and cache-hot
 	// even when a million timers are due at once.
 	for {
-		for len(hp.h) > 0 && hp.h[0].when <= l.now && len(l.due) < timerRound {
-			e := hp.h[0]
-			hp.pop()
+		for len(l.due) < timerRound {
+			ep := hp.first()
+			if ep == nil || ep.when > l.now {
+				break
+			}
+			e := *ep
+			hp.drop(ep)
 			tm := ts.item(e.id)
 			if tm.seq != e.seq || tm.mv != e.tag {
 				continue // dead

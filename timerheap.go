@@ -2,12 +2,15 @@ package calloop
 
 import (
 	"math"
+	"math/bits"
 	"time"
 )
 
 // timerSet is the loop's timers: a slab of timers addressed by token id and,
-// per priority class, a 4-ary min-heap of (deadline, sequence) entries, so
-// that equal deadlines fire in the order they were set. Timers of the
+// per priority class, (deadline, sequence) entries (timerHeap: a 4-ary
+// min-heap, a sorted run, and the entries set since the class was last
+// looked at), so that equal deadlines fire in the order they were set.
+// Timers of the
 // default class, the only ones unless [Loop.SetPriority] was given a timer,
 // are in heap; the other classes' in high and low.
 //
@@ -16,9 +19,11 @@ import (
 // or re-arming a timer only makes its entry dead, in O(1), and re-arming
 // pushes a new entry; the heap never writes back to the timers, so a sift
 // touches the heap array alone. Dead entries leave the heap when they reach
-// its top, or all at once when they outnumber the live ones (compact): a
-// heap holds at most about twice its live timers, and every operation is
-// O(log n) amortized, however often one timer is re-armed.
+// its top, when their class is settled (settle), or all at once when they
+// outnumber the live ones (compact): a class holds at most about twice its
+// live timers, and every operation is O(log n) amortized, however often
+// one timer is re-armed. Setting a timer is O(1) until the next look at the
+// earliest one; a burst of timers set between two looks is sorted at once.
 type timerSet[S any] struct {
 	// chunks holds the timers, timerChunk at a time: growing never copies
 	// (a million timers would otherwise be copied several times over by
@@ -33,12 +38,58 @@ type timerSet[S any] struct {
 	nprio  int    // live timers of a class other than the default
 }
 
-// timerHeap is one class's heap: live and dead entries, and how many of
-// them are live.
+// timerHeap is one class's entries, live and dead, and how many of them are
+// live. They are in three places:
+//
+//   - pend: the entries set since the class was last settled (settle), in
+//     sequence order, in no deadline order: setting a timer appends to it;
+//   - h: a 4-ary min-heap in (deadline, sequence) order;
+//   - run[rp:]: a run sorted in (deadline, sequence) order, taken from the
+//     front: a burst of timers set between two looks at the earliest one
+//     is sorted once (sortRun, O(n)) instead of sifted into and out of the
+//     heap one by one (O(log n) each, a cache miss per level).
+//
+// The earliest entry is the smaller of h's top and run's front; pend must
+// be empty (settled) to ask for it. Entries with an older sequence number
+// (a class move, a timer put back after a panic or after its iteration)
+// go into h directly.
 type timerHeap struct {
 	h    []heapEntry
+	run  []heapEntry
+	rp   int
+	pend []heapEntry
 	live int
 }
+
+// size returns the number of hp's entries, live and dead.
+func (hp *timerHeap) size() int { return len(hp.h) + len(hp.run) - hp.rp + len(hp.pend) }
+
+// first returns hp's earliest entry, nil if it has none; pend must be empty.
+func (hp *timerHeap) first() *heapEntry {
+	var e *heapEntry
+	if hp.rp < len(hp.run) {
+		e = &hp.run[hp.rp]
+	}
+	if len(hp.h) > 0 && (e == nil || hp.h[0].before(e)) {
+		e = &hp.h[0]
+	}
+	return e
+}
+
+// drop removes e, which first returned, its live count unchanged.
+func (hp *timerHeap) drop(e *heapEntry) {
+	if hp.rp < len(hp.run) && e == &hp.run[hp.rp] {
+		if hp.rp++; hp.rp == len(hp.run) {
+			hp.run, hp.rp = hp.run[:0], 0 // the buffer serves the next run
+		}
+		return
+	}
+	hp.pop()
+}
+
+// sortMin is the fewest entries settle sorts into a run: fewer go into the
+// heap one by one.
+const sortMin = 256
 
 // compactMin is how many dead entries a heap keeps at least before compact
 // runs: below it, a scan of the heap would cost more than the entries do.
@@ -128,13 +179,19 @@ func (ts *timerSet[S]) next() int64 {
 	return when
 }
 
-// top pops the dead entries on top of hp, which must hold a live one, and
-// returns the deadline of the live entry then on top.
+// top settles hp, which must hold a live entry, drops the dead entries that
+// come first, and returns the deadline of the live entry then first.
 func (ts *timerSet[S]) top(hp *timerHeap) int64 {
-	for !ts.isLive(&hp.h[0]) {
-		hp.pop()
+	if len(hp.pend) > 0 {
+		ts.settle(hp)
 	}
-	return hp.h[0].when
+	for {
+		e := hp.first()
+		if ts.isLive(e) {
+			return e.when
+		}
+		hp.drop(e)
+	}
 }
 
 // setClass puts timer id in class c; a queued timer moves to c's heap with
@@ -230,21 +287,158 @@ func (ts *timerSet[S]) push(id uint32) {
 	}
 	ts.seq++
 	t.seq = ts.seq
-	e := heapEntry{when: t.when, seq: ts.seq, id: id, tag: t.mv}
+	hp := &ts.heap
 	if t.cls != clsDefault {
-		ts.hp(t.cls).insert(e)
+		hp = ts.hp(t.cls)
+	}
+	p := hp.pend
+	if len(p) == cap(p) {
+		p = grow(p)
+	}
+	hp.pend = append(p, heapEntry{when: t.when, seq: ts.seq, id: id, tag: t.mv})
+	hp.live++
+}
+
+// settle moves hp's pending entries into its heap or run, dropping the dead
+// ones: one by one into the heap when they are few, or fewer than half the
+// run; else sorted (sortRun) into a run of their own, or merged with the
+// run when it is not empty. A merge costs the run's length, at most twice
+// the entries it brings: O(1) amortized per entry.
+func (ts *timerSet[S]) settle(hp *timerHeap) {
+	p := hp.pend
+	if len(p) < sortMin {
+		for i := range p {
+			if ts.isLive(&p[i]) {
+				hp.add(p[i])
+			}
+		}
+		hp.pend = p[:0]
 		return
 	}
-	// insert, inlined for the default class.
-	hp := &ts.heap
-	h := hp.h
-	if len(h) == cap(h) {
-		h = grow(h)
+	// Keep the live entries, in order, and see their deadlines' range.
+	// Outside fireTimers' rounds every live entry is in hp, so when hp
+	// holds no more entries than live ones, none is dead: the timers need
+	// not be read. (A dead entry kept would only be dropped later.)
+	k := 0
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	sorted := true
+	if hp.size() > hp.live {
+		for i := range p {
+			if !ts.isLive(&p[i]) {
+				continue
+			}
+			w := p[i].when
+			if w < hi {
+				sorted = false
+			}
+			lo, hi = min(lo, w), max(hi, w)
+			p[k] = p[i]
+			k++
+		}
+		p = p[:k]
+	} else {
+		for i := range p {
+			w := p[i].when
+			if w < hi {
+				sorted = false
+			}
+			lo, hi = min(lo, w), max(hi, w)
+		}
+		k = len(p)
 	}
-	h = append(h, e)
-	hp.h = h
-	hp.live++
-	up(h, len(h)-1)
+	r := len(hp.run) - hp.rp
+	if k < sortMin || 2*k < r {
+		for i := range p {
+			hp.add(p[i])
+		}
+		hp.pend = p[:0]
+		return
+	}
+	spare := hp.run[:0]
+	if r > 0 {
+		spare = nil
+	}
+	if !sorted {
+		p, spare = sortRun(p, spare, lo, hi)
+	}
+	if r == 0 {
+		hp.run, hp.rp = p, 0
+	} else {
+		m := make([]heapEntry, r+k)
+		mergeRuns(m, hp.run[hp.rp:], p)
+		hp.run, hp.rp = m, 0
+		spare = p
+	}
+	// Keep the spare buffer for the next burst unless it is large: a
+	// burst's buffers would otherwise stay allocated twice over.
+	if cap(spare) > maxSpare {
+		spare = nil
+	}
+	hp.pend = spare[:0]
+}
+
+// maxSpare is the largest buffer settle keeps for pending entries after a
+// sort (in entries).
+const maxSpare = 1 << 14
+
+// sortRun sorts a, which is in sequence order and whose deadlines are in
+// [lo, hi], in (deadline, sequence) order: a stable least significant digit
+// radix sort of the deadlines, at most 11 bits a pass. It uses b as scratch
+// (growing it when too small), and returns the sorted slice and the other.
+func sortRun(a, b []heapEntry, lo, hi int64) (sorted, other []heapEntry) {
+	span := uint64(hi) - uint64(lo)
+	nb := bits.Len64(span)
+	if nb == 0 {
+		return a, b
+	}
+	if cap(b) < len(a) {
+		b = make([]heapEntry, len(a))
+	}
+	b = b[:len(a)]
+	passes := (nb + 10) / 11
+	w := uint((nb + passes - 1) / passes)
+	mask := uint64(1)<<w - 1
+	base := uint64(lo)
+	var count [1 << 11]int
+	for shift := uint(0); shift < uint(nb); shift += w {
+		c := count[:mask+1]
+		clear(c)
+		for i := range a {
+			c[(uint64(a[i].when)-base)>>shift&mask]++
+		}
+		if c[(uint64(a[0].when)-base)>>shift&mask] == len(a) {
+			continue // one digit for all: the pass would not move any
+		}
+		sum := 0
+		for d, n := range c {
+			c[d] = sum
+			sum += n
+		}
+		for i := range a {
+			d := (uint64(a[i].when) - base) >> shift & mask
+			b[c[d]] = a[i]
+			c[d]++
+		}
+		a, b = b, a
+	}
+	return a, b
+}
+
+// mergeRuns merges the sorted x and y into dst, of their total length.
+func mergeRuns(dst, x, y []heapEntry) {
+	i, j, k := 0, 0, 0
+	for i < len(x) && j < len(y) {
+		if y[j].before(&x[i]) {
+			dst[k] = y[j]
+			j++
+		} else {
+			dst[k] = x[i]
+			i++
+		}
+		k++
+	}
+	k += copy(dst[k:], x[i:])
+	copy(dst[k:], y[j:])
 }
 
 // unqueue makes timer t's heap entry, if any, dead, and clears its due mark.
@@ -261,29 +455,39 @@ func (ts *timerSet[S]) unqueue(t *timer[S]) {
 
 // shrink compacts hp if its dead entries outnumber its live ones.
 func (ts *timerSet[S]) shrink(hp *timerHeap) {
-	if dead := len(hp.h) - hp.live; dead > hp.live && dead > compactMin {
+	if dead := hp.size() - hp.live; dead > hp.live && dead > compactMin {
 		ts.compact(hp)
 	}
 }
 
 // compact drops hp's dead entries and restores the heap order. O(n).
 func (ts *timerSet[S]) compact(hp *timerHeap) {
-	h := hp.h
-	k := 0
-	if hp.live > 0 {
-		for i := range h {
-			if ts.isLive(&h[i]) {
-				h[k] = h[i]
-				k++
+	// keep moves the live entries of a[from:] to the front of a, in order.
+	keep := func(a []heapEntry, from int) []heapEntry {
+		k := 0
+		if hp.live > 0 {
+			for i := from; i < len(a); i++ {
+				if ts.isLive(&a[i]) {
+					a[k] = a[i]
+					k++
+				}
 			}
 		}
+		return a[:k]
 	}
-	h = h[:k]
-	hp.h = h
-	if k > 1 {
-		for i := (k - 2) / 4; i >= 0; i-- {
-			down(h, i)
-		}
+	hp.pend = keep(hp.pend, 0)
+	hp.run, hp.rp = keep(hp.run, hp.rp), 0
+	hp.h = keep(hp.h, 0)
+	heapify(hp.h)
+}
+
+// heapify puts h in heap order (Floyd's bottom-up construction). O(n).
+func heapify(h []heapEntry) {
+	if len(h) < 2 {
+		return
+	}
+	for i := (len(h) - 2) / 4; i >= 0; i-- {
+		down(h, i)
 	}
 }
 

@@ -29,9 +29,14 @@ func heapBenchDrain(b *testing.B, ts *timerSet[struct{}]) {
 	hp := &ts.heap
 	last := int64(-1)
 	round := 0
-	for len(hp.h) > 0 {
-		e := hp.h[0]
-		hp.pop()
+	ts.settle(hp)
+	for {
+		ep := hp.first()
+		if ep == nil {
+			break
+		}
+		e := *ep
+		hp.drop(ep)
 		tm := ts.item(e.id)
 		if tm.seq != e.seq || tm.mv != e.tag {
 			continue

@@ -63,10 +63,11 @@ func (m *heapModel) min(c uint8) (uint32, bool) {
 func heapTop[S any](ts *timerSet[S], c uint8) (uint32, bool) {
 	hp := ts.hp(c)
 	ts.prune(hp)
-	if len(hp.h) == 0 {
+	e := hp.first()
+	if e == nil {
 		return 0, false
 	}
-	return hp.h[0].id, true
+	return e.id, true
 }
 
 func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op string) {
@@ -120,13 +121,45 @@ func checkHeap[S any](t *testing.T, ts *timerSet[S], m *heapModel, step int, op 
 // enables, class moves, and firings from the top.
 func TestTimerHeapRandomOps(t *testing.T) {
 	for seed := int64(1); seed <= 6; seed++ {
+		randomHeapOps(t, seed, 4000, false)
+	}
+}
+
+// TestTimerHeapRandomBursts is TestTimerHeapRandomOps with bursts of
+// hundreds of timers set or re-armed at once, and the earliest timer asked
+// for only now and then, so that the pending entries pile up between
+// settles (among cancels, re-arms, disables and class moves) and go into
+// runs, merged runs and the heap; deadlines are sometimes spread over the
+// whole int64 range.
+func TestTimerHeapRandomBursts(t *testing.T) {
+	for seed := int64(1); seed <= 4; seed++ {
+		randomHeapOps(t, seed, 800, true)
+	}
+}
+
+// randomHeapOps runs steps random operations on a timerSet and its model
+// (see TestTimerHeapRandomOps); with bursts, also bursts, and the heaps
+// settled only by every third check.
+func randomHeapOps(t *testing.T, seed int64, steps int, bursts bool) {
+	{
 		rng := rand.New(rand.NewSource(seed))
 		var ts timerSet[struct{}]
 		m := &heapModel{live: map[uint32]*heapModelTimer{}}
 		fn := func(*struct{}, time.Time) TimerAction { return Drop() }
+		wide := false // bursts: deadlines over the whole range
 		when := func() int64 {
 			if rng.Intn(20) == 0 {
 				return math.MaxInt64
+			}
+			if wide {
+				switch rng.Intn(4) {
+				case 0:
+					return math.MinInt64 + int64(rng.Intn(3))
+				case 1:
+					return math.MaxInt64 - 1 - int64(rng.Intn(3))
+				case 2:
+					return rng.Int63() - rng.Int63()
+				}
 			}
 			return int64(rng.Intn(40)) // many equal deadlines
 		}
@@ -144,13 +177,57 @@ func TestTimerHeapRandomOps(t *testing.T) {
 			ts.setClass(id, c)
 			mt.cls = c // a queued timer keeps its place: no touch
 		}
-		for step := range 4000 {
+		for step := range steps {
 			op := rng.Intn(14)
+			if bursts && rng.Intn(20) == 0 {
+				op = 14 + rng.Intn(3)
+			}
 			if len(m.live) == 0 {
 				op = 0
 			}
 			var name string
 			switch op {
+			case 14:
+				name = "burst"
+				wide = rng.Intn(3) == 0
+				cls := uint8(rng.Intn(nClasses))
+				for range 300 + rng.Intn(500) {
+					w := when()
+					id := ts.alloc(w, fn)
+					mt := &heapModelTimer{gen: ts.item(id).gen, when: w, enabled: true, cls: clsDefault}
+					m.touch(mt)
+					m.live[id] = mt
+					if rng.Intn(3) == 0 {
+						setClass(id, mt, cls)
+					}
+					if rng.Intn(4) == 0 {
+						ts.release(id)
+						delete(m.live, id)
+					}
+				}
+				wide = false
+			case 15:
+				name = "rearm burst"
+				wide = rng.Intn(3) == 0
+				for range min(len(m.live), 300+rng.Intn(500)) {
+					id, mt := pick()
+					mt.when = when()
+					ts.reschedule(id, mt.when)
+					m.touch(mt)
+				}
+				wide = false
+			case 16:
+				name = "release burst"
+				for range min(len(m.live), 200+rng.Intn(600)) {
+					id, mt := pick()
+					if rng.Intn(2) == 0 {
+						if top, ok := heapTop(&ts, mt.cls); ok {
+							id = top // the earliest: from a run or the heap
+						}
+					}
+					ts.release(id)
+					delete(m.live, id)
+				}
 			case 0, 1, 2:
 				name = "alloc"
 				w := when()
@@ -227,7 +304,7 @@ func TestTimerHeapRandomOps(t *testing.T) {
 					m.touch(mt)
 				default:
 					// Fire it as fireTimers does, then re-arm it.
-					ts.hp(c).pop()
+					ts.hp(c).drop(ts.hp(c).first())
 					ts.hp(c).live--
 					tm := ts.item(id)
 					tm.seq, tm.due = 0, true
@@ -236,6 +313,12 @@ func TestTimerHeapRandomOps(t *testing.T) {
 					ts.reschedule(id, mt.when)
 					m.touch(mt)
 				}
+			}
+			if bursts && rng.Intn(3) != 0 {
+				if _, err := checkTimers(&ts); err != nil {
+					t.Fatalf("seed %d step %d (%s): %v", seed, step, name, err)
+				}
+				continue
 			}
 			checkHeap(t, &ts, m, step, name)
 		}
@@ -259,7 +342,9 @@ func TestTimerHeapRandomOps(t *testing.T) {
 				}
 				ts.release(id)
 				delete(m.live, id)
-				checkHeap(t, &ts, m, i, "drain")
+				if !bursts || i%64 == 0 {
+					checkHeap(t, &ts, m, i, "drain")
+				}
 			}
 		}
 	}
@@ -381,7 +466,7 @@ func TestTimerHeapCancelReinsertStaysBounded(t *testing.T) {
 	}
 	// The heap holds dead entries, but never more than live ones (above
 	// compactMin).
-	if h, live, it := len(l.timers.heap.h), l.timers.len(), int(l.timers.n); live != 1001 || h > 2*1001 || it != 1001 {
+	if h, live, it := l.timers.heap.size(), l.timers.len(), int(l.timers.n); live != 1001 || h > 2*1001 || it != 1001 {
 		t.Fatalf("after %d cancel+insert cycles: heap %d entries for %d timers, slab %d; want 1001 timers in at most 2002 entries, slab 1001", n, h, live, it)
 	}
 }
@@ -424,7 +509,7 @@ func TestTimerHeapResetStormStaysBounded(t *testing.T) {
 			if err := l.ResetTimerAt(tok, base.Add(d)); err != nil {
 				t.Fatal(err)
 			}
-			if h := len(l.timers.heap.h); h > bound {
+			if h := l.timers.heap.size(); h > bound {
 				t.Fatalf("others %d: after %d resets the heap has %d entries, more than %d", others, i+1, h, bound)
 			}
 		}
