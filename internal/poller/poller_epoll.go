@@ -248,7 +248,7 @@ func waitError(errno syscall.Errno) error {
 func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 	ptr := uintptr(unsafe.Pointer(&raw[0]))
 	if timeout > 0 && p.pwait2 {
-		ts := unix.NsecToTimespec(int64(timeout))
+		ts := kernelTimespec{int64(timeout / time.Second), int64(timeout % time.Second)}
 		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		if e != unix.ENOSYS {
 			return int(n), e
@@ -265,6 +265,12 @@ func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 	n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(msec), 0, 0)
 	return int(n), e
 }
+
+// kernelTimespec is struct __kernel_timespec, the timeout of epoll_pwait2:
+// 64-bit fields on every architecture, where unix.Timespec has 32-bit ones
+// on 32-bit systems (the kernel would read a 5ms timeout there as a wait of
+// about 680 years).
+type kernelTimespec struct{ sec, nsec int64 }
 
 // Wake makes a blocked or future Wait return. Safe from any goroutine.
 func (p *Poller) Wake() error {

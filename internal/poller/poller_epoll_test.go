@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"errors"
 	"os"
 	"testing"
 	"time"
@@ -94,5 +95,43 @@ func TestWaitLookThenBlock(t *testing.T) {
 	n, err = p.Wait(buf, 0)
 	if err != nil || n != 1 || buf[0].Key() != 42 || buf[0].Ready() != Readable {
 		t.Fatalf("Wait(0) = %d %v %+v, want the level-triggered event again", n, err, buf[:n])
+	}
+}
+
+// TestBlockTimeoutExpires: a Block with a short timeout on a quiet poller
+// returns once the timeout has passed, on every architecture (epoll_pwait2
+// reads its timeout as 64-bit fields, 32-bit systems included). A Block
+// still waiting after a generous deadline is released with a wake and
+// fails the test.
+func TestBlockTimeoutExpires(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, d := range []time.Duration{time.Nanosecond, 5 * time.Millisecond, 1500 * time.Millisecond} {
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() {
+			buf := make([]Event, 4)
+			n, err := p.Block(buf, d)
+			if err == nil && n != 0 {
+				err = errors.New("events on a quiet poller")
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Block(%v): %v", d, err)
+			}
+			if el := time.Since(start); el < d {
+				t.Fatalf("Block(%v) returned after %v", d, el)
+			}
+		case <-time.After(d + 10*time.Second):
+			p.Wake()
+			<-done
+			t.Fatalf("Block(%v) on a quiet poller still waiting after %v", d, d+10*time.Second)
+		}
 	}
 }
