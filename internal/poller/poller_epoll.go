@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"encoding/binary"
 	"os"
 	"runtime"
 	"syscall"
@@ -272,11 +273,20 @@ func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 // about 680 years).
 type kernelTimespec struct{ sec, nsec int64 }
 
+// wakeOne is the 8 bytes a Wake writes to the eventfd: the counter value 1
+// in the machine's byte order. The counter is never read, so it must grow by
+// one per Wake: [8]byte{1} is 2^56 on a big-endian system, which fills the
+// counter within 256 wakes; later writes fail with EAGAIN and, the eventfd
+// being edge-triggered, wake nothing.
+var wakeOne = func() (b [8]byte) {
+	binary.NativeEndian.PutUint64(b[:], 1)
+	return b
+}()
+
 // Wake makes a blocked or future Wait return. Safe from any goroutine.
 func (p *Poller) Wake() error {
-	var one = [8]byte{1}
 	for {
-		_, err := unix.Write(p.wakefd, one[:])
+		_, err := unix.Write(p.wakefd, wakeOne[:])
 		switch err {
 		case nil, unix.EAGAIN: // EAGAIN: the counter is full, the fd is readable anyway
 			return nil

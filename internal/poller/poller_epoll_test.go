@@ -135,3 +135,31 @@ func TestBlockTimeoutExpires(t *testing.T) {
 		}
 	}
 }
+
+// TestWakeNeverWearsOut: every Wake makes a Block return, however many
+// came before. The wake eventfd is never read, so each Wake must add one to
+// its counter in the machine's byte order: a 1 written in the wrong order
+// (2^56 on a big-endian system) fills the counter within 256 wakes, after
+// which a write fails with EAGAIN, the edge-triggered eventfd reports
+// nothing, and a sleeping loop is never woken.
+func TestWakeNeverWearsOut(t *testing.T) {
+	p, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	buf := make([]Event, 4)
+	const limit = 10 * time.Second
+	for i := range 1000 {
+		if err := p.Wake(); err != nil {
+			t.Fatalf("Wake %d: %v", i, err)
+		}
+		start := time.Now()
+		if n, err := p.Block(buf, limit); n != 0 || err != nil {
+			t.Fatalf("Block after Wake %d = %d, %v", i, n, err)
+		}
+		if el := time.Since(start); el >= limit {
+			t.Fatalf("Wake %d did not end a Block: it timed out after %v", i, el)
+		}
+	}
+}
