@@ -4,6 +4,7 @@ package poller
 
 import (
 	"errors"
+	"go/build"
 	"os"
 	"testing"
 	"time"
@@ -160,6 +161,39 @@ func TestWakeNeverWearsOut(t *testing.T) {
 		}
 		if el := time.Since(start); el >= limit {
 			t.Fatalf("Wake %d did not end a Block: it timed out after %v", i, el)
+		}
+	}
+}
+
+// TestLookSyscallPerTarget: Wait's non-blocking look uses epoll_wait only
+// where it may (look_amd64.go: Linux on amd64) and epoll_pwait everywhere
+// else (look_other.go), Android on amd64 included: Android's seccomp
+// policy for apps on x86-64 kills a process that calls epoll_wait. Exactly
+// one of the two files is in each build.
+func TestLookSyscallPerTarget(t *testing.T) {
+	for _, c := range []struct{ goos, goarch, want string }{
+		{"linux", "amd64", "look_amd64.go"},
+		{"android", "amd64", "look_other.go"},
+		{"linux", "arm64", "look_other.go"},
+		{"android", "arm64", "look_other.go"},
+		{"linux", "386", "look_other.go"},
+		{"android", "386", "look_other.go"},
+		{"linux", "riscv64", "look_other.go"},
+	} {
+		ctx := build.Default
+		ctx.GOOS, ctx.GOARCH, ctx.CgoEnabled = c.goos, c.goarch, false
+		var in []string
+		for _, f := range []string{"look_amd64.go", "look_other.go"} {
+			ok, err := ctx.MatchFile(".", f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				in = append(in, f)
+			}
+		}
+		if len(in) != 1 || in[0] != c.want {
+			t.Errorf("%s/%s builds with %v, want only %s", c.goos, c.goarch, in, c.want)
 		}
 	}
 }
