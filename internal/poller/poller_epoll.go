@@ -63,13 +63,14 @@ func (p *Poller) Fd() int { return p.epfd }
 
 // Event is the kernel's struct epoll_event (event.go): the layouts and the
 // readiness bits must agree, which these constants check at compile time (an
-// index out of range of a one-element array is a compile error).
+// index out of range of a one-element array is a compile error). Each XOR
+// is parenthesized: ^ and | bind equally, and a^b|c^d can be 0 with a != b.
 var (
 	_ = [1]struct{}{}[unsafe.Sizeof(Event{})^unsafe.Sizeof(unix.EpollEvent{})]
 	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyLo)^unsafe.Offsetof(unix.EpollEvent{}.Fd)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyHi)^unsafe.Offsetof(unix.EpollEvent{}.Pad)]
-	_ = [1]struct{}{}[BitIn^unix.EPOLLIN|BitPri^unix.EPOLLPRI|BitOut^unix.EPOLLOUT]
-	_ = [1]struct{}{}[BitErr^unix.EPOLLERR|BitHup^unix.EPOLLHUP|BitRdHup^unix.EPOLLRDHUP]
+	_ = [1]struct{}{}[(BitIn^unix.EPOLLIN)|(BitPri^unix.EPOLLPRI)|(BitOut^unix.EPOLLOUT)]
+	_ = [1]struct{}{}[(BitErr^unix.EPOLLERR)|(BitHup^unix.EPOLLHUP)|(BitRdHup^unix.EPOLLRDHUP)]
 )
 
 func setKey(ev *unix.EpollEvent, key uint64) {
