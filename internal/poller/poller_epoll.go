@@ -78,10 +78,6 @@ func setKey(ev *unix.EpollEvent, key uint64) {
 	ev.Pad = int32(uint32(key >> 32))
 }
 
-func getKey(ev *unix.EpollEvent) uint64 {
-	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
-}
-
 func epollFlags(interest Events, mode Mode) uint32 {
 	var f uint32
 	if interest&Readable != 0 {
