@@ -56,8 +56,8 @@ const (
 // The loop passes Events and Mode to internal/poller by conversion: an
 // index out of range here fails the build if the two ever disagree.
 var (
-	_ = [1]struct{}{}[Readable^Events(poller.Readable)|Writable^Events(poller.Writable)|Error^Events(poller.Error)|Hangup^Events(poller.Hangup)]
-	_ = [1]struct{}{}[Level^Mode(poller.Level)|Edge^Mode(poller.Edge)|OneShot^Mode(poller.OneShot)]
+	_ = [1]struct{}{}[(Readable^Events(poller.Readable))|(Writable^Events(poller.Writable))|(Error^Events(poller.Error))|(Hangup^Events(poller.Hangup))]
+	_ = [1]struct{}{}[(Level^Mode(poller.Level))|(Edge^Mode(poller.Edge))|(OneShot^Mode(poller.OneShot))]
 )
 
 // String returns "Level", "Edge" or "OneShot".

@@ -236,11 +236,14 @@ func (l *Loop[S]) Run(ctx context.Context, s *S) error {
 		l.running.Store(false)
 		return ErrClosed
 	}
-	defer l.finish()
 	if l.opts.lockThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 	}
+	// Deferred after the unlock, so that it runs first: a Close it carries
+	// out runs the sources' Unregister and Removed, and the values' Close,
+	// on the locked thread like every callback.
+	defer l.finish()
 	done := ctx.Done()
 	var cancelled *atomic.Bool // set once ctx is done, before the loop is woken for it
 	if done != nil {

@@ -16,7 +16,7 @@ import (
 // Durations are measured on the loop's clock: the monotonic clock, or the
 // [VirtualClock] given with [WithClock].
 type Stats struct {
-	Iterations uint64 // iterations begun (Dispatch calls that ran)
+	Iterations uint64 // iterations begun (a Dispatch call that ran, or one of Run)
 
 	// Callbacks run, by kind of source. A custom source's Process call is
 	// one callback, whatever it does (pings, channels, signal watches,

@@ -3,6 +3,7 @@
 package poller
 
 import (
+	"encoding/binary"
 	"os"
 	"runtime"
 	"syscall"
@@ -62,22 +63,19 @@ func (p *Poller) Fd() int { return p.epfd }
 
 // Event is the kernel's struct epoll_event (event.go): the layouts and the
 // readiness bits must agree, which these constants check at compile time (an
-// index out of range of a one-element array is a compile error).
+// index out of range of a one-element array is a compile error). Each XOR
+// is parenthesized: ^ and | bind equally, and a^b|c^d can be 0 with a != b.
 var (
 	_ = [1]struct{}{}[unsafe.Sizeof(Event{})^unsafe.Sizeof(unix.EpollEvent{})]
 	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyLo)^unsafe.Offsetof(unix.EpollEvent{}.Fd)]
 	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyHi)^unsafe.Offsetof(unix.EpollEvent{}.Pad)]
-	_ = [1]struct{}{}[BitIn^unix.EPOLLIN|BitPri^unix.EPOLLPRI|BitOut^unix.EPOLLOUT]
-	_ = [1]struct{}{}[BitErr^unix.EPOLLERR|BitHup^unix.EPOLLHUP|BitRdHup^unix.EPOLLRDHUP]
+	_ = [1]struct{}{}[(BitIn^unix.EPOLLIN)|(BitPri^unix.EPOLLPRI)|(BitOut^unix.EPOLLOUT)]
+	_ = [1]struct{}{}[(BitErr^unix.EPOLLERR)|(BitHup^unix.EPOLLHUP)|(BitRdHup^unix.EPOLLRDHUP)]
 )
 
 func setKey(ev *unix.EpollEvent, key uint64) {
 	ev.Fd = int32(uint32(key))
 	ev.Pad = int32(uint32(key >> 32))
-}
-
-func getKey(ev *unix.EpollEvent) uint64 {
-	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
 func epollFlags(interest Events, mode Mode) uint32 {
@@ -248,7 +246,7 @@ func waitError(errno syscall.Errno) error {
 func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 	ptr := uintptr(unsafe.Pointer(&raw[0]))
 	if timeout > 0 && p.pwait2 {
-		ts := unix.NsecToTimespec(int64(timeout))
+		ts := kernelTimespec{int64(timeout / time.Second), int64(timeout % time.Second)}
 		n, _, e := syscall.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(p.epfd), ptr, uintptr(len(raw)), uintptr(unsafe.Pointer(&ts)), 0, 0)
 		if e != unix.ENOSYS {
 			return int(n), e
@@ -266,11 +264,26 @@ func (p *Poller) wait(raw []Event, timeout time.Duration) (int, syscall.Errno) {
 	return int(n), e
 }
 
+// kernelTimespec is struct __kernel_timespec, the timeout of epoll_pwait2:
+// 64-bit fields on every architecture, where unix.Timespec has 32-bit ones
+// on 32-bit systems (the kernel would read a 5ms timeout there as a wait of
+// about 680 years).
+type kernelTimespec struct{ sec, nsec int64 }
+
+// wakeOne is the 8 bytes a Wake writes to the eventfd: the counter value 1
+// in the machine's byte order. The counter is never read, so it must grow by
+// one per Wake: [8]byte{1} is 2^56 on a big-endian system, which fills the
+// counter within 256 wakes; later writes fail with EAGAIN and, the eventfd
+// being edge-triggered, wake nothing.
+var wakeOne = func() (b [8]byte) {
+	binary.NativeEndian.PutUint64(b[:], 1)
+	return b
+}()
+
 // Wake makes a blocked or future Wait return. Safe from any goroutine.
 func (p *Poller) Wake() error {
-	var one = [8]byte{1}
 	for {
-		_, err := unix.Write(p.wakefd, one[:])
+		_, err := unix.Write(p.wakefd, wakeOne[:])
 		switch err {
 		case nil, unix.EAGAIN: // EAGAIN: the counter is full, the fd is readable anyway
 			return nil
