@@ -12,7 +12,9 @@ import (
 // readiness report it may also carry [Error] and [Hangup]. When the kernel
 // reports an error or a hang-up, the interest bits are reported too, so a
 // callback that reads on Readable sees the end of file or the error from its
-// own read call.
+// own read call. The four other bits (0xf0) are never set by the loop: a
+// custom source may raise them with [Registrar.Ready] with a meaning of its
+// own, and its Process receives them unchanged.
 type Events uint8
 
 const (
@@ -35,6 +37,9 @@ func (e Events) String() string {
 		if e&n.bit != 0 {
 			parts = append(parts, n.name)
 		}
+	}
+	if rest := e &^ (Readable | Writable | Error | Hangup); rest != 0 {
+		parts = append(parts, "0x"+strconv.FormatUint(uint64(rest), 16)) // a source's own bits
 	}
 	return strings.Join(parts, "|")
 }
@@ -110,9 +115,18 @@ func useNetpoll() bool { return false }
 func evKey(e *poller.Event) uint64 { return uint64(e.KeyLo) | uint64(e.KeyHi)<<32 }
 
 func evReady(e *poller.Event) Events {
-	r := poller.ReadyBits[e.Bits&poller.ReadyMask]
-	if e.Bits&poller.BitRdHup != 0 {
-		r |= poller.Hangup
+	r := Events(poller.ReadyBits[e.Bits&poller.ReadyMask])
+	if e.Bits&^poller.ReadyMask != 0 { // rare: a peer's half-close, a source's own bits
+		r |= evRare(e.Bits)
 	}
-	return Events(r)
+	return r
+}
+
+// evRare decodes the bits of an event outside poller.ReadyMask.
+func evRare(b uint32) Events {
+	var r Events
+	if b&poller.BitRdHup != 0 {
+		r |= Hangup
+	}
+	return r | Events(b&poller.UserMask>>poller.UserShift)
 }

@@ -18,6 +18,8 @@ func TestStringers(t *testing.T) {
 		"Readable|Hangup":         calloop.Readable | calloop.Hangup,
 		"Readable|Writable|Error": calloop.Readable | calloop.Writable | calloop.Error,
 		"0":                       calloop.Events(0),
+		"0x80":                    calloop.Events(0x80),
+		"Writable|0x30":           calloop.Writable | 0x30,
 		"Level":                   calloop.Level,
 		"Edge":                    calloop.Edge,
 		"OneShot":                 calloop.OneShot,

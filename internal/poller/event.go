@@ -23,6 +23,12 @@ const (
 	// ReadyMask covers the bits that ReadyBits translates; BitRdHup adds
 	// Hangup on its own.
 	ReadyMask = BitIn | BitPri | BitOut | BitErr | BitHup
+
+	// The Events bits this package does not name (0xf0), which a source
+	// may raise with its own meaning, travel in bits 16-19 (UserMask), which
+	// the kernel never reports: shifted left by UserShift.
+	UserShift = 12
+	UserMask  = 0xf0 << UserShift
 )
 
 // ReadyBits[b] is the readiness of bits b (within ReadyMask): one load per
@@ -61,6 +67,7 @@ func MakeEvent(key uint64, ready Events) Event {
 	if ready&Hangup != 0 {
 		e.Bits |= BitHup
 	}
+	e.Bits |= uint32(ready&0xf0) << UserShift
 	return e
 }
 
@@ -76,5 +83,5 @@ func readiness(b uint32) Events {
 	if b&BitRdHup != 0 {
 		r |= Hangup
 	}
-	return r
+	return r | Events(b&UserMask>>UserShift)
 }

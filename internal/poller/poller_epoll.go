@@ -71,6 +71,8 @@ var (
 	_ = [1]struct{}{}[unsafe.Offsetof(Event{}.KeyHi)^unsafe.Offsetof(unix.EpollEvent{}.Pad)]
 	_ = [1]struct{}{}[(BitIn^unix.EPOLLIN)|(BitPri^unix.EPOLLPRI)|(BitOut^unix.EPOLLOUT)]
 	_ = [1]struct{}{}[(BitErr^unix.EPOLLERR)|(BitHup^unix.EPOLLHUP)|(BitRdHup^unix.EPOLLRDHUP)]
+	// The bits carrying a source's own Events bits are none the kernel reports.
+	_ = [1]struct{}{}[UserMask&(unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDNORM|unix.EPOLLRDBAND|unix.EPOLLWRNORM|unix.EPOLLWRBAND|unix.EPOLLMSG|unix.EPOLLRDHUP|unix.EPOLLEXCLUSIVE|unix.EPOLLWAKEUP|unix.EPOLLONESHOT|unix.EPOLLET)]
 )
 
 func setKey(ev *unix.EpollEvent, key uint64) {
