@@ -510,7 +510,7 @@ func (l *Loop[S]) poll(timeout time.Duration) error {
 	if n == len(l.events) && n < maxEventBatch {
 		// The batch filled: poll for more next time. The old buffer stays
 		// valid for this iteration's l.kernel.
-		l.events = make([]poller.Event, 2*n)
+		l.events = make([]poller.Event, min(2*n, maxEventBatch))
 	}
 	l.nowSet = ntimers > 0
 	if l.st != nil {

@@ -20,8 +20,10 @@ const wakeKey = ^uint64(0)
 type Poller struct {
 	epfd   int
 	wakefd int
-	// pwait2 is false once epoll_pwait2 has answered ENOSYS; timeouts then
-	// fall back to milliseconds, rounded up so that timers never fire early.
+	// pwait2 is false once epoll_pwait2 has answered ENOSYS, and on
+	// Android, whose seccomp policy for apps kills a process calling it
+	// before Android 15; timeouts then fall back to milliseconds, rounded up
+	// so that timers never fire early.
 	pwait2 bool
 
 	// Netpoller mode (UseNetpoller): waits park the goroutine.
@@ -47,7 +49,7 @@ func New() (*Poller, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("eventfd", err)
 	}
-	p := &Poller{epfd: epfd, wakefd: wakefd, pwait2: true}
+	p := &Poller{epfd: epfd, wakefd: wakefd, pwait2: runtime.GOOS != "android"}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET}
 	setKey(&ev, wakeKey)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
