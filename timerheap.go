@@ -59,6 +59,9 @@ type timerHeap struct {
 	rp   int
 	pend []heapEntry
 	live int
+	// free is a buffer of no entries, kept (when small) from a merge of
+	// the run for the next merge's sort or merged run.
+	free []heapEntry
 }
 
 // size returns the number of hp's entries, live and dead.
@@ -354,27 +357,45 @@ func (ts *timerSet[S]) settle(hp *timerHeap) {
 		hp.pend = p[:0]
 		return
 	}
-	spare := hp.run[:0]
-	if r > 0 {
-		spare = nil
-	}
-	if !sorted {
-		p, spare = sortRun(p, spare, lo, hi)
-	}
 	if r == 0 {
+		spare := hp.run[:0]
+		if !sorted {
+			p, spare = sortRun(p, spare, lo, hi)
+		}
 		hp.run, hp.rp = p, 0
+		hp.pend = small(spare)
+		return
+	}
+	// A merge: the sort's scratch and the merged run's buffer come from
+	// the buffers a merge frees (hp.free), when large enough.
+	scratch := hp.free
+	hp.free = nil
+	if !sorted {
+		p, scratch = sortRun(p, scratch, lo, hi)
+	}
+	var m []heapEntry
+	if cap(scratch) >= r+k {
+		m, scratch = scratch[:r+k], nil
 	} else {
-		m := make([]heapEntry, r+k)
-		mergeRuns(m, hp.run[hp.rp:], p)
-		hp.run, hp.rp = m, 0
-		spare = p
+		m = make([]heapEntry, r+k)
 	}
-	// Keep the spare buffer for the next burst unless it is large: a
-	// burst's buffers would otherwise stay allocated twice over.
-	if cap(spare) > maxSpare {
-		spare = nil
+	mergeRuns(m, hp.run[hp.rp:], p)
+	old := hp.run
+	hp.run, hp.rp = m, 0
+	hp.pend = small(p)
+	if cap(scratch) > cap(old) {
+		old = scratch
 	}
-	hp.pend = spare[:0]
+	hp.free = small(old)
+}
+
+// small returns b emptied if it is small enough to keep for the next burst,
+// else nil: a burst's buffers would otherwise stay allocated twice over.
+func small(b []heapEntry) []heapEntry {
+	if cap(b) > maxSpare {
+		return nil
+	}
+	return b[:0]
 }
 
 // maxSpare is the largest buffer settle keeps for pending entries after a
