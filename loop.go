@@ -333,8 +333,8 @@ func (l *Loop[S]) iterate(timeout time.Duration, s *S, guard bool) error {
 		return err
 	}
 
-	// Nothing to dispatch (a zero-timeout look at a quiet loop, a sleep
-	// that timed out): phases 5 and 6 would find nothing to do.
+	// Phases 5 and 6, unless they would find nothing to do (a zero-timeout
+	// look at a quiet loop, a sleep that timed out).
 	if l.kernel != nil || len(l.synthNext) > 0 || len(l.idles) > 0 ||
 		l.timers.len() > 0 || l.w.head.Load() != nil {
 		if guard {
